@@ -1,0 +1,122 @@
+# Shared helpers for the infra/*.sh scripts. Sourced, never run directly.
+# The caller has already done `set -euo pipefail`.
+
+INFRA_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$INFRA_DIR/.." && pwd)"
+# Everything downloaded or generated lives here (git-ignored), so a clone is self-contained.
+STATE="$REPO/.infra"
+mkdir -p "$STATE"
+
+# die MESSAGE [LOGFILE]: one-line error, then the log tail that usually explains it.
+die() {
+  echo "ERROR: $1" >&2
+  if [[ -n "${2:-}" && -s "$2" ]]; then
+    echo "--- last lines of $2 ---" >&2
+    tail -n 30 "$2" >&2
+  fi
+  exit 1
+}
+
+now() { date +%s; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# http_status URL: prints the HTTP status code (000 when nothing answered).
+http_status() { curl -s -o /dev/null -m 5 -w '%{http_code}' "$1" || true; }
+
+# pid_alive PIDFILE PATTERN: true if the pid in PIDFILE runs and its command line
+# contains PATTERN (guards against a recycled pid after a reboot or SIGKILL).
+pid_alive() {
+  local pid
+  [[ -s $1 ]] || return 1
+  read -r pid <"$1"
+  kill -0 "$pid" 2>/dev/null || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$2"
+}
+
+# spawn PIDFILE LOGFILE CMD...: run CMD in the background in its own session, so the
+# service outlives the calling shell and a Ctrl-C there does not reach it.
+spawn() {
+  local pidfile=$1 log=$2 i
+  shift 2
+  rm -f "$pidfile"
+  echo "=== $(date '+%F %T') starting: $*" >>"$log"
+  # bash -c writes its own pid and then execs, so the pid file names the real server
+  # process even if setsid had to fork.
+  setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" </dev/null >>"$log" 2>&1 9>&- &
+  for i in $(seq 50); do
+    [[ -s $pidfile ]] && return 0
+    sleep 0.1
+  done
+  die "could not start $1" "$log"
+}
+
+# wait_healthy NAME TIMEOUT PIDFILE PATTERN LOGFILE CHECK...: poll CHECK until it succeeds;
+# fail fast if the process dies, and fail with the log tail after TIMEOUT seconds.
+wait_healthy() {
+  local name=$1 timeout=$2 pidfile=$3 pattern=$4 log=$5 deadline
+  shift 5
+  deadline=$(($(now) + timeout))
+  until "$@"; do
+    pid_alive "$pidfile" "$pattern" || die "$name exited during startup" "$log"
+    (($(now) < deadline)) || die "$name not healthy after ${timeout}s" "$log"
+    sleep 0.3
+  done
+}
+
+# stop_pid NAME PIDFILE PATTERN [GRACE]: SIGTERM, wait up to GRACE seconds, then SIGKILL.
+stop_pid() {
+  local name=$1 pidfile=$2 pattern=$3 grace=${4:-20} pid i
+  if ! pid_alive "$pidfile" "$pattern"; then
+    rm -f "$pidfile"
+    echo "$name: not running"
+    return 0
+  fi
+  pid=$(<"$pidfile")
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < grace * 10; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -KILL "$pid" 2>/dev/null || true
+    echo "$name: stopped (SIGKILL after ${grace}s)"
+  else
+    echo "$name: stopped"
+  fi
+  rm -f "$pidfile"
+}
+
+# kill_pid NAME PIDFILE PATTERN: SIGKILL right away (crash simulation for fault tests).
+kill_pid() {
+  local name=$1 pidfile=$2 pattern=$3 pid
+  if ! pid_alive "$pidfile" "$pattern"; then
+    rm -f "$pidfile"
+    echo "$name: not running"
+    return 0
+  fi
+  pid=$(<"$pidfile")
+  kill -KILL "$pid"
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+  rm -f "$pidfile"
+  echo "$name: killed"
+}
+
+# apt_install PKG...: apt-get update at most once an hour across all scripts, then install.
+apt_install() {
+  local log="$STATE/apt.log" stamp="$STATE/apt-updated"
+  export DEBIAN_FRONTEND=noninteractive
+  if [[ -z $(find "$stamp" -mmin -60 2>/dev/null) ]]; then
+    apt-get update -q >>"$log" 2>&1 || die "apt-get update failed" "$log"
+    touch "$stamp"
+  fi
+  apt-get install -y -q --no-install-recommends "$@" >>"$log" 2>&1 ||
+    die "apt-get install $* failed" "$log"
+}
+
+# take_lock NAME: serialise concurrent runs of the same script (e.g. parallel test workers
+# all calling `start`). The lock is fd 9; spawn closes it so servers don't inherit it.
+take_lock() {
+  exec 9>"$STATE/.$1.lock"
+  flock 9
+}

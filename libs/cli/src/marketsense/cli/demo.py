@@ -1,0 +1,117 @@
+"""`marketsense demo`: one run through every stage, in one process, on the embedded default."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from marketsense.cli.embedded import build_pipeline_app
+from marketsense.cli.training import DEFAULT_TRAINING_SYMBOLS, build_baseline
+from marketsense.common.logs import configure_logging
+from marketsense.common.settings import CommonSettings
+from marketsense.common.states import FINISHED_RUN_STATES, RunState
+
+DEMO_UNIVERSE = (
+    "AAPL MSFT NVDA AMZN GOOGL META TSLA AVGO JPM V "
+    "XOM UNH JNJ WMT PG MA HD COST ABBV KO "
+    "PEP MRK CVX BAC ADBE CRM NFLX AMD ORCL INTC"
+).split()
+"""Tickers the demo runs; their prices come from the simulated market, not the real one."""
+
+
+def last_weekday(today: dt.date | None = None) -> dt.date:
+    """The last weekday before today (UTC)."""
+    day = (today or dt.datetime.now(dt.UTC).date()) - dt.timedelta(days=1)
+    while day.weekday() >= 5:
+        day -= dt.timedelta(days=1)
+    return day
+
+
+def demo_symbols(count: int) -> list[str]:
+    """The first `count` demo tickers, padded with simulated names past the list."""
+    names = list(DEMO_UNIVERSE[:count])
+    names += [f"SIM{i:03d}" for i in range(count - len(names))]
+    return names
+
+
+async def run_demo(*, home: Path, as_of: dt.date, count: int, console: Console) -> int:
+    """Run the pipeline once; print the run's state and its predictions; return an exit code."""
+    configure_logging(level="WARNING", json_lines=False)
+    settings = CommonSettings(home=home)
+    model_dir = home / "models" / "baseline-predictor"
+    if not (model_dir / "model.onnx").exists():
+        manifest = await asyncio.to_thread(
+            build_baseline,
+            model_dir,
+            as_of=as_of,
+            symbols=DEFAULT_TRAINING_SYMBOLS,
+            seed=7,
+            console=console,
+        )
+        console.print(
+            f"trained {manifest.name} v{manifest.version}: held-out accuracy "
+            f"{manifest.metrics['holdout_accuracy']:.3f}, AUC {manifest.metrics['holdout_auc']:.3f}"
+        )
+    app = build_pipeline_app(settings)
+    symbols = demo_symbols(count)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://demo") as api,
+    ):
+        response = await api.post("/v1/runs", json={"as_of": as_of.isoformat(), "symbols": symbols})
+        if response.status_code != 201:
+            console.print(f"[red]the orchestrator refused the run:[/] {response.text}")
+            return 1
+        run = response.json()
+        run = await _follow(api, run["id"], len(symbols), console)
+        predictions = [
+            (await api.get(f"/v1/predictions/{s}/latest")).json() for s in symbols
+        ]
+    console.print(
+        f"run [bold]{run['id']}[/] for {as_of}: [bold]{run['state']}[/] "
+        f"({len(symbols)} symbols)"
+    )
+    for failure in run["failed"]:
+        console.print(f"  failed {failure['symbol']} at {failure['stage']}: {failure['last_error']}")
+    console.print(_table([p for p in predictions if "prob_up" in p]))
+    console.print(f"data, objects and models are under {home.resolve()}")
+    return 0 if run["state"] == RunState.SUCCESS else 1
+
+
+async def _follow(
+    api: httpx.AsyncClient, run_id: str, total: int, console: Console
+) -> dict[str, object]:
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
+    deadline = time.monotonic() + 300
+    with Progress(*columns, console=console, transient=True) as progress:
+        bars = {s: progress.add_task(s, total=total) for s in ("ingest", "process", "predict")}
+        while True:
+            run: dict[str, object] = (await api.get(f"/v1/runs/{run_id}")).json()
+            for stage in run["stages"]:  # type: ignore[attr-defined]
+                done = sum(v for k, v in stage["counts"].items() if k in {"SUCCESS", "FAILED"})
+                progress.update(bars[stage["stage"]], completed=done)
+            if run["state"] in FINISHED_RUN_STATES or time.monotonic() > deadline:
+                return run
+            await asyncio.sleep(0.2)
+
+
+def _table(predictions: list[dict[str, object]]) -> Table:
+    table = Table(title="predictions (simulated market data)")
+    for column in ("symbol", "as_of", "prob_up", "signal", "model"):
+        table.add_column(column, justify="right" if column == "prob_up" else "left")
+    for p in sorted(predictions, key=lambda p: -float(p["prob_up"])):  # type: ignore[arg-type]
+        table.add_row(
+            str(p["symbol"]),
+            str(p["as_of"]),
+            f"{float(p['prob_up']):.3f}",  # type: ignore[arg-type]
+            str(p["signal"]),
+            f"{p['model_name']} v{p['model_version']}",
+        )
+    return table

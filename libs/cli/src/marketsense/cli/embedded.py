@@ -1,0 +1,31 @@
+"""The whole pipeline in one process on the embedded default (or any configured infrastructure)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from marketsense.common.app import create_app
+from marketsense.common.runtime import Runtime
+from marketsense.common.settings import CommonSettings
+from marketsense.ingestion.app import create_component as ingestion
+from marketsense.ingestion.config import IngestionSettings
+from marketsense.orchestrator.app import create_component as orchestrator
+from marketsense.orchestrator.config import OrchestratorSettings
+from marketsense.prediction.app import create_component as prediction
+from marketsense.prediction.config import PredictionSettings
+from marketsense.processing.app import create_component as processing
+from marketsense.processing.config import ProcessingSettings
+
+
+def build_pipeline_app(settings: CommonSettings | None = None) -> FastAPI:
+    """One app with the orchestrator, ingestion, processing and prediction on one runtime."""
+    common = settings or CommonSettings()
+    overrides = common.model_dump(exclude_unset=True)
+    runtime = Runtime(common, service="pipeline", relay_all=True)
+    components = [
+        orchestrator(runtime, OrchestratorSettings(**overrides)),
+        ingestion(runtime, IngestionSettings(**overrides)),
+        processing(runtime, ProcessingSettings(**overrides)),
+        prediction(runtime, PredictionSettings(**overrides)),
+    ]
+    return create_app(runtime, components, title="marketsense pipeline")

@@ -1,0 +1,155 @@
+"""The `marketsense` command: the one entry point for people."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+from rich.console import Console
+
+from marketsense.cli import demo as demo_module
+from marketsense.cli.training import DEFAULT_TRAINING_SYMBOLS, build_baseline
+from marketsense.common.serve import SERVICES, serve as serve_service
+
+app = typer.Typer(help="marketsense: stock predictions from market data and text sentiment.")
+run_app = typer.Typer(help="Start and watch pipeline runs through the orchestrator API.")
+db_app = typer.Typer(help="Database schema.")
+models_app = typer.Typer(help="Models.")
+events_app = typer.Typer(help="The event catalogue.")
+app.add_typer(run_app, name="run")
+app.add_typer(db_app, name="db")
+app.add_typer(models_app, name="models")
+app.add_typer(events_app, name="events")
+console = Console()
+err = Console(stderr=True)
+
+OrchestratorUrl = Annotated[
+    str,
+    typer.Option("--url", envvar="MARKETSENSE_ORCHESTRATOR_URL", help="Orchestrator base URL."),
+]
+
+
+def fail(message: str) -> typer.Exit:
+    """Print one line saying what to fix and return the exit to raise."""
+    err.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code=1)
+
+
+@app.command()
+def demo(
+    symbols: Annotated[int, typer.Option(min=1, max=500, help="How many symbols to run.")] = 20,
+    as_of: Annotated[
+        dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Trading day (default: last weekday).")
+    ] = None,
+    home: Annotated[Path, typer.Option(help="Folder for the embedded database, objects and models.")] = Path(
+        ".marketsense"
+    ),
+) -> None:
+    """Run the whole pipeline once in this process on the embedded default and print predictions."""
+    day = as_of.date() if as_of else demo_module.last_weekday()
+    code = asyncio.run(demo_module.run_demo(home=home, as_of=day, count=symbols, console=console))
+    raise typer.Exit(code)
+
+
+@app.command()
+def serve(
+    service: Annotated[str, typer.Argument(help=f"One of: {', '.join(SERVICES)}.")],
+    host: Annotated[str | None, typer.Option(help="Address to bind.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind.")] = None,
+) -> None:
+    """Run one service as its own process (settings from MARKETSENSE_* variables)."""
+    if service not in SERVICES:
+        raise fail(f"unknown service {service!r}: choose one of {', '.join(SERVICES)}")
+    serve_service(service, host=host, port=port)
+
+
+@run_app.command("start")
+def run_start(
+    symbols: Annotated[str, typer.Option(help="Comma-separated symbols, e.g. AAPL,MSFT.")],
+    as_of: Annotated[
+        dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Trading day (default: last weekday).")
+    ] = None,
+    url: OrchestratorUrl = "http://127.0.0.1:8000",
+) -> None:
+    """Start a run and print its id."""
+    day = as_of.date() if as_of else demo_module.last_weekday()
+    body = {"as_of": day.isoformat(), "symbols": [s for s in symbols.split(",") if s]}
+    response = _call("POST", f"{url}/v1/runs", json=body)
+    console.print(response["id"])
+
+
+@run_app.command("status")
+def run_status(
+    run_id: Annotated[str, typer.Argument(help="Run id.")],
+    url: OrchestratorUrl = "http://127.0.0.1:8000",
+) -> None:
+    """Print a run's state, task counts per stage and failed symbols as JSON."""
+    console.print_json(json.dumps(_call("GET", f"{url}/v1/runs/{run_id}")))
+
+
+def _call(method: str, url: str, **kwargs: object) -> dict[str, object]:
+    try:
+        response = httpx.request(method, url, timeout=30, **kwargs)  # type: ignore[arg-type]
+    except httpx.TransportError as exc:
+        raise fail(f"cannot reach {url} ({exc}); is the orchestrator running?") from exc
+    if response.status_code >= 400:
+        detail = response.json().get("detail", response.text)
+        raise fail(f"{response.status_code} from {url}: {detail}")
+    result: dict[str, object] = response.json()
+    return result
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every migration to the configured database (MARKETSENSE_DATABASE_URL)."""
+    from marketsense.common.db.engine import Database
+    from marketsense.common.db.migrate import current_revision, upgrade
+    from marketsense.common.settings import CommonSettings
+
+    async def go() -> str | None:
+        database = Database(CommonSettings().resolved_database_url())
+        try:
+            await upgrade(database)
+            return await current_revision(database)
+        finally:
+            await database.dispose()
+
+    try:
+        revision = asyncio.run(go())
+    except OSError as exc:
+        raise fail(f"cannot reach the database: {exc}; check MARKETSENSE_DATABASE_URL") from exc
+    console.print(f"database at revision {revision}")
+
+
+@models_app.command("train-baseline")
+def train_baseline(
+    out: Annotated[Path, typer.Option(help="Folder to write model.onnx and manifest.json to.")],
+    as_of: Annotated[
+        dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Last day of data (default: last weekday).")
+    ] = None,
+    symbols: Annotated[int, typer.Option(min=5, help="Simulated symbols to train on.")] = DEFAULT_TRAINING_SYMBOLS,
+    seed: Annotated[int, typer.Option(envvar="MARKETSENSE_MARKET_SEED", help="Simulated market seed.")] = 7,
+) -> None:
+    """Train the baseline predictor on the simulated market and export it to ONNX."""
+    day = as_of.date() if as_of else demo_module.last_weekday()
+    manifest = build_baseline(out, as_of=day, symbols=symbols, seed=seed, console=console)
+    console.print_json(json.dumps(manifest.metrics))
+
+
+@events_app.command("asyncapi")
+def events_asyncapi(
+    out: Annotated[Path | None, typer.Option(help="File to write; default prints it.")] = None,
+) -> None:
+    """Print (or write) the AsyncAPI document of every event."""
+    from marketsense.common.asyncapi import asyncapi_document
+
+    text = json.dumps(asyncapi_document(), indent=2, sort_keys=True) + "\n"
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text)

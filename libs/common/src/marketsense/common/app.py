@@ -1,0 +1,124 @@
+"""Service factory: a FastAPI app with health, readiness, metrics, logs and graceful shutdown."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+from fastapi import APIRouter, FastAPI, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from marketsense.common.metrics import HTTP_REQUEST_SECONDS
+from marketsense.common.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+Check = Callable[[], Awaitable[bool]]
+Hook = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Component:
+    """One service's part of an app: routes, readiness checks, and start/stop hooks."""
+
+    name: str
+    router: APIRouter | None = None
+    ready_checks: dict[str, Check] = field(default_factory=dict)
+    on_start: list[Hook] = field(default_factory=list)
+    on_stop: list[Hook] = field(default_factory=list)
+
+
+def create_app(runtime: Runtime, components: list[Component], *, title: str) -> FastAPI:
+    """Build an app serving the components on top of a shared runtime."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start_storage()
+        # Components load what their handlers need (models) before the first event arrives.
+        for component in components:
+            for hook in component.on_start:
+                await hook()
+        await runtime.start_messaging()
+        log.info("%s started", title)
+        try:
+            yield
+        finally:
+            for component in reversed(components):
+                for hook in component.on_stop:
+                    await hook()
+            await runtime.stop()
+            log.info("%s stopped", title)
+
+    app = FastAPI(title=title, version="0.1.0", lifespan=lifespan)
+    app.state.runtime = runtime
+    app.add_middleware(RequestMetrics, service=runtime.service)
+    for component in components:
+        if component.router is not None:
+            app.include_router(component.router)
+
+    checks: dict[str, Check] = {
+        "database": runtime.database.healthy,
+        "bus": runtime.bus.healthy,
+        "object_store": runtime.store.healthy,
+    }
+    for component in components:
+        checks.update(component.ready_checks)
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness: the process is serving.")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="Readiness: database, bus, object store and required models are available.",
+        responses={503: {"description": "At least one dependency is not ready."}},
+    )
+    async def readyz() -> JSONResponse:
+        results = {name: await check() for name, check in checks.items()}
+        ready = all(results.values())
+        return JSONResponse(
+            {"ready": ready, "checks": results}, status_code=200 if ready else 503
+        )
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics.")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+class RequestMetrics:
+    """Pure ASGI middleware timing requests by route template and status."""
+
+    def __init__(self, app: ASGIApp, *, service: str):
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            # Unmatched paths share one label so a scanner cannot blow up the series count.
+            template = getattr(route, "path", "unmatched")
+            HTTP_REQUEST_SECONDS.labels(
+                self.service, scope["method"], template, str(status)
+            ).observe(time.perf_counter() - started)

@@ -1,0 +1,209 @@
+"""The event bus interface and the delivery rules both implementations share."""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from tenacity import (
+    AsyncRetrying,
+    RetryError,
+    retry_if_not_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from marketsense.common.errors import NonRetryableError
+from marketsense.common.events import (
+    PAYLOAD_TYPES,
+    Envelope,
+    Payload,
+    UnreadableEvent,
+    parse_event,
+)
+from marketsense.common.logs import log_context
+from marketsense.common.metrics import (
+    EVENTS_CONSUMED,
+    EVENTS_DEAD_LETTERED,
+    EVENTS_PRODUCED,
+    HANDLER_SECONDS,
+)
+
+log = logging.getLogger(__name__)
+
+Headers = tuple[tuple[str, bytes], ...]
+Handler = Callable[[Envelope, Payload], Awaitable[None]]
+RawHandler = Callable[["Record"], Awaitable[None]]
+DeadLetterHook = Callable[[Envelope, BaseException, int], Awaitable[None]]
+
+DLQ_SUFFIX = ".dlq"
+
+
+@dataclass(frozen=True)
+class Record:
+    """One message as it sat on a topic."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    value: bytes
+    headers: Headers = ()
+
+    def header(self, name: str) -> str | None:
+        """A header's value as text, or None."""
+        for key, value in self.headers:
+            if key == name:
+                return value.decode()
+        return None
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A message to publish."""
+
+    topic: str
+    value: bytes
+    key: str | None = None
+    headers: Headers = ()
+
+
+@dataclass
+class Subscription:
+    """A consumer group's handler for one topic (a logical name, without the prefix)."""
+
+    topic: str
+    group: str
+    handler: Handler | None = None
+    """Receives parsed events; unreadable ones are dead-lettered before it sees them."""
+    raw_handler: RawHandler | None = None
+    """Receives records as they are, for tools that read dead letters."""
+    on_dead_letter: DeadLetterHook | None = None
+    """Called after a parsed event was dead-lettered, so the owner can record the failure."""
+    accepts: tuple[type[Payload], ...] = field(default_factory=tuple)
+    """Payload types the handler takes; others are dead-lettered. Empty means any."""
+
+
+class EventBus(abc.ABC):
+    """Publishes and consumes events with at-least-once delivery and dead-lettering."""
+
+    def __init__(self, *, topic_prefix: str = "", max_attempts: int = 3, retry_base: float = 0.2):
+        self.topic_prefix = topic_prefix
+        self.max_attempts = max_attempts
+        self.retry_base = retry_base
+        self.subscriptions: list[Subscription] = []
+
+    def topic_name(self, name: str) -> str:
+        """Full topic name for a logical one."""
+        return f"{self.topic_prefix}{name}"
+
+    def subscribe(self, subscription: Subscription) -> None:
+        """Register a handler; call before `start`."""
+        if (subscription.handler is None) == (subscription.raw_handler is None):
+            raise ValueError("a subscription takes exactly one of handler and raw_handler")
+        self.subscriptions.append(subscription)
+
+    async def publish(self, envelope: Envelope) -> None:
+        """Publish one event to its type's topic, keyed by symbol."""
+        await self.publish_many([outgoing_for(envelope)])
+
+    async def publish_many(self, messages: Sequence[Outgoing]) -> None:
+        """Publish messages (topics are logical names) and wait until the bus holds them all."""
+        full = [
+            Outgoing(self.topic_name(m.topic), m.value, m.key, m.headers) for m in messages
+        ]
+        await self._send(full)
+        for message in full:
+            EVENTS_PRODUCED.labels(message.topic).inc()
+
+    @abc.abstractmethod
+    async def _send(self, messages: Sequence[Outgoing]) -> None:
+        """Send messages to their full topic names and wait for the acknowledgements."""
+
+    @abc.abstractmethod
+    async def start(self) -> None:
+        """Connect and start consuming every subscription."""
+
+    @abc.abstractmethod
+    async def stop(self) -> None:
+        """Finish the in-flight batch, commit, and disconnect."""
+
+    @abc.abstractmethod
+    async def healthy(self) -> bool:
+        """Whether the bus can publish right now."""
+
+    async def deliver(self, subscription: Subscription, record: Record) -> None:
+        """Hand one record to a subscription; dead-letter it if it cannot be handled."""
+        logical = record.topic.removeprefix(self.topic_prefix)
+        EVENTS_CONSUMED.labels(logical, subscription.group).inc()
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            if subscription.raw_handler is not None:
+                await subscription.raw_handler(record)
+                return
+            outcome = await self._deliver_event(subscription, record)
+        finally:
+            HANDLER_SECONDS.labels(logical, subscription.group, outcome).observe(
+                time.perf_counter() - started
+            )
+
+    async def _deliver_event(self, subscription: Subscription, record: Record) -> str:
+        try:
+            envelope, payload = parse_event(record.value)
+            if subscription.accepts and not isinstance(payload, subscription.accepts):
+                raise UnreadableEvent(
+                    f"event type {envelope.type!r} does not belong on topic {record.topic!r}"
+                )
+        except UnreadableEvent as exc:
+            await self._dead_letter(record, exc, attempts=0)
+            return "unreadable"
+        assert subscription.handler is not None
+        handler = subscription.handler
+        attempts = 0
+        with log_context(run_id=envelope.run_id, symbol=envelope.symbol):
+            try:
+                async for attempt in AsyncRetrying(
+                    stop=stop_after_attempt(self.max_attempts),
+                    wait=wait_exponential_jitter(initial=self.retry_base, max=30),
+                    retry=retry_if_not_exception_type(NonRetryableError),
+                    reraise=False,
+                ):
+                    with attempt:
+                        attempts = attempt.retry_state.attempt_number
+                        await handler(envelope, payload)
+                return "ok"
+            except RetryError as exc:
+                error: BaseException = exc.last_attempt.exception() or exc
+            except NonRetryableError as exc:
+                error = exc
+            log.warning(
+                "dead-lettering %s after %d attempt(s): %s", envelope.type, attempts, error
+            )
+            await self._dead_letter(record, error, attempts=attempts)
+            if subscription.on_dead_letter is not None:
+                await subscription.on_dead_letter(envelope, error, attempts)
+            return "dead-lettered"
+
+    async def _dead_letter(self, record: Record, error: BaseException, *, attempts: int) -> None:
+        reason = f"{type(error).__name__}: {error}"
+        headers = tuple(h for h in record.headers if not h[0].startswith("x-dlq-")) + (
+            ("x-dlq-original-topic", record.topic.encode()),
+            ("x-dlq-original-partition", str(record.partition).encode()),
+            ("x-dlq-original-offset", str(record.offset).encode()),
+            ("x-dlq-error", reason.encode()[:4000]),
+            ("x-dlq-attempts", str(attempts).encode()),
+            ("x-dlq-failed-at", dt.datetime.now(dt.UTC).isoformat().encode()),
+        )
+        await self._send([Outgoing(record.topic + DLQ_SUFFIX, record.value, record.key, headers)])
+        logical = record.topic.removeprefix(self.topic_prefix)
+        EVENTS_DEAD_LETTERED.labels(logical, type(error).__name__).inc()
+
+
+def outgoing_for(envelope: Envelope) -> Outgoing:
+    """The message that carries an envelope: its type's topic, keyed by symbol."""
+    return Outgoing(PAYLOAD_TYPES[envelope.type].topic, envelope.to_bytes(), envelope.key)

@@ -1,0 +1,177 @@
+"""Kafka event bus on aiokafka: manual commits after handling, symbol as key, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from marketsense.common.bus.base import DLQ_SUFFIX, EventBus, Outgoing, Record, Subscription
+
+log = logging.getLogger(__name__)
+
+
+class KafkaBus(EventBus):
+    """One idempotent producer, and one consumer per consumer group."""
+
+    def __init__(
+        self,
+        *,
+        bootstrap_servers: str,
+        topic_prefix: str = "",
+        max_attempts: int = 3,
+        retry_base: float = 0.2,
+        partitions: int = 4,
+        client_id: str = "marketsense",
+    ):
+        super().__init__(topic_prefix=topic_prefix, max_attempts=max_attempts, retry_base=retry_base)
+        self.bootstrap_servers = bootstrap_servers
+        self.partitions = partitions
+        self.client_id = client_id
+        self._producer: AIOKafkaProducer | None = None
+        self._consumers: list[AIOKafkaConsumer] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
+
+    async def start(self) -> None:
+        """Create the subscribed topics, start the producer and one consumer per group."""
+        self._stopping.clear()
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap_servers,
+            client_id=self.client_id,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+        )
+        await self._producer.start()
+        topics = {self.topic_name(s.topic) for s in self.subscriptions}
+        await self.ensure_topics(topics | {t + DLQ_SUFFIX for t in topics})
+        groups: dict[str, list[Subscription]] = defaultdict(list)
+        for sub in self.subscriptions:
+            groups[sub.group].append(sub)
+        for group, subs in groups.items():
+            consumer = AIOKafkaConsumer(
+                *(self.topic_name(s.topic) for s in subs),
+                bootstrap_servers=self.bootstrap_servers,
+                client_id=self.client_id,
+                group_id=group,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                max_poll_records=500,
+            )
+            await consumer.start()
+            self._consumers.append(consumer)
+            by_topic = {self.topic_name(s.topic): s for s in subs}
+            self._tasks.append(asyncio.create_task(self._consume(consumer, by_topic), name=group))
+
+    async def ensure_topics(self, topics: set[str]) -> None:
+        """Create topics that do not exist yet, with this bus's partition count."""
+        if not topics:
+            return
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers)
+        await admin.start()
+        try:
+            existing = set(await admin.list_topics())
+            missing = [
+                NewTopic(t, num_partitions=self.partitions, replication_factor=1)
+                for t in sorted(topics - existing)
+            ]
+            if missing:
+                with contextlib.suppress(TopicAlreadyExistsError):
+                    await admin.create_topics(missing)
+        finally:
+            await admin.close()
+
+    async def _consume(
+        self, consumer: AIOKafkaConsumer, by_topic: dict[str, Subscription]
+    ) -> None:
+        while not self._stopping.is_set():
+            try:
+                batch = await consumer.getmany(timeout_ms=200, max_records=500)
+            except KafkaError as exc:
+                log.warning("fetch failed, retrying: %s", exc)
+                await asyncio.sleep(1)
+                continue
+            for tp, records in batch.items():
+                await self._handle_partition(consumer, tp, records, by_topic)
+
+    async def _handle_partition(
+        self,
+        consumer: AIOKafkaConsumer,
+        tp: TopicPartition,
+        records: list[ConsumerRecord[bytes, bytes]],
+        by_topic: dict[str, Subscription],
+    ) -> None:
+        done = 0
+        for r in records:
+            record = Record(
+                r.topic,
+                r.partition,
+                r.offset,
+                r.key.decode() if r.key is not None else None,
+                r.value or b"",
+                tuple((k, v) for k, v in r.headers),
+            )
+            try:
+                await self.deliver(by_topic[r.topic], record)
+            except Exception:
+                # Not even dead-lettering worked (broker or database away): commit what is
+                # done and read this record again, so nothing is skipped.
+                log.exception("could not handle or dead-letter offset %d; will retry", r.offset)
+                consumer.seek(tp, r.offset)
+                await asyncio.sleep(self.retry_base * 5)
+                break
+            done = r.offset + 1
+        if done:
+            await self._commit(consumer, tp, done)
+
+    async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+        try:
+            await consumer.commit({tp: offset})
+        except KafkaError as exc:
+            # The records were handled and handlers are idempotent: a redelivery is harmless.
+            log.warning("offset commit failed (records may be redelivered): %s", exc)
+
+    async def _send(self, messages: Sequence[Outgoing]) -> None:
+        if self._producer is None:
+            raise RuntimeError("the Kafka bus is not started")
+        futures = [
+            await self._producer.send(
+                m.topic,
+                m.value,
+                key=m.key.encode() if m.key is not None else None,
+                headers=list(m.headers),
+            )
+            for m in messages
+        ]
+        await asyncio.gather(*futures)
+
+    async def stop(self) -> None:
+        """Finish the in-flight batch of every consumer, commit, and disconnect."""
+        self._stopping.set()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for consumer in self._consumers:
+            await consumer.stop()
+        if self._producer is not None:
+            await self._producer.stop()
+        self._tasks.clear()
+        self._consumers.clear()
+        self._producer = None
+
+    async def healthy(self) -> bool:
+        """Whether the broker answers a metadata request within two seconds."""
+        if self._producer is None:
+            return False
+        try:
+            await asyncio.wait_for(self._producer.client.fetch_all_metadata(), timeout=2)
+        except (TimeoutError, KafkaError, OSError):
+            return False
+        return True

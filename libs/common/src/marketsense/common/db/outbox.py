@@ -1,0 +1,103 @@
+"""Transactional outbox: events commit with the change they announce, then a relay sends them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from marketsense.common.bus import EventBus, Outgoing, outgoing_for
+from marketsense.common.db.engine import Database
+from marketsense.common.db.models import OutboxMessage
+from marketsense.common.events import Envelope
+from marketsense.common.metrics import OUTBOX_RELAYED
+
+log = logging.getLogger(__name__)
+
+
+def add_event(session: AsyncSession, envelope: Envelope, *, source: str) -> None:
+    """Queue an event in the caller's transaction; it is sent only if that transaction commits."""
+    message = outgoing_for(envelope)
+    session.add(
+        OutboxMessage(source=source, topic=message.topic, key=message.key, value=message.value)
+    )
+
+
+class OutboxRelay:
+    """Publishes committed outbox rows in id order and deletes them once the bus holds them."""
+
+    def __init__(
+        self,
+        database: Database,
+        bus: EventBus,
+        *,
+        source: str | None,
+        batch_size: int = 500,
+        poll_seconds: float = 0.5,
+    ):
+        self.database = database
+        self.bus = bus
+        self.source = source
+        self.batch_size = batch_size
+        self.poll_seconds = poll_seconds
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+
+    def notify(self) -> None:
+        """Wake the relay now instead of at its next poll."""
+        self._wakeup.set()
+
+    async def start(self) -> None:
+        """Start relaying in the background."""
+        self._stopping = False
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        """Send what is committed, then stop."""
+        self._stopping = True
+        self._wakeup.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        with contextlib.suppress(Exception):
+            while await self.relay_once():
+                pass
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                sent = await self.relay_once()
+            except Exception:
+                # The bus or the database is away; the rows stay and are sent later.
+                log.warning("outbox relay failed; retrying", exc_info=True)
+                await asyncio.sleep(1)
+                continue
+            if sent == 0:
+                self._wakeup.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), self.poll_seconds)
+
+    async def relay_once(self) -> int:
+        """Send one batch of committed rows; return how many were sent."""
+        async with self.database.session() as session:
+            query = select(OutboxMessage).order_by(OutboxMessage.id).limit(self.batch_size)
+            if self.source is not None:
+                query = query.where(OutboxMessage.source == self.source)
+            # Replicas of one service each take their own rows and never send one twice at once.
+            rows = (await session.scalars(query.with_for_update(skip_locked=True))).all()
+            if not rows:
+                return 0
+            await self.bus.publish_many(
+                [Outgoing(row.topic, row.value, row.key) for row in rows]
+            )
+            await session.execute(
+                delete(OutboxMessage).where(OutboxMessage.id.in_([row.id for row in rows]))
+            )
+            await session.commit()
+        OUTBOX_RELAYED.labels(self.source or "all").inc(len(rows))
+        return len(rows)

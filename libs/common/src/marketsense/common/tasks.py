@@ -1,0 +1,115 @@
+"""The life of one stage's task inside a handler: claim, complete in one transaction, or fail."""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from marketsense.common.db.models import Task
+from marketsense.common.db.outbox import add_event
+from marketsense.common.errors import NonRetryableError
+from marketsense.common.events import Envelope, TaskFailed
+from marketsense.common.runtime import Runtime
+from marketsense.common.states import Stage, TaskState, move_task
+
+log = logging.getLogger(__name__)
+
+
+class Claim(StrEnum):
+    """What a handler should do with an event for a task."""
+
+    WORK = "work"
+    DONE_ALREADY = "done-already"
+    NOT_WANTED = "not-wanted"
+
+
+async def claim_task(runtime: Runtime, *, run_id: str, symbol: str, stage: Stage) -> Claim:
+    """Mark a task RUNNING and count the attempt; tell the handler whether to do the work."""
+    async with runtime.transaction() as session:
+        moved = await move_task(
+            session,
+            run_id=run_id,
+            symbol=symbol,
+            stage=stage,
+            source={TaskState.PENDING},
+            target=TaskState.RUNNING,
+            count_attempt=True,
+        )
+        if moved:
+            return Claim.WORK
+        state = await task_state(session, run_id=run_id, symbol=symbol, stage=stage)
+    if state is None:
+        raise NonRetryableError(f"no {stage} task for run {run_id} and symbol {symbol}")
+    if state == TaskState.RUNNING:
+        # A redelivery after a crash mid-task: outputs use deterministic keys, so redo it.
+        return Claim.WORK
+    if state == TaskState.SUCCESS:
+        return Claim.DONE_ALREADY
+    log.info("skipping %s task in state %s", stage, state)
+    return Claim.NOT_WANTED
+
+
+async def task_state(
+    session: AsyncSession, *, run_id: str, symbol: str, stage: Stage
+) -> TaskState | None:
+    """The current state of a task, or None if there is no such task."""
+    state = await session.scalar(
+        select(Task.state).where(Task.run_id == run_id, Task.symbol == symbol, Task.stage == stage)
+    )
+    return TaskState(state) if state is not None else None
+
+
+async def complete_task(
+    session: AsyncSession, *, run_id: str, symbol: str, stage: Stage
+) -> None:
+    """Mark a RUNNING task SUCCESS in the caller's transaction, or raise if it is not RUNNING."""
+    moved = await move_task(
+        session,
+        run_id=run_id,
+        symbol=symbol,
+        stage=stage,
+        source={TaskState.RUNNING},
+        target=TaskState.SUCCESS,
+        error=None,
+    )
+    if not moved:
+        raise NonRetryableError(f"{stage} task for {symbol} is no longer RUNNING (cancelled?)")
+
+
+async def fail_task(
+    runtime: Runtime,
+    envelope: Envelope,
+    *,
+    stage: Stage,
+    error: BaseException,
+    attempts: int,
+) -> None:
+    """Mark a task FAILED and announce it, after its event was dead-lettered."""
+    if envelope.run_id is None or envelope.symbol is None:
+        return
+    retryable = not isinstance(error, NonRetryableError)
+    message = f"{type(error).__name__}: {error}"
+    async with runtime.transaction() as session:
+        moved = await move_task(
+            session,
+            run_id=envelope.run_id,
+            symbol=envelope.symbol,
+            stage=stage,
+            source={TaskState.RUNNING},
+            target=TaskState.FAILED,
+            error=message[:4000],
+        )
+        if not moved:
+            return
+        add_event(
+            session,
+            Envelope.wrap(
+                TaskFailed(stage=stage, error=message[:4000], retryable=retryable, attempts=attempts),
+                run_id=envelope.run_id,
+                symbol=envelope.symbol,
+            ),
+            source=runtime.service,
+        )

@@ -1,0 +1,5 @@
+"""Run the ingestion service: `python -m marketsense.ingestion`."""
+
+from marketsense.common.serve import serve
+
+serve("ingestion")

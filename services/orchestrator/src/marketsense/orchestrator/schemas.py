@@ -1,0 +1,96 @@
+"""Orchestrator API models."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+SYMBOL_PATTERN = r"^[A-Z0-9.\-]{1,16}$"
+
+
+class RunCreate(BaseModel):
+    """A request to run the pipeline for one day over a set of symbols."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"as_of": "2026-11-25", "symbols": ["AAPL", "MSFT"]}]},
+    )
+
+    as_of: dt.date
+    """Trading day to run for (a weekday, not in the future)."""
+    symbols: list[str] = Field(min_length=1)
+    """Symbols to run, upper case, each at most 16 characters."""
+
+    @field_validator("symbols")
+    @classmethod
+    def _normalise(cls, symbols: list[str]) -> list[str]:
+        import re
+
+        cleaned = [s.strip().upper() for s in symbols]
+        bad = [s for s in cleaned if not re.fullmatch(SYMBOL_PATTERN, s)]
+        if bad:
+            raise ValueError(f"not valid symbols: {bad[:5]} (use A-Z, 0-9, '.', '-', up to 16)")
+        duplicates = sorted({s for s in cleaned if cleaned.count(s) > 1})
+        if duplicates:
+            raise ValueError(f"symbols listed twice: {duplicates[:5]}")
+        return cleaned
+
+    @field_validator("as_of")
+    @classmethod
+    def _trading_day(cls, as_of: dt.date) -> dt.date:
+        if as_of > dt.datetime.now(dt.UTC).date():
+            raise ValueError(f"{as_of} is in the future")
+        if as_of.weekday() >= 5:
+            raise ValueError(f"{as_of} is a weekend day, not a trading day")
+        return as_of
+
+
+class StageCounts(BaseModel):
+    """How many tasks of one stage are in each state."""
+
+    stage: str
+    """Stage name."""
+    counts: dict[str, int]
+    """Tasks per state."""
+
+
+class FailedSymbol(BaseModel):
+    """A symbol that failed, where and why."""
+
+    symbol: str
+    """Stock symbol."""
+    stage: str
+    """Stage that failed."""
+    attempts: int
+    """Attempts made."""
+    last_error: str | None
+    """The last error."""
+
+
+class RunRead(BaseModel):
+    """A run and its progress."""
+
+    id: str
+    """Run id."""
+    as_of: dt.date
+    """Trading day."""
+    state: str
+    """PENDING, RUNNING, SUCCESS, PARTIAL, FAILED or CANCELLED."""
+    symbols: int
+    """Symbols in the run."""
+    created_at: dt.datetime
+    """When the run was created."""
+    finished_at: dt.datetime | None
+    """When the run reached a final state."""
+    stages: list[StageCounts]
+    """Task counts per stage and state."""
+    failed: list[FailedSymbol]
+    """Every failed symbol with its stage, attempts and last error."""
+
+
+class ErrorRead(BaseModel):
+    """An error response."""
+
+    detail: str
+    """What went wrong and what to do about it."""

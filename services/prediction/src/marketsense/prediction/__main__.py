@@ -1,0 +1,5 @@
+"""Run the prediction service: `python -m marketsense.prediction`."""
+
+from marketsense.common.serve import serve
+
+serve("prediction")

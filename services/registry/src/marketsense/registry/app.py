@@ -1,0 +1,23 @@
+"""The registry service's app: operations endpoints; its own API arrives with its issue."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from marketsense.common.app import Component, create_app
+from marketsense.common.logs import configure_logging
+from marketsense.common.runtime import Runtime
+from marketsense.registry.config import RegistrySettings
+
+
+def create_component(runtime: Runtime, settings: RegistrySettings) -> Component:
+    """The registry component (health, readiness and metrics only, for now)."""
+    return Component(name="registry")
+
+
+def build_app(settings: RegistrySettings | None = None) -> FastAPI:
+    """The registry service as its own process."""
+    settings = settings or RegistrySettings()
+    configure_logging(level=settings.log_level, json_lines=settings.log_json, service="registry")
+    runtime = Runtime(settings, service="registry")
+    return create_app(runtime, [create_component(runtime, settings)], title="marketsense registry")

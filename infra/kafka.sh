@@ -24,6 +24,7 @@ TOOL_JAVA=("$JAVA" -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC
 
 mkdir -p "$HOME_DIR"
 
+# install [quiet]: start passes quiet, which hides only the "already installed" line.
 install() {
   # The stamp is the pom's hash, so editing the pom (e.g. the Kafka version) reinstalls.
   local stamp s log="$HOME_DIR/install.log"
@@ -40,7 +41,7 @@ install() {
     dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$LIBS" \
     >"$log" 2>&1 || die "kafka: maven could not fetch Kafka $VERSION" "$log"
   echo "$stamp" >"$LIBS/.stamp"
-  [[ ${1:-} == quiet ]] || echo "kafka: installed Kafka $VERSION in $(($(now) - s))s"
+  echo "kafka: installed Kafka $VERSION in $(since "$s")"
 }
 
 write_config() {
@@ -117,8 +118,8 @@ healthy() {
 
 start() {
   local s
+  take_lock kafka # also keeps two first-time starts from installing at once
   install quiet
-  take_lock kafka
   s=$(now)
   if pid_alive "$PIDFILE" "$PATTERN"; then
     # Running: healthy, or still starting (another caller started it a moment ago).
@@ -135,7 +136,7 @@ start() {
     -Djava.awt.headless=true "-Dlog4j2.configurationFile=$CONF/log4j2.properties" \
     -cp "$LIBS/*" kafka.Kafka "$CONF/server.properties"
   wait_healthy kafka "$KAFKA_START_TIMEOUT" "$PIDFILE" "$PATTERN" "$LOG" healthy
-  echo "kafka: started Kafka $VERSION on 127.0.0.1:$KAFKA_PORT in $(($(now) - s))s (pid $(<"$PIDFILE"))"
+  echo "kafka: started Kafka $VERSION on 127.0.0.1:$KAFKA_PORT in $(since "$s") (pid $(<"$PIDFILE"))"
 }
 
 status() {
@@ -151,7 +152,7 @@ status() {
 }
 
 case "${1:-}" in
-  install) install ;;
+  install) take_lock kafka && install ;;
   start) start ;;
   stop) take_lock kafka && stop_pid kafka "$PIDFILE" "$PATTERN" 20 ;;
   kill) take_lock kafka && kill_pid kafka "$PIDFILE" "$PATTERN" ;;

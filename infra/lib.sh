@@ -17,12 +17,22 @@ die() {
   exit 1
 }
 
-now() { date +%s; }
+now() { date +%s%3N; } # milliseconds
+
+# since START_MS: elapsed time for status lines, e.g. "2.3s".
+since() { awk -v d=$(($(now) - $1)) 'BEGIN { printf "%.1fs", d / 1000 }'; }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # http_status URL: prints the HTTP status code (000 when nothing answered).
 http_status() { curl -s -o /dev/null -m 5 -w '%{http_code}' "$1" || true; }
+
+# proc_running PID: exists and is not a zombie (under a non-reaping init a killed server
+# can linger as a zombie, which kill -0 still reports as alive).
+proc_running() {
+  local st
+  st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1) && [[ -n $st && $st != Z ]]
+}
 
 # pid_alive PIDFILE PATTERN: true if the pid in PIDFILE runs and its command line
 # contains PATTERN (guards against a recycled pid after a reboot or SIGKILL).
@@ -30,7 +40,7 @@ pid_alive() {
   local pid
   [[ -s $1 ]] || return 1
   read -r pid <"$1"
-  kill -0 "$pid" 2>/dev/null || return 1
+  proc_running "$pid" || return 1
   tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$2"
 }
 
@@ -43,6 +53,7 @@ spawn() {
   echo "=== $(date '+%F %T') starting: $*" >>"$log"
   # bash -c writes its own pid and then execs, so the pid file names the real server
   # process even if setsid had to fork.
+  # shellcheck disable=SC2016
   setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" </dev/null >>"$log" 2>&1 9>&- &
   for i in $(seq 50); do
     [[ -s $pidfile ]] && return 0
@@ -54,12 +65,18 @@ spawn() {
 # wait_healthy NAME TIMEOUT PIDFILE PATTERN LOGFILE CHECK...: poll CHECK until it succeeds;
 # fail fast if the process dies, and fail with the log tail after TIMEOUT seconds.
 wait_healthy() {
-  local name=$1 timeout=$2 pidfile=$3 pattern=$4 log=$5 deadline
+  local name=$1 timeout=$2 pidfile=$3 pattern=$4 log=$5 deadline pid
   shift 5
-  deadline=$(($(now) + timeout))
+  deadline=$(($(now) + timeout * 1000))
   until "$@"; do
     pid_alive "$pidfile" "$pattern" || die "$name exited during startup" "$log"
-    (($(now) < deadline)) || die "$name not healthy after ${timeout}s" "$log"
+    if (($(now) >= deadline)); then
+      # A half-started server would only confuse the next start; the log stays for diagnosis.
+      read -r pid <"$pidfile"
+      kill -KILL "$pid" 2>/dev/null || true
+      rm -f "$pidfile"
+      die "$name not healthy after ${timeout}s (killed pid $pid)" "$log"
+    fi
     sleep 0.3
   done
 }
@@ -75,10 +92,10 @@ stop_pid() {
   pid=$(<"$pidfile")
   kill -TERM "$pid" 2>/dev/null || true
   for ((i = 0; i < grace * 10; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
+    proc_running "$pid" || break
     sleep 0.1
   done
-  if kill -0 "$pid" 2>/dev/null; then
+  if proc_running "$pid"; then
     kill -KILL "$pid" 2>/dev/null || true
     echo "$name: stopped (SIGKILL after ${grace}s)"
   else
@@ -97,26 +114,31 @@ kill_pid() {
   fi
   pid=$(<"$pidfile")
   kill -KILL "$pid"
-  while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+  while proc_running "$pid"; do sleep 0.05; done
   rm -f "$pidfile"
   echo "$name: killed"
 }
 
 # apt_install PKG...: apt-get update at most once an hour across all scripts, then install.
+# The flock lets up.sh install PostgreSQL and Prometheus in parallel without dpkg lock errors.
 apt_install() {
   local log="$STATE/apt.log" stamp="$STATE/apt-updated"
+  local apt=(apt-get -q -o DPkg::Lock::Timeout=300)
   export DEBIAN_FRONTEND=noninteractive
+  exec 8>"$STATE/.apt.lock"
+  flock 8
   if [[ -z $(find "$stamp" -mmin -60 2>/dev/null) ]]; then
-    apt-get update -q >>"$log" 2>&1 || die "apt-get update failed" "$log"
+    "${apt[@]}" update >>"$log" 2>&1 || die "apt-get update failed" "$log"
     touch "$stamp"
   fi
-  apt-get install -y -q --no-install-recommends "$@" >>"$log" 2>&1 ||
+  "${apt[@]}" install -y --no-install-recommends "$@" >>"$log" 2>&1 ||
     die "apt-get install $* failed" "$log"
+  exec 8>&-
 }
 
 # take_lock NAME: serialise concurrent runs of the same script (e.g. parallel test workers
 # all calling `start`). The lock is fd 9; spawn closes it so servers don't inherit it.
 take_lock() {
   exec 9>"$STATE/.$1.lock"
-  flock 9
+  flock -w 600 9 || die "$1: another infra/$1.sh has held $STATE/.$1.lock for 10 minutes"
 }

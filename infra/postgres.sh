@@ -13,12 +13,14 @@ DATA="$HOME_DIR/data"
 SOCKDIR="$HOME_DIR/run"
 LOG="$HOME_DIR/postgres.log"
 
+# The newest installed major version, e.g. /usr/lib/postgresql/15/bin.
 find_bin() {
   local b
-  b=$(ls -d /usr/lib/postgresql/*/bin/postgres 2>/dev/null | sort -V | tail -n 1 || true)
-  [[ -n $b ]] && dirname "$b"
+  b=$(printf '%s\n' /usr/lib/postgresql/*/bin/postgres | sort -V | tail -n 1)
+  [[ -x $b ]] && dirname "$b"
 }
 
+# install [quiet]: start passes quiet, which hides only the "already installed" line.
 install() {
   local s
   if PGBIN=$(find_bin); then
@@ -33,7 +35,7 @@ install() {
     pg_lsclusters -h 2>/dev/null | awk '$4 == "online" {print $1, $2}' |
       while read -r ver name; do pg_ctlcluster "$ver" "$name" stop || true; done
   fi
-  [[ ${1:-} == quiet ]] || echo "postgres: installed $("$PGBIN/postgres" --version) in $(($(now) - s))s"
+  echo "postgres: installed PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') in $(since "$s")"
 }
 
 # initdb and postgres refuse to run as root, so as root we run them as a system user.
@@ -109,9 +111,9 @@ pid() { head -n 1 "$DATA/postmaster.pid"; }
 
 start() {
   local s fresh=""
+  take_lock postgres # also keeps two first-time starts from installing at once
   install quiet
   setup_os_user
-  take_lock postgres
   s=$(now)
   if [[ -f $DATA/PG_VERSION ]] && running; then
     ready || die "postgres: running (pid $(pid)) but not accepting connections on 127.0.0.1:$PG_PORT" "$LOG"
@@ -124,15 +126,17 @@ start() {
   init_cluster
   write_config
   # -w: pg_ctl itself waits for the server to accept connections and notices an early exit.
-  as_pg "$PGBIN/pg_ctl" -D "$DATA" -l "$LOG" -w -t "$PG_START_TIMEOUT" start >/dev/null 2>&1 9>&- ||
+  if ! as_pg "$PGBIN/pg_ctl" -D "$DATA" -l "$LOG" -w -t "$PG_START_TIMEOUT" start >/dev/null 2>&1 9>&-; then
+    as_pg "$PGBIN/pg_ctl" -D "$DATA" -m immediate stop >/dev/null 2>&1 || true
     die "postgres: did not start within ${PG_START_TIMEOUT}s" "$LOG"
+  fi
   ready || die "postgres: started but pg_isready fails on 127.0.0.1:$PG_PORT" "$LOG"
   # psql and most clients default to a database named like the user.
   if [[ -n $fresh ]]; then
     "$PGBIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U "$PG_SUPERUSER" "$PG_SUPERUSER" ||
       die "postgres: could not create database $PG_SUPERUSER" "$LOG"
   fi
-  echo "postgres: started $("$PGBIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PG_PORT in $(($(now) - s))s (pid $(pid))"
+  echo "postgres: started $("$PGBIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PG_PORT in $(since "$s") (pid $(pid))"
 }
 
 stop() {
@@ -184,7 +188,7 @@ db() {
 }
 
 case "${1:-}" in
-  install) install ;;
+  install) take_lock postgres && install ;;
   start) start ;;
   stop) stop ;;
   status) status ;;

@@ -17,6 +17,7 @@ BIN=/usr/bin/prometheus
 
 mkdir -p "$HOME_DIR"
 
+# install [quiet]: start passes quiet, which hides only the "already installed" line.
 install() {
   local s
   if [[ -x $BIN ]]; then
@@ -29,7 +30,7 @@ install() {
   if pgrep -x prometheus >/dev/null; then
     { systemctl stop prometheus || service prometheus stop; } >/dev/null 2>&1 || true
   fi
-  [[ ${1:-} == quiet ]] || echo "prometheus: installed $("$BIN" --version 2>&1 | head -n 1) in $(($(now) - s))s"
+  echo "prometheus: installed Prometheus $("$BIN" --version 2>&1 | awk 'NR == 1 {print $3}') in $(since "$s")"
 }
 
 write_config() {
@@ -53,8 +54,8 @@ healthy() { [[ $(http_status "http://127.0.0.1:$PROM_PORT/-/ready") == 200 ]]; }
 
 start() {
   local s
+  take_lock prometheus # also keeps two first-time starts from installing at once
   install quiet
-  take_lock prometheus
   s=$(now)
   if pid_alive "$PIDFILE" "$PATTERN"; then
     wait_healthy prometheus "$PROM_START_TIMEOUT" "$PIDFILE" "$PATTERN" "$LOG" healthy
@@ -69,7 +70,7 @@ start() {
     --web.listen-address="127.0.0.1:$PROM_PORT" \
     --web.enable-lifecycle
   wait_healthy prometheus "$PROM_START_TIMEOUT" "$PIDFILE" "$PATTERN" "$LOG" healthy
-  echo "prometheus: started on http://127.0.0.1:$PROM_PORT in $(($(now) - s))s (pid $(<"$PIDFILE"))"
+  echo "prometheus: started on http://127.0.0.1:$PROM_PORT in $(since "$s") (pid $(<"$PIDFILE"))"
 }
 
 status() {
@@ -85,7 +86,7 @@ status() {
 }
 
 case "${1:-}" in
-  install) install ;;
+  install) take_lock prometheus && install ;;
   start) start ;;
   stop) take_lock prometheus && stop_pid prometheus "$PIDFILE" "$PATTERN" 20 ;;
   status) status ;;

@@ -17,6 +17,7 @@ PATTERN="moto_server"
 
 mkdir -p "$HOME_DIR"
 
+# install [quiet]: start passes quiet, which hides only the "already installed" line.
 install() {
   local s py log="$HOME_DIR/install.log"
   if [[ -f $VENV/.stamp && $(<"$VENV/.stamp") == "$MOTO_VERSION" ]]; then
@@ -36,7 +37,7 @@ install() {
     fi
   } >"$log" 2>&1 || die "s3: installing moto[server]==$MOTO_VERSION failed" "$log"
   echo "$MOTO_VERSION" >"$VENV/.stamp"
-  [[ ${1:-} == quiet ]] || echo "s3: installed moto $MOTO_VERSION in $(($(now) - s))s"
+  echo "s3: installed moto $MOTO_VERSION in $(since "$s")"
 }
 
 # Any HTTP answer means the server is up (moto answers / with a bucket listing).
@@ -44,8 +45,8 @@ healthy() { [[ $(http_status "http://127.0.0.1:$S3_PORT/") != 000 ]]; }
 
 start() {
   local s
+  take_lock s3 # also keeps two first-time starts from installing at once
   install quiet
-  take_lock s3
   s=$(now)
   if pid_alive "$PIDFILE" "$PATTERN"; then
     wait_healthy s3 "$S3_START_TIMEOUT" "$PIDFILE" "$PATTERN" "$LOG" healthy
@@ -55,7 +56,7 @@ start() {
   if port_open "$S3_PORT"; then die "s3: port $S3_PORT is already in use by another process"; fi
   spawn "$PIDFILE" "$LOG" "$VENV/bin/moto_server" -H 127.0.0.1 -p "$S3_PORT"
   wait_healthy s3 "$S3_START_TIMEOUT" "$PIDFILE" "$PATTERN" "$LOG" healthy
-  echo "s3: started moto $MOTO_VERSION on http://127.0.0.1:$S3_PORT in $(($(now) - s))s (pid $(<"$PIDFILE"))"
+  echo "s3: started moto $MOTO_VERSION on http://127.0.0.1:$S3_PORT in $(since "$s") (pid $(<"$PIDFILE"))"
 }
 
 status() {
@@ -71,7 +72,7 @@ status() {
 }
 
 case "${1:-}" in
-  install) install ;;
+  install) take_lock s3 && install ;;
   start) start ;;
   stop) take_lock s3 && stop_pid s3 "$PIDFILE" "$PATTERN" 10 ;;
   status) status ;;

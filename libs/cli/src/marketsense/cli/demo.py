@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 from rich.console import Console
@@ -18,11 +19,38 @@ from marketsense.common.logs import configure_logging
 from marketsense.common.settings import CommonSettings
 from marketsense.common.states import FINISHED_RUN_STATES, RunState
 
-DEMO_UNIVERSE = (
-    "AAPL MSFT NVDA AMZN GOOGL META TSLA AVGO JPM V "
-    "XOM UNH JNJ WMT PG MA HD COST ABBV KO "
-    "PEP MRK CVX BAC ADBE CRM NFLX AMD ORCL INTC"
-).split()
+DEMO_UNIVERSE = [
+    "AAPL",
+    "MSFT",
+    "NVDA",
+    "AMZN",
+    "GOOGL",
+    "META",
+    "TSLA",
+    "AVGO",
+    "JPM",
+    "V",
+    "XOM",
+    "UNH",
+    "JNJ",
+    "WMT",
+    "PG",
+    "MA",
+    "HD",
+    "COST",
+    "ABBV",
+    "KO",
+    "PEP",
+    "MRK",
+    "CVX",
+    "BAC",
+    "ADBE",
+    "CRM",
+    "NFLX",
+    "AMD",
+    "ORCL",
+    "INTC",
+]
 """Tickers the demo runs; their prices come from the simulated market, not the real one."""
 
 
@@ -69,32 +97,35 @@ async def run_demo(*, home: Path, as_of: dt.date, count: int, console: Console) 
         if response.status_code != 201:
             console.print(f"[red]the orchestrator refused the run:[/] {response.text}")
             return 1
-        run = response.json()
-        run = await _follow(api, run["id"], len(symbols), console)
-        predictions = [
-            (await api.get(f"/v1/predictions/{s}/latest")).json() for s in symbols
-        ]
+        run = await _follow(api, response.json()["id"], len(symbols), console)
+        predictions = [(await api.get(f"/v1/predictions/{s}/latest")).json() for s in symbols]
     console.print(
-        f"run [bold]{run['id']}[/] for {as_of}: [bold]{run['state']}[/] "
-        f"({len(symbols)} symbols)"
+        f"run [bold]{run['id']}[/] for {as_of}: [bold]{run['state']}[/] ({len(symbols)} symbols)"
     )
     for failure in run["failed"]:
-        console.print(f"  failed {failure['symbol']} at {failure['stage']}: {failure['last_error']}")
+        console.print(
+            f"  failed {failure['symbol']} at {failure['stage']}: {failure['last_error']}"
+        )
     console.print(_table([p for p in predictions if "prob_up" in p]))
-    console.print(f"data, objects and models are under {home.resolve()}")
+    console.print(f"data, objects and models are under {home}")
     return 0 if run["state"] == RunState.SUCCESS else 1
 
 
 async def _follow(
     api: httpx.AsyncClient, run_id: str, total: int, console: Console
-) -> dict[str, object]:
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
+) -> dict[str, Any]:
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+    )
     deadline = time.monotonic() + 300
     with Progress(*columns, console=console, transient=True) as progress:
         bars = {s: progress.add_task(s, total=total) for s in ("ingest", "process", "predict")}
         while True:
-            run: dict[str, object] = (await api.get(f"/v1/runs/{run_id}")).json()
-            for stage in run["stages"]:  # type: ignore[attr-defined]
+            run: dict[str, Any] = (await api.get(f"/v1/runs/{run_id}")).json()
+            for stage in run["stages"]:
                 done = sum(v for k, v in stage["counts"].items() if k in {"SUCCESS", "FAILED"})
                 progress.update(bars[stage["stage"]], completed=done)
             if run["state"] in FINISHED_RUN_STATES or time.monotonic() > deadline:
@@ -102,15 +133,15 @@ async def _follow(
             await asyncio.sleep(0.2)
 
 
-def _table(predictions: list[dict[str, object]]) -> Table:
+def _table(predictions: list[dict[str, Any]]) -> Table:
     table = Table(title="predictions (simulated market data)")
     for column in ("symbol", "as_of", "prob_up", "signal", "model"):
         table.add_column(column, justify="right" if column == "prob_up" else "left")
-    for p in sorted(predictions, key=lambda p: -float(p["prob_up"])):  # type: ignore[arg-type]
+    for p in sorted(predictions, key=lambda p: -float(p["prob_up"])):
         table.add_row(
             str(p["symbol"]),
             str(p["as_of"]),
-            f"{float(p['prob_up']):.3f}",  # type: ignore[arg-type]
+            f"{float(p['prob_up']):.3f}",
             str(p["signal"]),
             f"{p['model_name']} v{p['model_version']}",
         )

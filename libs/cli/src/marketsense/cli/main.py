@@ -14,7 +14,8 @@ from rich.console import Console
 
 from marketsense.cli import demo as demo_module
 from marketsense.cli.training import DEFAULT_TRAINING_SYMBOLS, build_baseline
-from marketsense.common.serve import SERVICES, serve as serve_service
+from marketsense.common.serve import SERVICES
+from marketsense.common.serve import serve as serve_service
 
 app = typer.Typer(help="marketsense: stock predictions from market data and text sentiment.")
 run_app = typer.Typer(help="Start and watch pipeline runs through the orchestrator API.")
@@ -44,11 +45,12 @@ def fail(message: str) -> typer.Exit:
 def demo(
     symbols: Annotated[int, typer.Option(min=1, max=500, help="How many symbols to run.")] = 20,
     as_of: Annotated[
-        dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Trading day (default: last weekday).")
+        dt.datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="Trading day (default: last weekday)."),
     ] = None,
-    home: Annotated[Path, typer.Option(help="Folder for the embedded database, objects and models.")] = Path(
-        ".marketsense"
-    ),
+    home: Annotated[
+        Path, typer.Option(help="Folder for the embedded database, objects and models.")
+    ] = Path(".marketsense"),
 ) -> None:
     """Run the whole pipeline once in this process on the embedded default and print predictions."""
     day = as_of.date() if as_of else demo_module.last_weekday()
@@ -72,7 +74,8 @@ def serve(
 def run_start(
     symbols: Annotated[str, typer.Option(help="Comma-separated symbols, e.g. AAPL,MSFT.")],
     as_of: Annotated[
-        dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Trading day (default: last weekday).")
+        dt.datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="Trading day (default: last weekday)."),
     ] = None,
     url: OrchestratorUrl = "http://127.0.0.1:8000",
 ) -> None:
@@ -130,10 +133,15 @@ def db_upgrade() -> None:
 def train_baseline(
     out: Annotated[Path, typer.Option(help="Folder to write model.onnx and manifest.json to.")],
     as_of: Annotated[
-        dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Last day of data (default: last weekday).")
+        dt.datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="Last day of data (default: last weekday)."),
     ] = None,
-    symbols: Annotated[int, typer.Option(min=5, help="Simulated symbols to train on.")] = DEFAULT_TRAINING_SYMBOLS,
-    seed: Annotated[int, typer.Option(envvar="MARKETSENSE_MARKET_SEED", help="Simulated market seed.")] = 7,
+    symbols: Annotated[
+        int, typer.Option(min=5, help="Simulated symbols to train on.")
+    ] = DEFAULT_TRAINING_SYMBOLS,
+    seed: Annotated[
+        int, typer.Option(envvar="MARKETSENSE_MARKET_SEED", help="Simulated market seed.")
+    ] = 7,
 ) -> None:
     """Train the baseline predictor on the simulated market and export it to ONNX."""
     day = as_of.date() if as_of else demo_module.last_weekday()

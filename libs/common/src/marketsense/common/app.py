@@ -82,9 +82,7 @@ def create_app(runtime: Runtime, components: list[Component], *, title: str) -> 
     async def readyz() -> JSONResponse:
         results = {name: await check() for name, check in checks.items()}
         ready = all(results.values())
-        return JSONResponse(
-            {"ready": ready, "checks": results}, status_code=200 if ready else 503
-        )
+        return JSONResponse({"ready": ready, "checks": results}, status_code=200 if ready else 503)
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics.")
     async def metrics() -> Response:

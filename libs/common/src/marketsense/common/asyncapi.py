@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic.json_schema import models_json_schema
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from marketsense.common.bus import DLQ_SUFFIX
 from marketsense.common.events import PAYLOAD_TYPES, Envelope
@@ -21,7 +22,8 @@ DLQ_HEADERS = {
 
 def asyncapi_document() -> dict[str, Any]:
     """Channels, messages and schemas for every event type, plus its dead-letter channel."""
-    models = [(Envelope, "validation")] + [(p, "validation") for p in PAYLOAD_TYPES.values()]
+    models: list[tuple[type[BaseModel], JsonSchemaMode]] = [(Envelope, "validation")]
+    models += [(p, "validation") for p in PAYLOAD_TYPES.values()]
     _, defs = models_json_schema(models, ref_template="#/components/schemas/{model}")
     schemas: dict[str, Any] = defs["$defs"]
     channels: dict[str, Any] = {}
@@ -48,7 +50,9 @@ def asyncapi_document() -> dict[str, Any]:
                     },
                 ]
             },
-            "bindings": {"kafka": {"key": {"type": "string", "description": "symbol, else run id"}}},
+            "bindings": {
+                "kafka": {"key": {"type": "string", "description": "symbol, else run id"}}
+            },
         }
         channels[payload.topic] = {
             "address": payload.topic,

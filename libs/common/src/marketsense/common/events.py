@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from typing import Any, ClassVar
 
@@ -71,7 +70,9 @@ class FeaturesReady(Payload):
 
     event_type: ClassVar[str] = "features.ready"
     topic: ClassVar[str] = "features.ready"
-    description: ClassVar[str] = "Features for one symbol are in the object store and marked processed."
+    description: ClassVar[str] = (
+        "Features for one symbol are in the object store and marked processed."
+    )
 
     as_of: dt.date
     """Trading day the features describe."""
@@ -235,12 +236,10 @@ class UnreadableEvent(NonRetryableError):
 def parse_event(raw: bytes) -> tuple[Envelope, Payload]:
     """Parse bytes into an envelope and its typed payload, or raise UnreadableEvent."""
     try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UnreadableEvent(f"not JSON: {exc}") from exc
-    try:
-        envelope = Envelope.model_validate(data)
+        envelope = Envelope.model_validate_json(raw)
     except ValidationError as exc:
+        if exc.errors()[0]["type"] == "json_invalid":
+            raise UnreadableEvent(f"not JSON: {_brief(exc)}") from exc
         raise UnreadableEvent(f"not an event envelope: {_brief(exc)}") from exc
     payload_type = PAYLOAD_TYPES.get(envelope.type)
     if payload_type is None:
@@ -262,4 +261,3 @@ def _brief(exc: ValidationError) -> str:
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "(root)"
     return f"{where}: {first['msg']}"
-

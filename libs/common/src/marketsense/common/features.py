@@ -29,7 +29,7 @@ def compute_features(bars: pd.DataFrame) -> pd.DataFrame:
     """Feature rows for every bar that has enough history; indexed by date."""
     frame = bars.sort_values("date").set_index("date")
     close = frame["close"].astype("float64")
-    log_ret = np.log(close).diff()
+    log_ret = pd.Series(np.log(close.to_numpy()), index=close.index).diff()
     delta = close.diff()
     gain = delta.clip(lower=0).ewm(alpha=1 / 14, adjust=False).mean()
     loss = (-delta.clip(upper=0)).ewm(alpha=1 / 14, adjust=False).mean()

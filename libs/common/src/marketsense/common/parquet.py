@@ -16,4 +16,5 @@ def to_parquet_bytes(frame: pd.DataFrame) -> bytes:
 
 def from_parquet_bytes(data: bytes) -> pd.DataFrame:
     """Decode Parquet bytes into a frame."""
-    return pq.read_table(io.BytesIO(data)).to_pandas()
+    frame: pd.DataFrame = pq.read_table(io.BytesIO(data)).to_pandas()
+    return frame

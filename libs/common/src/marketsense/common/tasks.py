@@ -62,9 +62,7 @@ async def task_state(
     return TaskState(state) if state is not None else None
 
 
-async def complete_task(
-    session: AsyncSession, *, run_id: str, symbol: str, stage: Stage
-) -> None:
+async def complete_task(session: AsyncSession, *, run_id: str, symbol: str, stage: Stage) -> None:
     """Mark a RUNNING task SUCCESS in the caller's transaction, or raise if it is not RUNNING."""
     moved = await move_task(
         session,
@@ -107,7 +105,9 @@ async def fail_task(
         add_event(
             session,
             Envelope.wrap(
-                TaskFailed(stage=stage, error=message[:4000], retryable=retryable, attempts=attempts),
+                TaskFailed(
+                    stage=stage, error=message[:4000], retryable=retryable, attempts=attempts
+                ),
                 run_id=envelope.run_id,
                 symbol=envelope.symbol,
             ),

@@ -1,4 +1,4 @@
-"""Ingestion logic: fetch one symbol's bars, store them, and announce them with the task's success."""
+"""Ingestion logic: fetch one symbol's bars, store them, announce them as the task succeeds."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ class BarSource(Protocol):
     """Something that returns daily bars for a symbol."""
 
     def daily_bars(self, symbol: str, *, as_of: dt.date, days: int) -> pd.DataFrame:
-        """Up to `days` daily bars ending at `as_of` (columns: date, open, high, low, close, volume)."""
+        """Up to `days` daily bars ending at `as_of` (date, open, high, low, close, volume)."""
         ...
 
 
@@ -66,7 +66,7 @@ class SimulatedMarket:
         volume = base_volume * np.exp(rng.normal(0, 0.3, n) + 8 * np.abs(returns))
         bars = pd.DataFrame(
             {
-                "date": market.index.date,
+                "date": pd.DatetimeIndex(market.index).date,
                 "open": open_,
                 "high": high,
                 "low": low,

@@ -20,4 +20,6 @@ def build_app(settings: MonitoringSettings | None = None) -> FastAPI:
     settings = settings or MonitoringSettings()
     configure_logging(level=settings.log_level, json_lines=settings.log_json, service="monitoring")
     runtime = Runtime(settings, service="monitoring")
-    return create_app(runtime, [create_component(runtime, settings)], title="marketsense monitoring")
+    return create_app(
+        runtime, [create_component(runtime, settings)], title="marketsense monitoring"
+    )

@@ -22,7 +22,9 @@ def create_component(runtime: Runtime, settings: OrchestratorSettings) -> Compon
 def build_app(settings: OrchestratorSettings | None = None) -> FastAPI:
     """The orchestrator as its own process."""
     settings = settings or OrchestratorSettings()
-    configure_logging(level=settings.log_level, json_lines=settings.log_json, service="orchestrator")
+    configure_logging(
+        level=settings.log_level, json_lines=settings.log_json, service="orchestrator"
+    )
     runtime = Runtime(settings, service="orchestrator")
     return create_app(
         runtime, [create_component(runtime, settings)], title="marketsense orchestrator"

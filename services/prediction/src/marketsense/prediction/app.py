@@ -32,7 +32,9 @@ def create_component(runtime: Runtime, settings: PredictionSettings) -> Componen
         except (OSError, ValueError) as exc:
             log.error("no predictor loaded from %s: %s", path, exc)
             return
-        log.info("loaded predictor %s v%s", holder.current.manifest.name, holder.current.manifest.version)
+        log.info(
+            "loaded predictor %s v%s", holder.current.manifest.name, holder.current.manifest.version
+        )
 
     async def model_loaded() -> bool:
         return holder.current is not None

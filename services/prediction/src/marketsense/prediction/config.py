@@ -11,7 +11,7 @@ class PredictionSettings(CommonSettings):
     """Settings of the prediction service."""
 
     predictor_path: Path | None = None
-    """Folder with `model.onnx` and `manifest.json`; unset means `<home>/models/baseline-predictor`."""
+    """Folder with `model.onnx` and `manifest.json`; unset: `<home>/models/baseline-predictor`."""
 
     signal_threshold: float = Field(default=0.05, ge=0, lt=0.5)
     """Distance from 0.5 that the up-probability must exceed to give an up or down signal."""

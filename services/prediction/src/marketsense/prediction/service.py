@@ -73,7 +73,8 @@ async def predict_symbol(
     manifest = predictor.manifest
     if event.feature_schema != manifest.feature_schema:
         raise NonRetryableError(
-            f"features follow {event.feature_schema}; {manifest.name} reads {manifest.feature_schema}"
+            f"features follow {event.feature_schema}; "
+            f"{manifest.name} reads {manifest.feature_schema}"
         )
     if await claim_task(runtime, run_id=run_id, symbol=symbol, stage=Stage.PREDICT) != Claim.WORK:
         return

@@ -14,7 +14,12 @@ from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from marketsense.common.features import FEATURE_COLUMNS, FEATURE_SCHEMA, compute_features, next_day_up
+from marketsense.common.features import (
+    FEATURE_COLUMNS,
+    FEATURE_SCHEMA,
+    compute_features,
+    next_day_up,
+)
 from marketsense.prediction.model import OnnxPredictor, PredictorManifest, write_artifact
 
 HOLDOUT_SHARE = 0.2

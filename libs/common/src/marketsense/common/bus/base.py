@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import abc
+import asyncio
 import datetime as dt
+import functools
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from tenacity import (
     AsyncRetrying,
+    RetryCallState,
     RetryError,
     retry_if_not_exception_type,
     stop_after_attempt,
@@ -113,12 +118,10 @@ class EventBus(abc.ABC):
 
     async def publish_many(self, messages: Sequence[Outgoing]) -> None:
         """Publish messages (topics are logical names) and wait until the bus holds them all."""
-        full = [
-            Outgoing(self.topic_name(m.topic), m.value, m.key, m.headers) for m in messages
-        ]
+        full = [Outgoing(self.topic_name(m.topic), m.value, m.key, m.headers) for m in messages]
         await self._send(full)
-        for message in full:
-            EVENTS_PRODUCED.labels(message.topic).inc()
+        for topic, count in Counter(m.topic for m in messages).items():
+            EVENTS_PRODUCED.labels(topic).inc(count)
 
     @abc.abstractmethod
     async def _send(self, messages: Sequence[Outgoing]) -> None:
@@ -139,7 +142,7 @@ class EventBus(abc.ABC):
     async def deliver(self, subscription: Subscription, record: Record) -> None:
         """Hand one record to a subscription; dead-letter it if it cannot be handled."""
         logical = record.topic.removeprefix(self.topic_prefix)
-        EVENTS_CONSUMED.labels(logical, subscription.group).inc()
+        _child(EVENTS_CONSUMED, logical, subscription.group).inc()
         started = time.perf_counter()
         outcome = "ok"
         try:
@@ -148,7 +151,7 @@ class EventBus(abc.ABC):
                 return
             outcome = await self._deliver_event(subscription, record)
         finally:
-            HANDLER_SECONDS.labels(logical, subscription.group, outcome).observe(
+            _child(HANDLER_SECONDS, logical, subscription.group, outcome).observe(
                 time.perf_counter() - started
             )
 
@@ -163,35 +166,53 @@ class EventBus(abc.ABC):
             await self._dead_letter(record, exc, attempts=0)
             return "unreadable"
         assert subscription.handler is not None
-        handler = subscription.handler
-        attempts = 0
         with log_context(run_id=envelope.run_id, symbol=envelope.symbol):
-            try:
-                async for attempt in AsyncRetrying(
-                    stop=stop_after_attempt(self.max_attempts),
-                    wait=wait_exponential_jitter(initial=self.retry_base, max=30),
-                    retry=retry_if_not_exception_type(NonRetryableError),
-                    reraise=False,
-                ):
-                    with attempt:
-                        attempts = attempt.retry_state.attempt_number
-                        await handler(envelope, payload)
+            error, attempts = await self._attempt(subscription.handler, envelope, payload)
+            if error is None:
                 return "ok"
-            except RetryError as exc:
-                error: BaseException = exc.last_attempt.exception() or exc
-            except NonRetryableError as exc:
-                error = exc
-            log.warning(
-                "dead-lettering %s after %d attempt(s): %s", envelope.type, attempts, error
-            )
+            log.warning("dead-lettering %s after %d attempt(s): %s", envelope.type, attempts, error)
             await self._dead_letter(record, error, attempts=attempts)
             if subscription.on_dead_letter is not None:
                 await subscription.on_dead_letter(envelope, error, attempts)
             return "dead-lettered"
 
+    async def _attempt(
+        self, handler: Handler, envelope: Envelope, payload: Payload
+    ) -> tuple[BaseException | None, int]:
+        """Run a handler under the retry policy; return the final error (or None) and attempts."""
+        try:
+            await handler(envelope, payload)
+            return None, 1
+        except NonRetryableError as exc:
+            return exc, 1
+        except Exception as exc:
+            if self.max_attempts == 1:
+                return exc, 1
+        # Only a failed event pays for the retry machinery; the first try above is the hot path.
+        attempts = 1
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(self.max_attempts - 1),
+                wait=wait_exponential_jitter(
+                    multiplier=self.retry_base, jitter=self.retry_base, max=30
+                ),
+                retry=retry_if_not_exception_type(NonRetryableError),
+                before=_sleep_first(self.retry_base),
+                reraise=False,
+            ):
+                with attempt:
+                    attempts = 1 + attempt.retry_state.attempt_number
+                    await handler(envelope, payload)
+            return None, attempts
+        except RetryError as exc:
+            return exc.last_attempt.exception() or exc, attempts
+        except NonRetryableError as exc:
+            return exc, attempts
+
     async def _dead_letter(self, record: Record, error: BaseException, *, attempts: int) -> None:
         reason = f"{type(error).__name__}: {error}"
-        headers = tuple(h for h in record.headers if not h[0].startswith("x-dlq-")) + (
+        headers = (
+            *(h for h in record.headers if not h[0].startswith("x-dlq-")),
             ("x-dlq-original-topic", record.topic.encode()),
             ("x-dlq-original-partition", str(record.partition).encode()),
             ("x-dlq-original-offset", str(record.offset).encode()),
@@ -202,6 +223,22 @@ class EventBus(abc.ABC):
         await self._send([Outgoing(record.topic + DLQ_SUFFIX, record.value, record.key, headers)])
         logical = record.topic.removeprefix(self.topic_prefix)
         EVENTS_DEAD_LETTERED.labels(logical, type(error).__name__).inc()
+
+
+@functools.cache
+def _child(metric: Any, *labels: str) -> Any:
+    """A metric's labelled child, looked up once: the hot path handles every event."""
+    return metric.labels(*labels)
+
+
+def _sleep_first(delay: float) -> Callable[[RetryCallState], Awaitable[None]]:
+    """A tenacity `before` hook that backs off before the first retry, as between later ones."""
+
+    async def before(state: RetryCallState) -> None:
+        if state.attempt_number == 1:
+            await asyncio.sleep(delay)
+
+    return before
 
 
 def outgoing_for(envelope: Envelope) -> Outgoing:

@@ -30,7 +30,9 @@ class KafkaBus(EventBus):
         partitions: int = 4,
         client_id: str = "marketsense",
     ):
-        super().__init__(topic_prefix=topic_prefix, max_attempts=max_attempts, retry_base=retry_base)
+        super().__init__(
+            topic_prefix=topic_prefix, max_attempts=max_attempts, retry_base=retry_base
+        )
         self.bootstrap_servers = bootstrap_servers
         self.partitions = partitions
         self.client_id = client_id
@@ -88,9 +90,7 @@ class KafkaBus(EventBus):
         finally:
             await admin.close()
 
-    async def _consume(
-        self, consumer: AIOKafkaConsumer, by_topic: dict[str, Subscription]
-    ) -> None:
+    async def _consume(self, consumer: AIOKafkaConsumer, by_topic: dict[str, Subscription]) -> None:
         while not self._stopping.is_set():
             try:
                 batch = await consumer.getmany(timeout_ms=200, max_records=500)
@@ -146,7 +146,7 @@ class KafkaBus(EventBus):
                 m.topic,
                 m.value,
                 key=m.key.encode() if m.key is not None else None,
-                headers=list(m.headers),
+                headers=list(m.headers) or None,
             )
             for m in messages
         ]

@@ -17,7 +17,9 @@ class InProcessBus(EventBus):
     """Topics are append-only lists; each consumer group walks them from its own offset."""
 
     def __init__(self, *, topic_prefix: str = "", max_attempts: int = 3, retry_base: float = 0.2):
-        super().__init__(topic_prefix=topic_prefix, max_attempts=max_attempts, retry_base=retry_base)
+        super().__init__(
+            topic_prefix=topic_prefix, max_attempts=max_attempts, retry_base=retry_base
+        )
         self.logs: dict[str, list[Record]] = defaultdict(list)
         self._offsets: dict[tuple[str, str], int] = defaultdict(int)
         self._wakeups: dict[str, asyncio.Event] = {}

@@ -92,9 +92,7 @@ class OutboxRelay:
             rows = (await session.scalars(query.with_for_update(skip_locked=True))).all()
             if not rows:
                 return 0
-            await self.bus.publish_many(
-                [Outgoing(row.topic, row.value, row.key) for row in rows]
-            )
+            await self.bus.publish_many([Outgoing(row.topic, row.value, row.key) for row in rows])
             await session.execute(
                 delete(OutboxMessage).where(OutboxMessage.id.in_([row.id for row in rows]))
             )

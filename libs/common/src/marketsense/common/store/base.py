@@ -40,7 +40,9 @@ class ObjectStore(abc.ABC):
         base = self.base_uri.rstrip("/") + "/"
         if not uri.startswith(base):
             raise NonRetryableError(f"{uri} is not in this object store ({self.base_uri})")
-        return uri[len(base) :]
+        key = uri[len(base) :]
+        _check_key(key)
+        return key
 
     @abc.abstractmethod
     async def read_key(self, key: str) -> bytes:

@@ -9,7 +9,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from marketsense.common.errors import ObjectNotFound
-from marketsense.common.store.base import ObjectStore
+from marketsense.common.store.base import ObjectStore, _check_key
 
 
 class FileStore(ObjectStore):
@@ -23,6 +23,8 @@ class FileStore(ObjectStore):
         self.base_uri = self.root.as_uri()
 
     def _path(self, key: str) -> Path:
+        # Every entry point comes through here: no key may reach outside the root folder.
+        _check_key(key)
         return self.root / key
 
     async def start(self) -> None:

@@ -11,7 +11,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from marketsense.common.errors import ObjectNotFound, RetryableError
-from marketsense.common.store.base import ObjectStore
+from marketsense.common.store.base import ObjectStore, _check_key
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -51,6 +51,7 @@ class S3Store(ObjectStore):
         )
 
     def _key(self, key: str) -> str:
+        _check_key(key)
         return f"{self.prefix}/{key}" if self.prefix else key
 
     async def start(self) -> None:
@@ -90,7 +91,9 @@ class S3Store(ObjectStore):
     async def exists(self, key: str) -> bool:
         """Whether an object exists under the key."""
         try:
-            await asyncio.to_thread(self._client.head_object, Bucket=self.bucket, Key=self._key(key))
+            await asyncio.to_thread(
+                self._client.head_object, Bucket=self.bucket, Key=self._key(key)
+            )
         except ClientError:
             return False
         return True

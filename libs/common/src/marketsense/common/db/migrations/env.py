@@ -8,7 +8,9 @@ from marketsense.common.db.models import Base
 
 connection = context.config.attributes.get("connection")
 if connection is None:
-    raise RuntimeError("run migrations through `marketsense db upgrade`, which opens the connection")
+    raise RuntimeError(
+        "run migrations through `marketsense db upgrade`, which opens the connection"
+    )
 
 context.configure(
     connection=connection,

@@ -1,0 +1,244 @@
+"""A run through orchestrator, ingestion, processing and prediction in one process, on both
+the embedded default and the real servers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from prometheus_client import REGISTRY
+from rich.console import Console
+from sqlalchemy import func, select
+
+from marketsense.cli.embedded import build_pipeline_app
+from marketsense.cli.training import build_baseline
+from marketsense.common.app import create_app
+from marketsense.common.bus import Record, Subscription
+from marketsense.common.db.models import FeatureSet, Prediction, RawObject
+from marketsense.common.db.outbox import add_event
+from marketsense.common.events import Envelope, ObjectRef, RawDataReady
+from marketsense.common.parquet import to_parquet_bytes
+from marketsense.common.runtime import Runtime
+from marketsense.common.settings import CommonSettings
+from marketsense.common.states import Stage, TaskState, move_task
+from marketsense.ingestion.source import SimulatedMarket
+from marketsense.orchestrator.app import create_component as orchestrator
+from marketsense.orchestrator.config import OrchestratorSettings
+from marketsense.prediction.app import create_component as prediction
+from marketsense.prediction.config import PredictionSettings
+from marketsense.processing.app import create_component as processing
+from marketsense.processing.config import ProcessingSettings
+from tests.conftest import INTEGRATION, eventually, infra
+
+AS_OF = dt.date(2026, 11, 20)
+
+
+@pytest.fixture(scope="session")
+def predictor_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A baseline predictor trained once for the session."""
+    directory = tmp_path_factory.mktemp("predictor")
+    build_baseline(directory, as_of=AS_OF, symbols=8, seed=7, console=Console(quiet=True))
+    return directory
+
+
+@pytest.fixture(params=["embedded", pytest.param("real", marks=INTEGRATION)])
+def settings(
+    request: pytest.FixtureRequest, tmp_path: Path, prefix: str, predictor_dir: Path
+) -> CommonSettings:
+    """Embedded default (SQLite, folder, in-process bus) or the real servers."""
+    values: dict[str, object] = {
+        "home": tmp_path / "home",
+        "handler_retry_base_seconds": 0.01,
+        "predictor_path": predictor_dir,
+    }
+    if request.param == "real":
+        values |= {
+            "database_url": request.getfixturevalue("pg_database_url"),
+            "kafka_bootstrap_servers": infra("MARKETSENSE_TEST_KAFKA"),
+            "object_store_url": f"s3://marketsense-test/{uuid.uuid4().hex[:10]}",
+            "s3_endpoint_url": infra("MARKETSENSE_TEST_S3_ENDPOINT"),
+            "s3_access_key_id": "test",
+            "s3_secret_access_key": "test",
+            "topic_prefix": prefix,
+            "consumer_group_prefix": prefix + "group",
+        }
+    return PredictionSettings(**values)  # type: ignore[arg-type]
+
+
+async def _finished(api: httpx.AsyncClient, run_id: str) -> dict[str, object]:
+    run: dict[str, object] = {}
+
+    async def done() -> bool:
+        nonlocal run
+        run = (await api.get(f"/v1/runs/{run_id}")).json()
+        return run["state"] not in {"PENDING", "RUNNING"}
+
+    await eventually(done, timeout=90, interval=0.1)
+    return run
+
+
+async def test_run_over_every_stage_ends_success_with_a_prediction_per_symbol(
+    settings: CommonSettings,
+) -> None:
+    app = build_pipeline_app(settings)
+    symbols = [f"S{i:02d}" for i in range(12)]
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as api,
+    ):
+        created = await api.post("/v1/runs", json={"as_of": AS_OF.isoformat(), "symbols": symbols})
+        assert created.status_code == 201, created.text
+        run = await _finished(api, created.json()["id"])
+        assert run["state"] == "SUCCESS"
+        assert run["failed"] == []
+        for stage in run["stages"]:  # type: ignore[attr-defined]
+            assert stage["counts"] == {"SUCCESS": len(symbols)}
+        for symbol in symbols:
+            latest = (await api.get(f"/v1/predictions/{symbol}/latest")).json()
+            assert latest["run_id"] == run["id"]
+            assert latest["as_of"] == AS_OF.isoformat()
+            assert 0.0 <= latest["prob_up"] <= 1.0
+            assert latest["model_name"] == "baseline-predictor"
+        missing = await api.get("/v1/predictions/NOPE/latest")
+        assert missing.status_code == 404
+        assert "NOPE" in missing.json()["detail"]
+        ready = await api.get("/readyz")
+        assert ready.json() == {
+            "ready": True,
+            "checks": {"database": True, "bus": True, "object_store": True, "predictor": True},
+        }
+
+
+def _consumed(topic: str, group: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "marketsense_events_consumed_total", {"topic": topic, "group": group}
+    )
+    return value or 0.0
+
+
+async def test_redelivered_raw_data_event_changes_nothing(settings: CommonSettings) -> None:
+    app = build_pipeline_app(settings)
+    runtime: Runtime = app.state.runtime
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as api,
+    ):
+        run_id = (
+            await api.post("/v1/runs", json={"as_of": AS_OF.isoformat(), "symbols": ["AAA"]})
+        ).json()["id"]
+        await _finished(api, run_id)
+        first = (await api.get("/v1/predictions/AAA/latest")).json()
+        async with runtime.database.session() as session:
+            raw = await session.scalar(select(RawObject).where(RawObject.run_id == run_id))
+        assert raw is not None
+        ref = ObjectRef(uri=raw.uri, sha256=raw.sha256, size=raw.size)
+        processing_group = runtime.group("processing")
+        raw_before = _consumed("raw.ready", processing_group)
+        features_before = _consumed("features.ready", runtime.group("prediction"))
+        # Deliver the raw-data event twice more, as Kafka may after a rebalance.
+        for _ in range(2):
+            await runtime.bus.publish(
+                Envelope.wrap(
+                    RawDataReady(as_of=AS_OF, bars=ref, rows=raw.rows),
+                    run_id=run_id,
+                    symbol="AAA",
+                )
+            )
+        await eventually(lambda: _consumed("raw.ready", processing_group) == raw_before + 2)
+        async with runtime.database.session() as session:
+            predictions = await session.scalar(
+                select(func.count()).select_from(Prediction).where(Prediction.run_id == run_id)
+            )
+            features = await session.scalar(
+                select(func.count()).select_from(FeatureSet).where(FeatureSet.run_id == run_id)
+            )
+        assert (predictions, features) == (1, 1)
+        assert _consumed("features.ready", runtime.group("prediction")) == features_before
+        assert (await api.get("/v1/predictions/AAA/latest")).json() == first
+
+
+@pytest.fixture
+async def pipeline_without_ingestion(
+    settings: CommonSettings,
+) -> AsyncIterator[tuple[FastAPI, list[Record]]]:
+    """Orchestrator, processing and prediction, plus a reader of raw.ready's dead letters."""
+    overrides = settings.model_dump(exclude_unset=True)
+    runtime = Runtime(settings, service="pipeline", relay_all=True)
+    dead: list[Record] = []
+
+    async def collect(record: Record) -> None:
+        dead.append(record)
+
+    runtime.bus.subscribe(
+        Subscription(topic="raw.ready.dlq", group=runtime.group("dlq-reader"), raw_handler=collect)
+    )
+    app = create_app(
+        runtime,
+        [
+            orchestrator(runtime, OrchestratorSettings(**overrides)),
+            processing(runtime, ProcessingSettings(**overrides)),
+            prediction(runtime, PredictionSettings(**overrides)),
+        ],
+        title="test",
+    )
+    async with app.router.lifespan_context(app):
+        yield app, dead
+
+
+async def test_object_with_wrong_checksum_is_dead_lettered_and_other_symbols_go_on(
+    pipeline_without_ingestion: tuple[FastAPI, list[Record]],
+) -> None:
+    app, dead = pipeline_without_ingestion
+    runtime: Runtime = app.state.runtime
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as api:
+        run_id = (
+            await api.post(
+                "/v1/runs", json={"as_of": AS_OF.isoformat(), "symbols": ["BAD", "GOOD"]}
+            )
+        ).json()["id"]
+        market = SimulatedMarket(seed=7)
+        async with runtime.transaction() as session:
+            for symbol in ("BAD", "GOOD"):
+                ref = await runtime.store.put(
+                    f"raw/test/{run_id}/{symbol}.parquet",
+                    to_parquet_bytes(market.daily_bars(symbol, as_of=AS_OF, days=60)),
+                )
+                if symbol == "BAD":
+                    ref = ObjectRef(uri=ref.uri, sha256="0" * 64, size=ref.size)
+                for source, target in (
+                    (TaskState.PENDING, TaskState.RUNNING),
+                    (TaskState.RUNNING, TaskState.SUCCESS),
+                ):
+                    assert await move_task(
+                        session,
+                        run_id=run_id,
+                        symbol=symbol,
+                        stage=Stage.INGEST,
+                        source={source},
+                        target=target,
+                    )
+                add_event(
+                    session,
+                    Envelope.wrap(
+                        RawDataReady(as_of=AS_OF, bars=ref, rows=60), run_id=run_id, symbol=symbol
+                    ),
+                    source="pipeline",
+                )
+        run = await _finished(api, run_id)
+        good = (await api.get("/v1/predictions/GOOD/latest")).json()
+
+    assert good["run_id"] == run_id
+    assert run["state"] == "FAILED"  # one of two symbols is over the 1% threshold
+    assert [(f["symbol"], f["stage"]) for f in run["failed"]] == [("BAD", "process")]  # type: ignore[attr-defined]
+    assert "checksum mismatch" in run["failed"][0]["last_error"]  # type: ignore[index]
+    await eventually(lambda: len(dead) == 1)
+    assert dead[0].key == "BAD"
+    assert "ObjectIntegrityError: checksum mismatch" in (dead[0].header("x-dlq-error") or "")
+    assert dead[0].header("x-dlq-original-topic") == runtime.bus.topic_name("raw.ready")

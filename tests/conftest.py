@@ -1,0 +1,154 @@
+"""Fixtures shared by every test: backends (embedded and real), per-test isolation."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from marketsense.common.bus import EventBus, InProcessBus
+from marketsense.common.bus.kafka import KafkaBus
+from marketsense.common.db.engine import Database
+from marketsense.common.db.migrate import upgrade
+from marketsense.common.db.models import Base
+from marketsense.common.store import FileStore, ObjectStore
+from marketsense.common.store.s3 import S3Store
+
+INTEGRATION = pytest.mark.integration
+
+
+def infra(name: str) -> str:
+    """Address of a real server the test command started; fail loudly if it is not there."""
+    value = os.environ.get(name)
+    if not value:
+        pytest.fail(f"{name} is not set: run the tests through scripts/test.sh, which starts it")
+    return value
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A topic and group prefix no other test uses."""
+    return f"t{uuid.uuid4().hex[:10]}."
+
+
+@pytest.fixture(params=["memory", pytest.param("kafka", marks=INTEGRATION)])
+def bus_kind(request: pytest.FixtureRequest) -> str:
+    """Which bus implementation a behavioural test runs on."""
+    return str(request.param)
+
+
+@pytest.fixture
+async def make_bus(bus_kind: str, prefix: str) -> AsyncIterator[Callable[..., EventBus]]:
+    """Build buses of the current kind sharing one topic prefix; stops them after the test."""
+    made: list[EventBus] = []
+    shared_memory: list[InProcessBus] = []
+
+    def build(*, max_attempts: int = 3, retry_base: float = 0.01) -> EventBus:
+        bus: EventBus
+        if bus_kind == "kafka":
+            bus = KafkaBus(
+                bootstrap_servers=infra("MARKETSENSE_TEST_KAFKA"),
+                topic_prefix=prefix,
+                max_attempts=max_attempts,
+                retry_base=retry_base,
+            )
+        else:
+            # In-process buses only see each other when they are the same object.
+            if shared_memory:
+                return shared_memory[0]
+            bus = InProcessBus(
+                topic_prefix=prefix, max_attempts=max_attempts, retry_base=retry_base
+            )
+            shared_memory.append(bus)
+        made.append(bus)
+        return bus
+
+    yield build
+    for bus in made:
+        await bus.stop()
+
+
+@pytest.fixture(params=["file", pytest.param("s3", marks=INTEGRATION)])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ObjectStore]:
+    """An empty object store of each kind."""
+    instance: ObjectStore
+    if request.param == "s3":
+        instance = S3Store(
+            f"s3://marketsense-test/{uuid.uuid4().hex[:10]}",
+            endpoint_url=infra("MARKETSENSE_TEST_S3_ENDPOINT"),
+            access_key_id="test",
+            secret_access_key="test",
+        )
+    else:
+        instance = FileStore((tmp_path / "objects").as_uri())
+    await instance.start()
+    yield instance
+    await instance.close()
+
+
+@pytest.fixture(scope="session")
+async def pg_database_url() -> AsyncIterator[str]:
+    """A fresh, migrated PostgreSQL database for this test session."""
+    dsn = infra("MARKETSENSE_TEST_PG_DSN")
+    name = f"marketsense_test_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(f"{dsn}/postgres")
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    url = f"{dsn.replace('postgresql://', 'postgresql+asyncpg://')}/{name}"
+    database = Database(url)
+    await upgrade(database)
+    await database.dispose()
+    yield url
+    admin = await asyncpg.connect(f"{dsn}/postgres")
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=INTEGRATION)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated database URL of each kind, emptied before the test."""
+    if request.param == "postgres":
+        url: str = request.getfixturevalue("pg_database_url")
+        return url
+    return f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    """A migrated, empty database of each kind."""
+    db = Database(database_url)
+    await upgrade(db)
+    async with db.engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            await conn.execute(table.delete())
+    yield db
+    await db.dispose()
+
+
+async def eventually(
+    check: Callable[[], object],
+    *,
+    timeout: float = 30,  # noqa: ASYNC109 - a deadline that fails the test, not a cancellation
+    interval: float = 0.05,
+) -> None:
+    """Wait until `check()` is truthy (awaiting it if needed), or fail after `timeout` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        if loop.time() > deadline:
+            pytest.fail(f"condition not met within {timeout} s")
+        await asyncio.sleep(interval)

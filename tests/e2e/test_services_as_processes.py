@@ -1,0 +1,201 @@
+"""Every service as its own process on real Kafka, PostgreSQL and S3: a 50-symbol run."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer
+from rich.console import Console
+
+from marketsense.cli.training import build_baseline
+from marketsense.common.events import (
+    FeaturesReady,
+    ObjectRef,
+    PredictionsReady,
+    RawDataReady,
+    parse_event,
+)
+from marketsense.common.store.s3 import S3Store
+from tests.conftest import eventually, infra
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+AS_OF = dt.date(2026, 11, 20)
+SERVICES = ("orchestrator", "ingestion", "processing", "prediction")
+SYMBOLS = [f"E{i:03d}" for i in range(50)]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def deployment(pg_database_url: str, tmp_path: Path, prefix: str) -> Iterator[dict[str, object]]:
+    """Start the four pipeline services as processes; SIGTERM them afterwards."""
+    predictor = tmp_path / "predictor"
+    build_baseline(predictor, as_of=AS_OF, symbols=8, seed=7, console=Console(quiet=True))
+    bucket_prefix = uuid.uuid4().hex[:10]
+    env = os.environ | {
+        "MARKETSENSE_DATABASE_URL": pg_database_url,
+        "MARKETSENSE_KAFKA_BOOTSTRAP_SERVERS": infra("MARKETSENSE_TEST_KAFKA"),
+        "MARKETSENSE_OBJECT_STORE_URL": f"s3://marketsense-e2e/{bucket_prefix}",
+        "MARKETSENSE_S3_ENDPOINT_URL": infra("MARKETSENSE_TEST_S3_ENDPOINT"),
+        "MARKETSENSE_S3_ACCESS_KEY_ID": "test",
+        "MARKETSENSE_S3_SECRET_ACCESS_KEY": "test",
+        "MARKETSENSE_TOPIC_PREFIX": prefix,
+        "MARKETSENSE_CONSUMER_GROUP_PREFIX": prefix + "group",
+        "MARKETSENSE_PREDICTOR_PATH": str(predictor),
+        "MARKETSENSE_HOME": str(tmp_path / "home"),
+    }
+    ports = {name: _free_port() for name in SERVICES}
+    logs = {name: (tmp_path / f"{name}.log").open("wb") for name in SERVICES}
+    processes = {
+        name: subprocess.Popen(
+            [sys.executable, "-m", f"marketsense.{name}"],
+            env=env | {"MARKETSENSE_PORT": str(ports[name])},
+            stdout=logs[name],
+            stderr=subprocess.STDOUT,
+        )
+        for name in SERVICES
+    }
+    try:
+        yield {"ports": ports, "processes": processes, "env": env, "tmp": tmp_path}
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes.values():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        for log in logs.values():
+            log.close()
+
+
+async def _wait_ready(
+    client: httpx.AsyncClient, url: str, process: subprocess.Popen[bytes]
+) -> None:
+    async def ready() -> bool:
+        assert process.poll() is None, f"{url} exited with {process.returncode}"
+        try:
+            return (await client.get(url)).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    await eventually(ready, timeout=90, interval=0.25)
+
+
+async def _read_topic(topic: str, expected: int) -> list[bytes]:
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=infra("MARKETSENSE_TEST_KAFKA"),
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
+    await consumer.start()
+    values: list[bytes] = []
+    try:
+        deadline = asyncio.get_running_loop().time() + 30
+        while len(values) < expected and asyncio.get_running_loop().time() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            values += [r.value for records in batch.values() for r in records if r.value]
+        # One more poll: anything past `expected` would be a duplicate.
+        batch = await consumer.getmany(timeout_ms=1000)
+        values += [r.value for records in batch.values() for r in records if r.value]
+    finally:
+        await consumer.stop()
+    return values
+
+
+async def test_fifty_symbols_flow_through_every_service_process(
+    deployment: dict[str, object],
+) -> None:
+    ports: dict[str, int] = deployment["ports"]  # type: ignore[assignment]
+    processes: dict[str, subprocess.Popen[bytes]] = deployment["processes"]  # type: ignore[assignment]
+    env: dict[str, str] = deployment["env"]  # type: ignore[assignment]
+    base = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    async with httpx.AsyncClient(timeout=10) as client:
+        for name in SERVICES:
+            await _wait_ready(client, f"{base[name]}/readyz", processes[name])
+
+        created = await client.post(
+            f"{base['orchestrator']}/v1/runs",
+            json={"as_of": AS_OF.isoformat(), "symbols": SYMBOLS},
+        )
+        assert created.status_code == 201, created.text
+        run_id = created.json()["id"]
+        run: dict[str, object] = {}
+
+        async def finished() -> bool:
+            nonlocal run
+            run = (await client.get(f"{base['orchestrator']}/v1/runs/{run_id}")).json()
+            return run["state"] not in {"PENDING", "RUNNING"}
+
+        await eventually(finished, timeout=180, interval=0.25)
+        assert run["state"] == "SUCCESS", json.dumps(run)[:2000]
+        assert run["stages"] == [
+            {"stage": stage, "counts": {"SUCCESS": len(SYMBOLS)}}
+            for stage in ("ingest", "process", "predict")
+        ]
+
+        predictions = [
+            (await client.get(f"{base['prediction']}/v1/predictions/{s}/latest")).json()
+            for s in SYMBOLS
+        ]
+        assert {p["run_id"] for p in predictions} == {run_id}
+        assert sorted(p["symbol"] for p in predictions) == SYMBOLS
+
+        metrics = (await client.get(f"{base['processing']}/metrics")).text
+        assert 'marketsense_events_consumed_total{group="' in metrics
+        assert (
+            "marketsense_http_request_duration_seconds_bucket"
+            in (await client.get(f"{base['orchestrator']}/metrics")).text
+        )
+
+    # Every event carries references (or keys), and every referenced object verifies.
+    store = S3Store(
+        env["MARKETSENSE_OBJECT_STORE_URL"],
+        endpoint_url=env["MARKETSENSE_S3_ENDPOINT_URL"],
+        access_key_id="test",
+        secret_access_key="test",
+    )
+    prefix = env["MARKETSENSE_TOPIC_PREFIX"]
+    for payload_type in (RawDataReady, FeaturesReady, PredictionsReady):
+        values = await _read_topic(prefix + payload_type.topic, len(SYMBOLS))
+        events = [parse_event(v) for v in values]
+        assert len(events) == len(SYMBOLS), payload_type.topic
+        assert sorted(e.symbol or "" for e, _ in events) == SYMBOLS
+        for envelope, payload in events:
+            assert envelope.run_id == run_id
+            refs = [v for v in vars(payload).values() if isinstance(v, ObjectRef)]
+            for ref in refs:
+                await store.get(ref)  # raises on a checksum mismatch
+            assert len(envelope.to_bytes()) < 2048, "events carry references, not data"
+    for dlq in ("ingest.requested.dlq", "raw.ready.dlq", "features.ready.dlq"):
+        assert await _read_topic(prefix + dlq, 0) == []
+    await store.close()
+
+    # Graceful shutdown: SIGTERM finishes in-flight work and exits cleanly.
+    for process in processes.values():
+        process.send_signal(signal.SIGTERM)
+    tmp: Path = deployment["tmp"]  # type: ignore[assignment]
+    for name, process in processes.items():
+        # uvicorn re-raises the SIGTERM it handled, so a clean stop reports that signal.
+        assert process.wait(timeout=30) in {0, -signal.SIGTERM}, f"{name} did not stop"
+        assert f"marketsense {name} stopped" in (tmp / f"{name}.log").read_text()

@@ -48,22 +48,28 @@ class SimulatedMarket:
         """Daily OHLCV bars for `days` trading days ending at `as_of`."""
         market = self._market_returns(as_of)
         n = len(market)
-        rng = np.random.default_rng([self.seed, zlib.crc32(symbol.encode())])
-        beta = rng.uniform(0.5, 1.5)
-        idio_vol = rng.uniform(0.008, 0.025)
-        start_price = rng.uniform(20, 400)
-        base_volume = rng.uniform(2e5, 5e6)
-        idio = rng.normal(0, idio_vol, n)
+        symbol_key = zlib.crc32(symbol.encode())
+        traits = np.random.default_rng([self.seed, symbol_key, 0])
+        beta = traits.uniform(0.5, 1.5)
+        idio_vol = traits.uniform(0.008, 0.025)
+        start_price = traits.uniform(20, 400)
+        base_volume = traits.uniform(2e5, 5e6)
+
+        def stream(component: int) -> np.random.Generator:
+            # One generator per series: a longer history extends each series, never shifts it.
+            return np.random.default_rng([self.seed, symbol_key, component])
+
+        idio = stream(1).normal(0, idio_vol, n)
         # Yesterday's market move leaks a little into today's stock: something a model can learn.
         lagged = np.concatenate([[0.0], market.to_numpy()[:-1]])
         returns = beta * market.to_numpy() + 0.15 * lagged + idio
         close = start_price * np.exp(np.cumsum(returns))
-        gap = rng.normal(0, idio_vol / 3, n)
+        gap = stream(2).normal(0, idio_vol / 3, n)
         open_ = np.concatenate([[start_price], close[:-1]]) * np.exp(gap)
-        spread = np.abs(rng.normal(0, idio_vol, n))
+        spread = np.abs(stream(3).normal(0, idio_vol, n))
         high = np.maximum(open_, close) * (1 + spread)
         low = np.minimum(open_, close) * (1 - spread)
-        volume = base_volume * np.exp(rng.normal(0, 0.3, n) + 8 * np.abs(returns))
+        volume = base_volume * np.exp(stream(4).normal(0, 0.3, n) + 8 * np.abs(returns))
         bars = pd.DataFrame(
             {
                 "date": pd.DatetimeIndex(market.index).date,

@@ -17,6 +17,7 @@ from tenacity import (
     AsyncRetrying,
     RetryCallState,
     RetryError,
+    retry_if_exception_type,
     retry_if_not_exception_type,
     stop_after_attempt,
     wait_exponential_jitter,
@@ -196,7 +197,10 @@ class EventBus(abc.ABC):
                 wait=wait_exponential_jitter(
                     multiplier=self.retry_base, jitter=self.retry_base, max=30
                 ),
-                retry=retry_if_not_exception_type(NonRetryableError),
+                # Exception only: tenacity would otherwise retry a CancelledError, swallowing
+                # the cancellation and dead-lettering a record that never failed.
+                retry=retry_if_exception_type(Exception)
+                & retry_if_not_exception_type(NonRetryableError),
                 before=_sleep_first(self.retry_base),
                 reraise=False,
             ):

@@ -1,0 +1,293 @@
+"""The transactional outbox and its relay, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Callable, Sequence
+
+import pytest
+from sqlalchemy import func, select
+
+from marketsense.common.bus import EventBus, InProcessBus, Outgoing, Subscription
+from marketsense.common.db.engine import Database
+from marketsense.common.db.models import OutboxMessage
+from marketsense.common.db.outbox import OutboxRelay, add_event
+from marketsense.common.events import Envelope, IngestRequested, Payload, parse_event
+from tests.conftest import INTEGRATION, eventually
+
+AS_OF = dt.date(2026, 11, 20)
+TOPIC = IngestRequested.topic
+
+
+class FlakyBus(InProcessBus):
+    """An in-process bus whose broker can be taken away, wholly or after some messages."""
+
+    def __init__(self, *, topic_prefix: str) -> None:
+        super().__init__(topic_prefix=topic_prefix)
+        self.down = False
+        self.accept_before_failing: int | None = None
+        self.failed_sends = 0
+        self.delay = 0.0
+
+    async def _send(self, messages: Sequence[Outgoing]) -> None:
+        if self.delay:
+            await asyncio.sleep(self.delay)  # a broker round trip, so relays overlap
+        if self.accept_before_failing is not None:
+            await super()._send(messages[: self.accept_before_failing])
+            self.failed_sends += 1
+            raise ConnectionError("broker went away mid-batch")
+        if self.down:
+            self.failed_sends += 1
+            raise ConnectionError("broker unavailable")
+        await super()._send(messages)
+
+
+class CountingRelay(OutboxRelay):
+    """A relay that counts the rounds it has finished, so a test knows when it is idle."""
+
+    finished_rounds = 0
+
+    async def relay_once(self) -> int:
+        sent = await super().relay_once()
+        self.finished_rounds += 1
+        return sent
+
+
+@pytest.fixture
+def bus(prefix: str) -> FlakyBus:
+    """An in-process bus, up unless a test takes it down; only its logs are read."""
+    return FlakyBus(topic_prefix=prefix)
+
+
+def _event(symbol: str, lookback: int = 30) -> Envelope:
+    return Envelope.wrap(
+        IngestRequested(as_of=AS_OF, lookback_days=lookback), run_id="run-1", symbol=symbol
+    )
+
+
+async def _commit_events(database: Database, events: list[Envelope], *, source: str) -> None:
+    async with database.session() as session:
+        for envelope in events:
+            add_event(session, envelope, source=source)
+        await session.commit()
+
+
+async def _outbox_rows(database: Database, source: str | None = None) -> int:
+    query = select(func.count()).select_from(OutboxMessage)
+    if source is not None:
+        query = query.where(OutboxMessage.source == source)
+    async with database.session() as session:
+        return int(await session.scalar(query) or 0)
+
+
+def _sent(bus: InProcessBus) -> list[Envelope]:
+    return [parse_event(record.value)[0] for record in bus.logs[bus.topic_name(TOPIC)]]
+
+
+async def test_event_of_a_committed_transaction_is_relayed_exactly_once_then_deleted(
+    database: Database, bus: FlakyBus
+) -> None:
+    envelope = _event("AAA")
+    await _commit_events(database, [envelope], source="orchestrator")
+    relay = OutboxRelay(database, bus, source="orchestrator")
+
+    assert await _outbox_rows(database) == 1
+    assert await relay.relay_once() == 1
+    assert await relay.relay_once() == 0
+
+    records = bus.logs[bus.topic_name(TOPIC)]
+    assert len(records) == 1
+    assert records[0].key == "AAA"
+    assert records[0].value == envelope.to_bytes()
+    assert await _outbox_rows(database) == 0
+
+
+async def test_event_of_a_rolled_back_transaction_is_never_sent(
+    database: Database, bus: FlakyBus
+) -> None:
+    async def change_that_fails() -> None:
+        async with database.session() as session:
+            add_event(session, _event("AAA"), source="orchestrator")
+            await session.flush()  # the row exists inside the transaction...
+            raise RuntimeError("change failed")  # ...which then rolls back
+
+    with pytest.raises(RuntimeError, match="change failed"):
+        await change_that_fails()
+    async with database.session() as session:
+        add_event(session, _event("BBB"), source="orchestrator")
+        await session.rollback()
+    relay = OutboxRelay(database, bus, source=None)
+
+    assert await relay.relay_once() == 0
+    assert _sent(bus) == []
+    assert await _outbox_rows(database) == 0
+
+
+async def test_relay_keeps_rows_while_the_bus_is_down_and_sends_them_once_it_recovers(
+    database: Database, bus: FlakyBus
+) -> None:
+    events = [_event("AAA", 1), _event("BBB", 2), _event("AAA", 3)]
+    await _commit_events(database, events, source="ingestion")
+    relay = OutboxRelay(database, bus, source="ingestion")
+    bus.down = True
+
+    with pytest.raises(ConnectionError):
+        await relay.relay_once()
+    assert await _outbox_rows(database) == 3
+    assert _sent(bus) == []
+
+    bus.down = False
+    assert await relay.relay_once() == 3
+
+    assert [e.id for e in _sent(bus)] == [e.id for e in events]
+    assert await _outbox_rows(database) == 0
+
+
+async def test_background_relay_survives_an_outage_and_loses_nothing(
+    database: Database, bus: FlakyBus
+) -> None:
+    relay = OutboxRelay(database, bus, source="ingestion", poll_seconds=0.05)
+    bus.down = True
+    await relay.start()
+    try:
+        events = [_event(f"S{i}", i + 1) for i in range(5)]
+        await _commit_events(database, events, source="ingestion")
+        relay.notify()
+        await eventually(lambda: bus.failed_sends >= 1)
+        assert await _outbox_rows(database) == 5
+
+        bus.down = False
+
+        async def drained() -> bool:
+            return await _outbox_rows(database) == 0
+
+        await eventually(drained)
+    finally:
+        await relay.stop()
+
+    assert sorted(str(e.id) for e in _sent(bus)) == sorted(str(e.id) for e in events)
+    assert await _outbox_rows(database) == 0
+
+
+async def test_publish_failing_mid_batch_resends_the_batch_and_loses_nothing(
+    database: Database, bus: FlakyBus
+) -> None:
+    events = [_event(f"S{i}", i + 1) for i in range(4)]
+    await _commit_events(database, events, source="ingestion")
+    relay = OutboxRelay(database, bus, source="ingestion")
+    bus.accept_before_failing = 2
+
+    with pytest.raises(ConnectionError):
+        await relay.relay_once()
+    assert await _outbox_rows(database) == 4
+
+    bus.accept_before_failing = None
+    assert await relay.relay_once() == 4
+
+    # At least once: the two messages the broker took before failing come again.
+    sent = [e.id for e in _sent(bus)]
+    assert sent == [e.id for e in events[:2]] + [e.id for e in events]
+    assert await _outbox_rows(database) == 0
+
+
+async def test_relay_with_a_source_sends_only_its_own_rows(
+    database: Database, bus: FlakyBus
+) -> None:
+    mine = [_event("AAA", 1), _event("BBB", 2)]
+    theirs = [_event("CCC", 3)]
+    await _commit_events(database, mine, source="processing")
+    await _commit_events(database, theirs, source="prediction")
+
+    assert await OutboxRelay(database, bus, source="processing").relay_once() == 2
+    assert [e.id for e in _sent(bus)] == [e.id for e in mine]
+    assert await _outbox_rows(database, "processing") == 0
+    assert await _outbox_rows(database, "prediction") == 1
+
+    assert await OutboxRelay(database, bus, source=None).relay_once() == 1
+    assert [e.id for e in _sent(bus)] == [e.id for e in mine + theirs]
+    assert await _outbox_rows(database) == 0
+
+
+async def test_relay_keeps_id_order_per_key_across_batches_and_transactions(
+    database: Database, bus: FlakyBus
+) -> None:
+    events = [_event(symbol, n + 1) for n in range(6) for symbol in ("AAA", "BBB", "CCC")]
+    for start in range(0, len(events), 4):
+        await _commit_events(database, events[start : start + 4], source="orchestrator")
+    relay = OutboxRelay(database, bus, source="orchestrator", batch_size=5)
+
+    batches = []
+    while sent := await relay.relay_once():
+        batches.append(sent)
+
+    assert batches == [5, 5, 5, 3]
+    sent_events = _sent(bus)
+    for symbol in ("AAA", "BBB", "CCC"):
+        lookbacks = [e.payload["lookback_days"] for e in sent_events if e.symbol == symbol]
+        assert lookbacks == [1, 2, 3, 4, 5, 6], symbol
+    assert [e.id for e in sent_events] == [e.id for e in events]
+
+
+async def test_stopping_the_relay_sends_what_is_committed(
+    database: Database, bus: FlakyBus
+) -> None:
+    # A poll interval far longer than the test: once the relay has gone idle, only stop()
+    # can send the row.
+    relay = CountingRelay(database, bus, source="orchestrator", poll_seconds=3600)
+    await relay.start()
+    await eventually(lambda: relay.finished_rounds >= 1)
+    envelope = _event("AAA")
+    await _commit_events(database, [envelope], source="orchestrator")
+
+    await relay.stop()
+
+    assert [e.id for e in _sent(bus)] == [envelope.id]
+    assert await _outbox_rows(database) == 0
+
+
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=INTEGRATION)], indirect=True
+)
+async def test_two_relays_of_one_source_at_once_send_each_row_once(
+    database: Database, bus: FlakyBus
+) -> None:
+    # Replicas of a service each run a relay; on PostgreSQL they split the rows between them.
+    # (SQLite has no row locks: the embedded default runs one relay per database.)
+    events = [_event(f"S{i % 7}", i + 1) for i in range(60)]
+    await _commit_events(database, events, source="processing")
+    bus.delay = 0.02
+    relays = [OutboxRelay(database, bus, source="processing", batch_size=7) for _ in range(2)]
+    rounds: list[list[int]] = [[], []]
+
+    async def drain(n: int) -> None:
+        while sent := await relays[n].relay_once():
+            rounds[n].append(sent)
+
+    await asyncio.gather(drain(0), drain(1))
+
+    assert all(rounds), "one relay did all the work; nothing ran at once"
+    assert sorted(str(e.id) for e in _sent(bus)) == sorted(str(e.id) for e in events)
+    assert await _outbox_rows(database) == 0
+
+
+async def test_relayed_event_reaches_a_subscriber_with_its_typed_payload(
+    database: Database, make_bus: Callable[..., EventBus]
+) -> None:
+    bus = make_bus()
+    received: list[tuple[Envelope, Payload]] = []
+
+    async def handle(envelope: Envelope, payload: Payload) -> None:
+        received.append((envelope, payload))
+
+    bus.subscribe(Subscription(topic=TOPIC, group=f"{bus.topic_prefix}ingestion", handler=handle))
+    await bus.start()
+    envelope = _event("AAA", 42)
+    await _commit_events(database, [envelope], source="orchestrator")
+
+    assert await OutboxRelay(database, bus, source="orchestrator").relay_once() == 1
+
+    await eventually(lambda: len(received) == 1)
+    got, payload = received[0]
+    assert got == envelope
+    assert payload == IngestRequested(as_of=AS_OF, lookback_days=42)

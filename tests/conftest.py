@@ -60,7 +60,10 @@ async def make_bus(bus_kind: str, prefix: str) -> AsyncIterator[Callable[..., Ev
         else:
             # In-process buses only see each other when they are the same object.
             if shared_memory:
-                return shared_memory[0]
+                first = shared_memory[0]
+                if (first.max_attempts, first.retry_base) != (max_attempts, retry_base):
+                    raise ValueError("in-process buses of one test share one retry policy")
+                return first
             bus = InProcessBus(
                 topic_prefix=prefix, max_attempts=max_attempts, retry_base=retry_base
             )

@@ -108,8 +108,10 @@ async def test_put_with_a_bad_key_is_rejected(store: ObjectStore, key: str) -> N
 async def test_reference_with_a_bad_key_is_rejected(store: ObjectStore, key: str) -> None:
     ref = ObjectRef(uri=f"{store.base_uri}/{key}", sha256="0" * 64, size=1)
 
-    with pytest.raises(ValueError, match="bad object key"):
+    with pytest.raises(ValueError, match="bad object key") as raised:
         await store.get(ref)
+    # A reference that escapes the store is bad input: the bus must dead-letter it, not retry.
+    assert isinstance(raised.value, NonRetryableError)
 
 
 @pytest.mark.parametrize("key", BAD_KEYS)

@@ -17,5 +17,9 @@ class ObjectIntegrityError(NonRetryableError):
     """An object's bytes do not match the checksum its reference carries."""
 
 
+class BadObjectKey(NonRetryableError, ValueError):
+    """An object key or URI that would leave the store (absolute, or with '..')."""
+
+
 class ObjectNotFound(NonRetryableError):
     """A referenced object does not exist."""

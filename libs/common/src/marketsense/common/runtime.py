@@ -30,11 +30,6 @@ class Runtime:
         # Each service relays the events it wrote; one embedded process relays them all.
         self.relay = OutboxRelay(self.database, self.bus, source=None if relay_all else service)
 
-    @property
-    def embedded(self) -> bool:
-        """Whether this runs on the embedded default (SQLite and the in-process bus)."""
-        return self.database.is_sqlite and not self.settings.kafka_bootstrap_servers
-
     def group(self, name: str) -> str:
         """The consumer group name for one of this deployment's consumers."""
         return f"{self.settings.consumer_group_prefix}.{name}"

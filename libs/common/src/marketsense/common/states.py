@@ -62,8 +62,6 @@ RUN_TRANSITIONS: dict[RunState, frozenset[RunState]] = {
     RunState.CANCELLED: frozenset(),
 }
 
-# States in which a task needs nothing more unless an operator acts.
-SETTLED_TASK_STATES = frozenset({TaskState.SUCCESS, TaskState.FAILED, TaskState.CANCELLED})
 FINISHED_RUN_STATES = frozenset(
     {RunState.SUCCESS, RunState.PARTIAL, RunState.FAILED, RunState.CANCELLED}
 )

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from marketsense.common.bus import Subscription
 from marketsense.common.db.models import Task
 from marketsense.common.db.outbox import add_event
 from marketsense.common.errors import NonRetryableError
-from marketsense.common.events import Envelope, TaskFailed
+from marketsense.common.events import Envelope, Payload, TaskFailed
 from marketsense.common.runtime import Runtime
 from marketsense.common.states import Stage, TaskState, move_task
 
@@ -113,3 +115,29 @@ async def fail_task(
             ),
             source=runtime.service,
         )
+
+
+StageWork = Callable[[str, str, Payload], Awaitable[None]]
+"""A stage's work for one event: (run_id, symbol, payload)."""
+
+
+def stage_subscription(
+    runtime: Runtime, *, stage: Stage, service: str, accepts: type[Payload], work: StageWork
+) -> Subscription:
+    """Subscribe a stage to its input event; a dead-lettered event fails the stage's task."""
+
+    async def handle(envelope: Envelope, payload: Payload) -> None:
+        if envelope.run_id is None or envelope.symbol is None:
+            raise NonRetryableError(f"{envelope.type} needs run_id and symbol")
+        await work(envelope.run_id, envelope.symbol, payload)
+
+    async def on_dead_letter(envelope: Envelope, error: BaseException, attempts: int) -> None:
+        await fail_task(runtime, envelope, stage=stage, error=error, attempts=attempts)
+
+    return Subscription(
+        topic=accepts.topic,
+        group=runtime.group(service),
+        handler=handle,
+        on_dead_letter=on_dead_letter,
+        accepts=(accepts,),
+    )

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from marketsense.common.bus import Subscription
-from marketsense.common.errors import NonRetryableError
-from marketsense.common.events import Envelope, FeaturesReady, Payload
+from marketsense.common.events import FeaturesReady, Payload
 from marketsense.common.runtime import Runtime
 from marketsense.common.states import Stage
-from marketsense.common.tasks import fail_task
+from marketsense.common.tasks import stage_subscription
 from marketsense.prediction.service import PredictorHolder, predict_symbol
 
 
@@ -16,28 +15,19 @@ def subscriptions(
 ) -> list[Subscription]:
     """Prediction listens for processed features, one event per (run, symbol)."""
 
-    async def on_features_ready(envelope: Envelope, payload: Payload) -> None:
+    async def predict(run_id: str, symbol: str, payload: Payload) -> None:
         assert isinstance(payload, FeaturesReady)
-        if envelope.run_id is None or envelope.symbol is None:
-            raise NonRetryableError("features.ready needs run_id and symbol")
         await predict_symbol(
             runtime=runtime,
             holder=holder,
             threshold=threshold,
-            run_id=envelope.run_id,
-            symbol=envelope.symbol,
+            run_id=run_id,
+            symbol=symbol,
             event=payload,
         )
 
-    async def on_dead_letter(envelope: Envelope, error: BaseException, attempts: int) -> None:
-        await fail_task(runtime, envelope, stage=Stage.PREDICT, error=error, attempts=attempts)
-
     return [
-        Subscription(
-            topic=FeaturesReady.topic,
-            group=runtime.group("prediction"),
-            handler=on_features_ready,
-            on_dead_letter=on_dead_letter,
-            accepts=(FeaturesReady,),
+        stage_subscription(
+            runtime, stage=Stage.PREDICT, service="prediction", accepts=FeaturesReady, work=predict
         )
     ]

@@ -1,5 +1,7 @@
 """Object store: one interface over `file://` and `s3://`."""
 
+from pydantic import SecretStr
+
 from marketsense.common.settings import CommonSettings
 from marketsense.common.store.base import ObjectStore, sha256_hex
 from marketsense.common.store.local import FileStore
@@ -21,10 +23,8 @@ def store_from_settings(settings: CommonSettings) -> ObjectStore:
     return FileStore(url)
 
 
-def _secret(value: object) -> str | None:
-    from pydantic import SecretStr
-
-    return value.get_secret_value() if isinstance(value, SecretStr) else None
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
 
 
 __all__ = ["FileStore", "ObjectStore", "sha256_hex", "store_from_settings"]

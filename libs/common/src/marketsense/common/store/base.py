@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 import hashlib
 
-from marketsense.common.errors import NonRetryableError, ObjectIntegrityError
+from marketsense.common.errors import BadObjectKey, NonRetryableError, ObjectIntegrityError
 from marketsense.common.events import ObjectRef
 
 
@@ -78,4 +78,4 @@ def sha256_hex(data: bytes) -> str:
 
 def _check_key(key: str) -> None:
     if not key or key.startswith("/") or ".." in key.split("/"):
-        raise ValueError(f"bad object key {key!r}: use a relative path without '..'")
+        raise BadObjectKey(f"bad object key {key!r}: use a relative path without '..'")

@@ -94,8 +94,11 @@ class S3Store(ObjectStore):
             await asyncio.to_thread(
                 self._client.head_object, Bucket=self.bucket, Key=self._key(key)
             )
-        except ClientError:
-            return False
+        except ClientError as exc:
+            # Only "not found" means absent; a 403 or 500 must not pass for a missing object.
+            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+                return False
+            raise RetryableError(f"S3 HEAD of {self.uri_for(key)} failed: {exc}") from exc
         return True
 
     async def delete(self, key: str) -> None:

@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from tenacity import (
     AsyncRetrying,
@@ -49,9 +49,8 @@ DeadLetterHook = Callable[[Envelope, BaseException, int], Awaitable[None]]
 DLQ_SUFFIX = ".dlq"
 
 
-@dataclass(frozen=True)
-class Record:
-    """One message as it sat on a topic."""
+class Record(NamedTuple):
+    """One message as it sat on a topic (a named tuple: one is built per consumed event)."""
 
     topic: str
     partition: int

@@ -116,7 +116,7 @@ class KafkaBus(EventBus):
                 r.offset,
                 r.key.decode() if r.key is not None else None,
                 r.value or b"",
-                tuple((k, v) for k, v in r.headers),
+                tuple(r.headers),
             )
             try:
                 await self.deliver(by_topic[r.topic], record)

@@ -123,6 +123,46 @@ async def _read_topic(topic: str, expected: int) -> list[bytes]:
     return values
 
 
+async def _scraped_by_prometheus(
+    client: httpx.AsyncClient, ports: dict[str, int], label: str
+) -> None:
+    targets = Path(infra("MARKETSENSE_TEST_PROMETHEUS_TARGETS"))
+    target_file = targets / f"{label.strip('.')}.json"
+    staging = targets / f".{label.strip('.')}.tmp"
+    staging.write_text(
+        json.dumps(
+            [
+                {"targets": [f"127.0.0.1:{port}"], "labels": {"service": name, "test": label}}
+                for name, port in ports.items()
+            ]
+        )
+    )
+    staging.rename(target_file)  # Prometheus may read a half-written file; a rename is atomic
+    query = f"{infra('MARKETSENSE_TEST_PROMETHEUS')}/api/v1/query"
+    try:
+
+        async def all_up() -> bool:
+            result = (await client.get(query, params={"query": f'up{{test="{label}"}}'})).json()
+            values = [r["value"][1] for r in result["data"]["result"]]
+            return sorted(values) == ["1"] * len(ports)
+
+        await eventually(all_up, timeout=30, interval=0.5)
+        consumed = (
+            await client.get(
+                query,
+                params={
+                    "query": "sum by (service) (marketsense_events_consumed_total"
+                    f'{{test="{label}",topic="features.ready"}})'
+                },
+            )
+        ).json()["data"]["result"]
+        assert [(r["metric"]["service"], r["value"][1]) for r in consumed] == [
+            ("prediction", str(len(SYMBOLS)))
+        ]
+    finally:
+        target_file.unlink(missing_ok=True)
+
+
 async def test_fifty_symbols_flow_through_every_service_process(
     deployment: dict[str, object],
 ) -> None:
@@ -167,6 +207,9 @@ async def test_fifty_symbols_flow_through_every_service_process(
             "marketsense_http_request_duration_seconds_bucket"
             in (await client.get(f"{base['orchestrator']}/metrics")).text
         )
+
+        # Prometheus, as an SRE's would, scrapes every service and sees the pipeline's counters.
+        await _scraped_by_prometheus(client, ports, env["MARKETSENSE_TOPIC_PREFIX"])
 
     # Every event carries references (or keys), and every referenced object verifies.
     store = S3Store(

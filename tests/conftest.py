@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -20,6 +21,9 @@ from marketsense.common.store import FileStore, ObjectStore
 from marketsense.common.store.s3 import S3Store
 
 INTEGRATION = pytest.mark.integration
+
+TEST_AS_OF = dt.date(2026, 11, 20)
+"""The trading day pipeline tests run for."""
 
 
 def infra(name: str) -> str:
@@ -155,3 +159,34 @@ async def eventually(
         if loop.time() > deadline:
             pytest.fail(f"condition not met within {timeout} s")
         await asyncio.sleep(interval)
+
+
+@pytest.fixture(scope="session")
+def sentiment_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default sentiment model, built once per test session from the packaged weights."""
+    from marketsense.modelkit.sentiment_build import build_default_sentiment_model
+
+    directory = tmp_path_factory.mktemp("sentiment")
+    build_default_sentiment_model(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def predictor_dir(tmp_path_factory: pytest.TempPathFactory, sentiment_model_dir: Path) -> Path:
+    """A baseline predictor trained once per session on simulated bars and scored texts."""
+    from rich.console import Console
+
+    from marketsense.cli.training import build_baseline
+    from marketsense.ingestion.sources.simulated import SimulatedMarket
+    from marketsense.processing.sentiment import SentimentModel
+
+    directory = tmp_path_factory.mktemp("predictor")
+    build_baseline(
+        directory,
+        as_of=TEST_AS_OF,
+        symbols=8,
+        market=SimulatedMarket(seed=7),
+        sentiment=SentimentModel(sentiment_model_dir, quantized=True, threads=2),
+        console=Console(quiet=True),
+    )
+    return directory

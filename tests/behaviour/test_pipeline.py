@@ -3,20 +3,18 @@ the embedded default and the real servers."""
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
-from rich.console import Console
 from sqlalchemy import func, select
 
-from marketsense.cli.embedded import build_pipeline_app
-from marketsense.cli.training import build_baseline
+from marketsense.cli.embedded import PipelineSettings, build_pipeline_app
 from marketsense.common.app import create_app
 from marketsense.common.bus import Record, Subscription
 from marketsense.common.db.models import FeatureSet, Prediction, RawObject
@@ -24,37 +22,30 @@ from marketsense.common.db.outbox import add_event
 from marketsense.common.events import Envelope, ObjectRef, RawDataReady
 from marketsense.common.parquet import to_parquet_bytes
 from marketsense.common.runtime import Runtime
-from marketsense.common.settings import CommonSettings
 from marketsense.common.states import Stage, TaskState, move_task
-from marketsense.ingestion.source import SimulatedMarket
+from marketsense.ingestion.sources.simulated import SimulatedMarket
 from marketsense.orchestrator.app import create_component as orchestrator
-from marketsense.orchestrator.config import OrchestratorSettings
 from marketsense.prediction.app import create_component as prediction
-from marketsense.prediction.config import PredictionSettings
 from marketsense.processing.app import create_component as processing
-from marketsense.processing.config import ProcessingSettings
-from tests.conftest import INTEGRATION, eventually, infra
+from tests.conftest import INTEGRATION, TEST_AS_OF, eventually, infra
 
-AS_OF = dt.date(2026, 11, 20)
-
-
-@pytest.fixture(scope="session")
-def predictor_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A baseline predictor trained once for the session."""
-    directory = tmp_path_factory.mktemp("predictor")
-    build_baseline(directory, as_of=AS_OF, symbols=8, seed=7, console=Console(quiet=True))
-    return directory
+AS_OF = TEST_AS_OF
 
 
 @pytest.fixture(params=["embedded", pytest.param("real", marks=INTEGRATION)])
 def settings(
-    request: pytest.FixtureRequest, tmp_path: Path, prefix: str, predictor_dir: Path
-) -> CommonSettings:
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    prefix: str,
+    predictor_dir: Path,
+    sentiment_model_dir: Path,
+) -> PipelineSettings:
     """Embedded default (SQLite, folder, in-process bus) or the real servers."""
     values: dict[str, object] = {
         "home": tmp_path / "home",
         "handler_retry_base_seconds": 0.01,
         "predictor_path": predictor_dir,
+        "sentiment_model_path": sentiment_model_dir,
     }
     if request.param == "real":
         values |= {
@@ -67,7 +58,7 @@ def settings(
             "topic_prefix": prefix,
             "consumer_group_prefix": prefix + "group",
         }
-    return PredictionSettings(**values)  # type: ignore[arg-type]
+    return PipelineSettings(**values)  # type: ignore[arg-type]
 
 
 async def _finished(api: httpx.AsyncClient, run_id: str) -> dict[str, object]:
@@ -83,7 +74,7 @@ async def _finished(api: httpx.AsyncClient, run_id: str) -> dict[str, object]:
 
 
 async def test_run_over_every_stage_ends_success_with_a_prediction_per_symbol(
-    settings: CommonSettings,
+    settings: PipelineSettings,
 ) -> None:
     app = build_pipeline_app(settings)
     symbols = [f"S{i:02d}" for i in range(12)]
@@ -110,7 +101,13 @@ async def test_run_over_every_stage_ends_success_with_a_prediction_per_symbol(
         ready = await api.get("/readyz")
         assert ready.json() == {
             "ready": True,
-            "checks": {"database": True, "bus": True, "object_store": True, "predictor": True},
+            "checks": {
+                "database": True,
+                "bus": True,
+                "object_store": True,
+                "sentiment_model": True,
+                "predictor": True,
+            },
         }
 
 
@@ -121,7 +118,7 @@ def _consumed(topic: str, group: str) -> float:
     return value or 0.0
 
 
-async def test_redelivered_raw_data_event_changes_nothing(settings: CommonSettings) -> None:
+async def test_redelivered_raw_data_event_changes_nothing(settings: PipelineSettings) -> None:
     app = build_pipeline_app(settings)
     runtime: Runtime = app.state.runtime
     async with (
@@ -164,10 +161,9 @@ async def test_redelivered_raw_data_event_changes_nothing(settings: CommonSettin
 
 @pytest.fixture
 async def pipeline_without_ingestion(
-    settings: CommonSettings,
+    settings: PipelineSettings,
 ) -> AsyncIterator[tuple[FastAPI, list[Record]]]:
     """Orchestrator, processing and prediction, plus a reader of raw.ready's dead letters."""
-    overrides = settings.model_dump(exclude_unset=True)
     runtime = Runtime(settings, service="pipeline", relay_all=True)
     dead: list[Record] = []
 
@@ -180,9 +176,9 @@ async def pipeline_without_ingestion(
     app = create_app(
         runtime,
         [
-            orchestrator(runtime, OrchestratorSettings(**overrides)),
-            processing(runtime, ProcessingSettings(**overrides)),
-            prediction(runtime, PredictionSettings(**overrides)),
+            orchestrator(runtime, settings),
+            processing(runtime, settings),
+            prediction(runtime, settings),
         ],
         title="test",
     )
@@ -242,3 +238,65 @@ async def test_object_with_wrong_checksum_is_dead_lettered_and_other_symbols_go_
     assert dead[0].key == "BAD"
     assert "ObjectIntegrityError: checksum mismatch" in (dead[0].header("x-dlq-error") or "")
     assert dead[0].header("x-dlq-original-topic") == runtime.bus.topic_name("raw.ready")
+
+
+def _write_bring_your_own_data(root: Path) -> None:
+    """Bars and texts for three symbols: one clean, one dirty but usable, one unusable."""
+    market = SimulatedMarket(seed=11)
+    (root / "bars").mkdir(parents=True)
+    (root / "texts").mkdir()
+    for symbol in ("CLEAN", "DIRTY", "BROKEN"):
+        bars = market.daily_bars(symbol, as_of=AS_OF, days=60)
+        texts = market.texts(symbol, as_of=AS_OF, days=60)[["id", "published_at", "text"]]
+        if symbol == "DIRTY":
+            bad_price = bars.iloc[[5]].assign(close=-1.0)
+            duplicate = bars.iloc[[10]]
+            bars = pd.concat([bars.iloc[::-1], bad_price, duplicate])  # out of order, too
+            texts = pd.concat(
+                [
+                    texts,
+                    pd.DataFrame(
+                        {
+                            "id": ["e1"],
+                            "published_at": [texts["published_at"].iloc[-1]],
+                            "text": ["   "],
+                        }
+                    ),
+                ]
+            )
+        if symbol == "BROKEN":
+            bars = bars.drop(columns=["volume"])
+        bars.to_csv(root / "bars" / f"{symbol}.csv", index=False)
+        texts.to_parquet(root / "texts" / f"{symbol}.parquet", index=False)
+
+
+async def test_bring_your_own_files_are_cleaned_with_reasons_and_unusable_ones_fail_alone(
+    settings: PipelineSettings, tmp_path: Path
+) -> None:
+    _write_bring_your_own_data(tmp_path / "data")
+    files_settings = settings.model_copy(
+        update={"source": "files", "files_root": tmp_path / "data"}
+    )
+    app = build_pipeline_app(files_settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as api,
+    ):
+        run_id = (
+            await api.post(
+                "/v1/runs",
+                json={"as_of": AS_OF.isoformat(), "symbols": ["CLEAN", "DIRTY", "BROKEN"]},
+            )
+        ).json()["id"]
+        run = await _finished(api, run_id)
+        for symbol in ("CLEAN", "DIRTY"):
+            latest = (await api.get(f"/v1/predictions/{symbol}/latest")).json()
+            assert latest["run_id"] == run_id
+
+    assert [(f["symbol"], f["stage"]) for f in run["failed"]] == [("BROKEN", "ingest")]  # type: ignore[attr-defined]
+    assert "volume" in run["failed"][0]["last_error"]  # type: ignore[index]
+    cleaned = {(c["symbol"], c["stage"]): c["notes"] for c in run["cleaned"]}  # type: ignore[attr-defined]
+    assert set(cleaned) == {("DIRTY", "ingest")}
+    reasons = " | ".join(cleaned[("DIRTY", "ingest")])
+    for expected in ("negative price", "repeating a later row", "out of order", "empty body"):
+        assert expected in reasons, reasons

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import os
 import signal
@@ -15,11 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
-from aiokafka import AIOKafkaConsumer
-from rich.console import Console
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import Table, func, select
+from sqlalchemy.ext.asyncio import create_async_engine
 
-from marketsense.cli.training import build_baseline
+from marketsense.common.db.models import FeatureSet, Prediction, RawObject
 from marketsense.common.events import (
     FeaturesReady,
     ObjectRef,
@@ -27,14 +29,15 @@ from marketsense.common.events import (
     RawDataReady,
     parse_event,
 )
+from marketsense.common.parquet import from_parquet_bytes
 from marketsense.common.store.s3 import S3Store
-from tests.conftest import eventually, infra
+from tests.conftest import TEST_AS_OF, eventually, infra
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
-AS_OF = dt.date(2026, 11, 20)
+AS_OF = TEST_AS_OF
 SERVICES = ("orchestrator", "ingestion", "processing", "prediction")
-SYMBOLS = [f"E{i:03d}" for i in range(50)]
+SYMBOLS = [f"E{i:03d}" for i in range(200)]
 
 
 def _free_port() -> int:
@@ -44,10 +47,14 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def deployment(pg_database_url: str, tmp_path: Path, prefix: str) -> Iterator[dict[str, object]]:
+def deployment(
+    pg_database_url: str,
+    tmp_path: Path,
+    prefix: str,
+    predictor_dir: Path,
+    sentiment_model_dir: Path,
+) -> Iterator[dict[str, object]]:
     """Start the four pipeline services as processes; SIGTERM them afterwards."""
-    predictor = tmp_path / "predictor"
-    build_baseline(predictor, as_of=AS_OF, symbols=8, seed=7, console=Console(quiet=True))
     bucket_prefix = uuid.uuid4().hex[:10]
     env = os.environ | {
         "MARKETSENSE_DATABASE_URL": pg_database_url,
@@ -58,7 +65,8 @@ def deployment(pg_database_url: str, tmp_path: Path, prefix: str) -> Iterator[di
         "MARKETSENSE_S3_SECRET_ACCESS_KEY": "test",
         "MARKETSENSE_TOPIC_PREFIX": prefix,
         "MARKETSENSE_CONSUMER_GROUP_PREFIX": prefix + "group",
-        "MARKETSENSE_PREDICTOR_PATH": str(predictor),
+        "MARKETSENSE_PREDICTOR_PATH": str(predictor_dir),
+        "MARKETSENSE_SENTIMENT_MODEL_PATH": str(sentiment_model_dir),
         "MARKETSENSE_HOME": str(tmp_path / "home"),
     }
     ports = {name: _free_port() for name in SERVICES}
@@ -163,7 +171,25 @@ async def _scraped_by_prometheus(
         target_file.unlink(missing_ok=True)
 
 
-async def test_fifty_symbols_flow_through_every_service_process(
+async def _row_counts(database_url: str, run_id: str) -> dict[str, int]:
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            return {
+                table.name: int(
+                    await conn.scalar(
+                        select(func.count()).select_from(table).where(table.c.run_id == run_id)
+                    )
+                    or 0
+                )
+                for table in (RawObject.__table__, FeatureSet.__table__, Prediction.__table__)
+                if isinstance(table, Table)
+            }
+    finally:
+        await engine.dispose()
+
+
+async def test_two_hundred_symbols_flow_through_every_service_process_and_a_replay_changes_nothing(
     deployment: dict[str, object],
 ) -> None:
     ports: dict[str, int] = deployment["ports"]  # type: ignore[assignment]
@@ -219,9 +245,11 @@ async def test_fifty_symbols_flow_through_every_service_process(
         secret_access_key="test",
     )
     prefix = env["MARKETSENSE_TOPIC_PREFIX"]
+    features: list[FeaturesReady] = []
     for payload_type in (RawDataReady, FeaturesReady, PredictionsReady):
         values = await _read_topic(prefix + payload_type.topic, len(SYMBOLS))
         events = [parse_event(v) for v in values]
+        features += [p for _, p in events if isinstance(p, FeaturesReady)]
         assert len(events) == len(SYMBOLS), payload_type.topic
         assert sorted(e.symbol or "" for e, _ in events) == SYMBOLS
         for envelope, payload in events:
@@ -232,7 +260,51 @@ async def test_fifty_symbols_flow_through_every_service_process(
             assert len(envelope.to_bytes()) < 2048, "events carry references, not data"
     for dlq in ("ingest.requested.dlq", "raw.ready.dlq", "features.ready.dlq"):
         assert await _read_topic(prefix + dlq, 0) == []
+
+    # Features carry the day's sentiment where there were texts, and explicit gaps where not.
+    rows = pd.concat([from_parquet_bytes(await store.get(f.features)) for f in features])
+    with_texts = rows["has_sentiment"] == 1
+    assert 0 < with_texts.sum() < len(rows)
+    assert rows.loc[with_texts, "sentiment_count"].min() >= 1
+    assert rows.loc[~with_texts, "sentiment_mean"].isna().all()
     await store.close()
+
+    # Replaying every request of the run changes nothing: no new row, object or event.
+    before = await _row_counts(env["MARKETSENSE_DATABASE_URL"], run_id)
+    assert before == {
+        "raw_objects": 2 * len(SYMBOLS),
+        "features": len(SYMBOLS),
+        "predictions": len(SYMBOLS),
+    }
+    requests = await _read_topic(prefix + "ingest.requested", len(SYMBOLS))
+    producer = AIOKafkaProducer(bootstrap_servers=infra("MARKETSENSE_TEST_KAFKA"))
+    await producer.start()
+    try:
+        for value in requests:
+            envelope, _ = parse_event(value)
+            await producer.send(
+                prefix + "ingest.requested", value, key=(envelope.key or "").encode()
+            )
+        await producer.flush()
+    finally:
+        await producer.stop()
+    ingestion_metrics = f"http://127.0.0.1:{ports['ingestion']}/metrics"
+
+    async def replay_consumed() -> bool:
+        async with httpx.AsyncClient() as client:
+            text = (await client.get(ingestion_metrics)).text
+        consumed = [
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "marketsense_events_consumed_total"
+            and sample.labels["topic"] == "ingest.requested"
+        ]
+        return consumed == [2 * len(SYMBOLS)]
+
+    await eventually(replay_consumed, timeout=60, interval=0.5)
+    assert await _row_counts(env["MARKETSENSE_DATABASE_URL"], run_id) == before
+    assert len(await _read_topic(prefix + RawDataReady.topic, len(SYMBOLS))) == len(SYMBOLS)
 
     # Graceful shutdown: SIGTERM finishes in-flight work and exits cleanly.
     for process in processes.values():

@@ -13,11 +13,11 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from marketsense.cli.embedded import build_pipeline_app
-from marketsense.cli.training import DEFAULT_TRAINING_SYMBOLS, build_baseline
+from marketsense.cli.bootstrap import ensure_models
+from marketsense.cli.embedded import PipelineSettings, build_pipeline_app
 from marketsense.common.logs import configure_logging
-from marketsense.common.settings import CommonSettings
 from marketsense.common.states import FINISHED_RUN_STATES, RunState
+from marketsense.ingestion.sources import simulated_market
 
 DEMO_UNIVERSE = [
     "AAPL",
@@ -72,21 +72,15 @@ def demo_symbols(count: int) -> list[str]:
 async def run_demo(*, home: Path, as_of: dt.date, count: int, console: Console) -> int:
     """Run the pipeline once; print the run's state and its predictions; return an exit code."""
     configure_logging(level="WARNING", json_lines=False)
-    settings = CommonSettings(home=home)
-    model_dir = home / "models" / "baseline-predictor"
-    if not (model_dir / "model.onnx").exists():
-        manifest = await asyncio.to_thread(
-            build_baseline,
-            model_dir,
-            as_of=as_of,
-            symbols=DEFAULT_TRAINING_SYMBOLS,
-            seed=7,
-            console=console,
-        )
-        console.print(
-            f"trained {manifest.name} v{manifest.version}: held-out accuracy "
-            f"{manifest.metrics['holdout_accuracy']:.3f}, AUC {manifest.metrics['holdout_auc']:.3f}"
-        )
+    settings = PipelineSettings(home=home)
+    await asyncio.to_thread(
+        ensure_models,
+        sentiment_dir=settings.resolved_sentiment_model_path(),
+        predictor_dir=settings.resolved_predictor_path(),
+        as_of=as_of,
+        market=simulated_market(settings),
+        console=console,
+    )
     app = build_pipeline_app(settings)
     symbols = demo_symbols(count)
     async with (

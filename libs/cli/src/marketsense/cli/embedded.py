@@ -6,7 +6,6 @@ from fastapi import FastAPI
 
 from marketsense.common.app import create_app
 from marketsense.common.runtime import Runtime
-from marketsense.common.settings import CommonSettings
 from marketsense.ingestion.app import create_component as ingestion
 from marketsense.ingestion.config import IngestionSettings
 from marketsense.orchestrator.app import create_component as orchestrator
@@ -17,15 +16,20 @@ from marketsense.processing.app import create_component as processing
 from marketsense.processing.config import ProcessingSettings
 
 
-def build_pipeline_app(settings: CommonSettings | None = None) -> FastAPI:
+class PipelineSettings(
+    OrchestratorSettings, IngestionSettings, ProcessingSettings, PredictionSettings
+):
+    """Every pipeline service's settings in one object, for running them in one process."""
+
+
+def build_pipeline_app(settings: PipelineSettings | None = None) -> FastAPI:
     """One app with the orchestrator, ingestion, processing and prediction on one runtime."""
-    common = settings or CommonSettings()
-    overrides = common.model_dump(exclude_unset=True)
-    runtime = Runtime(common, service="pipeline", relay_all=True)
+    settings = settings or PipelineSettings()
+    runtime = Runtime(settings, service="pipeline", relay_all=True)
     components = [
-        orchestrator(runtime, OrchestratorSettings(**overrides)),
-        ingestion(runtime, IngestionSettings(**overrides)),
-        processing(runtime, ProcessingSettings(**overrides)),
-        prediction(runtime, PredictionSettings(**overrides)),
+        orchestrator(runtime, settings),
+        ingestion(runtime, settings),
+        processing(runtime, settings),
+        prediction(runtime, settings),
     ]
     return create_app(runtime, components, title="marketsense pipeline")

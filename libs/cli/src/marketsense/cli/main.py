@@ -13,9 +13,14 @@ import typer
 from rich.console import Console
 
 from marketsense.cli import demo as demo_module
+from marketsense.cli import sentiment_commands
 from marketsense.cli.training import DEFAULT_TRAINING_SYMBOLS, build_baseline
 from marketsense.common.serve import SERVICES
 from marketsense.common.serve import serve as serve_service
+from marketsense.ingestion.config import IngestionSettings
+from marketsense.ingestion.sources import simulated_market
+from marketsense.processing.config import ProcessingSettings
+from marketsense.processing.sentiment import SentimentModel
 
 app = typer.Typer(help="marketsense: stock predictions from market data and text sentiment.")
 run_app = typer.Typer(help="Start and watch pipeline runs through the orchestrator API.")
@@ -26,6 +31,7 @@ app.add_typer(run_app, name="run")
 app.add_typer(db_app, name="db")
 app.add_typer(models_app, name="models")
 app.add_typer(events_app, name="events")
+sentiment_commands.register(models_app)
 console = Console()
 err = Console(stderr=True)
 
@@ -139,13 +145,29 @@ def train_baseline(
     symbols: Annotated[
         int, typer.Option(min=5, help="Simulated symbols to train on.")
     ] = DEFAULT_TRAINING_SYMBOLS,
-    seed: Annotated[
-        int, typer.Option(envvar="MARKETSENSE_MARKET_SEED", help="Simulated market seed.")
-    ] = 7,
+    sentiment_model: Annotated[
+        Path | None,
+        typer.Option(
+            help="Sentiment artifact that scores the texts (default: the processing one)."
+        ),
+    ] = None,
 ) -> None:
-    """Train the baseline predictor on the simulated market and export it to ONNX."""
+    """Train the baseline predictor on the simulated market (MARKETSENSE_* knobs) and export it."""
     day = as_of.date() if as_of else demo_module.last_weekday()
-    manifest = build_baseline(out, as_of=day, symbols=symbols, seed=seed, console=console)
+    sentiment_dir = sentiment_model or ProcessingSettings().resolved_sentiment_model_path()
+    if not (sentiment_dir / "manifest.json").exists():
+        raise fail(
+            f"no sentiment model at {sentiment_dir}: build one with "
+            "`marketsense models build-sentiment --out DIR` and pass --sentiment-model DIR"
+        )
+    manifest = build_baseline(
+        out,
+        as_of=day,
+        symbols=symbols,
+        market=simulated_market(IngestionSettings()),
+        sentiment=SentimentModel(sentiment_dir, quantized=True, threads=2),
+        console=console,
+    )
     console.print_json(json.dumps(manifest.metrics))
 
 

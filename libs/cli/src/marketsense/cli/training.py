@@ -1,22 +1,24 @@
-"""Build the baseline predictor from the simulated market."""
+"""Build the baseline predictor from the simulated market, texts scored by the sentiment model."""
 
 from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
 
+import pandas as pd
 from rich.console import Console
 from rich.progress import Progress
 
-from marketsense.ingestion.source import SimulatedMarket
+from marketsense.ingestion.sources.simulated import SimulatedMarket
 from marketsense.prediction.model import PredictorManifest
 from marketsense.prediction.training import train_baseline
+from marketsense.processing.sentiment import SentimentModel
 
-DEFAULT_TRAINING_SYMBOLS = 40
+DEFAULT_TRAINING_SYMBOLS = 24
 """Simulated symbols the baseline learns from."""
 
-TRAINING_DAYS = 750
-"""Trading days of history per symbol (about three years)."""
+TRAINING_DAYS = 500
+"""Trading days of history per symbol (about two years)."""
 
 
 def training_symbols(count: int) -> list[str]:
@@ -25,16 +27,35 @@ def training_symbols(count: int) -> list[str]:
 
 
 def build_baseline(
-    directory: Path, *, as_of: dt.date, symbols: int, seed: int, console: Console
+    directory: Path,
+    *,
+    as_of: dt.date,
+    symbols: int,
+    market: SimulatedMarket,
+    sentiment: SentimentModel,
+    console: Console,
 ) -> PredictorManifest:
     """Train on the days before `as_of`, so a run for `as_of` is scored out of sample."""
-    market = SimulatedMarket(seed=seed)
     last_training_day = as_of - dt.timedelta(days=1)
-    bars = {}
+    bars: dict[str, pd.DataFrame] = {}
+    scored: dict[str, pd.DataFrame] = {}
     with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("simulating training history", total=symbols)
+        task = progress.add_task("simulating history and scoring its texts", total=symbols)
         for symbol in training_symbols(symbols):
             bars[symbol] = market.daily_bars(symbol, as_of=last_training_day, days=TRAINING_DAYS)
+            texts = market.texts(symbol, as_of=last_training_day, days=TRAINING_DAYS)
+            scored[symbol] = pd.DataFrame(
+                {
+                    "date": texts["date"].to_numpy(),
+                    "score": sentiment.scores(texts["text"].tolist()),
+                }
+            )
             progress.advance(task)
     with console.status("training the baseline predictor and exporting it to ONNX"):
-        return train_baseline(bars, directory, source=f"simulated market, seed {seed}")
+        return train_baseline(
+            bars,
+            directory,
+            scored_texts_by_symbol=scored,
+            source=f"simulated market, seed {market.seed}; texts scored by "
+            f"{sentiment.manifest.name} v{sentiment.manifest.version}",
+        )

@@ -55,7 +55,7 @@ class RawDataReady(Payload):
 
     event_type: ClassVar[str] = "raw.ready"
     topic: ClassVar[str] = "raw.ready"
-    description: ClassVar[str] = "Raw daily bars for one symbol are in the object store."
+    description: ClassVar[str] = "Raw daily bars and texts for one symbol are in the object store."
 
     as_of: dt.date
     """Trading day the run is for."""
@@ -63,6 +63,10 @@ class RawDataReady(Payload):
     """Parquet file of daily bars."""
     rows: int = Field(ge=0)
     """Number of bars in the file."""
+    texts: ObjectRef | None = None
+    """Parquet file of the text items (news, posts) of the same days, if any were fetched."""
+    text_items: int = Field(default=0, ge=0)
+    """Number of text items in that file."""
 
 
 class FeaturesReady(Payload):

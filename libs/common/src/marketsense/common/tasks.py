@@ -6,7 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketsense.common.bus import Subscription
@@ -64,8 +64,13 @@ async def task_state(
     return TaskState(state) if state is not None else None
 
 
-async def complete_task(session: AsyncSession, *, run_id: str, symbol: str, stage: Stage) -> None:
-    """Mark a RUNNING task SUCCESS in the caller's transaction, or raise if it is not RUNNING."""
+async def complete_task(
+    session: AsyncSession, *, run_id: str, symbol: str, stage: Stage, notes: list[str] | None = None
+) -> None:
+    """Mark a RUNNING task SUCCESS in the caller's transaction, or raise if it is not RUNNING.
+
+    `notes` records what the stage cleaned or dropped from its input, one reason per line.
+    """
     moved = await move_task(
         session,
         run_id=run_id,
@@ -77,6 +82,11 @@ async def complete_task(session: AsyncSession, *, run_id: str, symbol: str, stag
     )
     if not moved:
         raise NonRetryableError(f"{stage} task for {symbol} is no longer RUNNING (cancelled?)")
+    await session.execute(
+        update(Task)
+        .where(Task.run_id == run_id, Task.symbol == symbol, Task.stage == stage)
+        .values(notes="\n".join(notes)[:8000] if notes else None)
+    )
 
 
 async def fail_task(

@@ -9,12 +9,12 @@ from marketsense.common.logs import configure_logging
 from marketsense.common.runtime import Runtime
 from marketsense.ingestion.config import IngestionSettings
 from marketsense.ingestion.consumers import subscriptions
-from marketsense.ingestion.source import SimulatedMarket
+from marketsense.ingestion.sources import build_source
 
 
 def create_component(runtime: Runtime, settings: IngestionSettings) -> Component:
     """Ingestion's consumers on a runtime."""
-    source = SimulatedMarket(seed=settings.market_seed)
+    source = build_source(settings)
     for subscription in subscriptions(runtime, source):
         runtime.bus.subscribe(subscription)
     return Component(name="ingestion")

@@ -8,10 +8,10 @@ from marketsense.common.runtime import Runtime
 from marketsense.common.states import Stage
 from marketsense.common.tasks import stage_subscription
 from marketsense.ingestion.service import ingest_symbol
-from marketsense.ingestion.source import BarSource
+from marketsense.ingestion.sources.base import Source
 
 
-def subscriptions(runtime: Runtime, source: BarSource) -> list[Subscription]:
+def subscriptions(runtime: Runtime, source: Source) -> list[Subscription]:
     """Ingestion listens for ingest requests, one per (run, symbol)."""
 
     async def ingest(run_id: str, symbol: str, payload: Payload) -> None:

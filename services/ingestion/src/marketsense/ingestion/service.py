@@ -1,22 +1,22 @@
-"""Ingestion logic: fetch one symbol's bars, store them, announce them as the task succeeds."""
+"""Ingestion logic: fetch one symbol's bars and texts, store them, announce them atomically."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketsense.common.db.models import RawObject
 from marketsense.common.db.outbox import add_event
 from marketsense.common.errors import NonRetryableError
-from marketsense.common.events import Envelope, RawDataReady
+from marketsense.common.events import Envelope, ObjectRef, RawDataReady
 from marketsense.common.parquet import to_parquet_bytes
 from marketsense.common.runtime import Runtime
 from marketsense.common.states import Stage
 from marketsense.common.tasks import Claim, claim_task, complete_task
-from marketsense.ingestion.source import BarSource
+from marketsense.ingestion.sources.base import Source
 
 log = logging.getLogger(__name__)
 
@@ -29,44 +29,75 @@ def raw_key(*, as_of: dt.date, run_id: str, symbol: str, name: str) -> str:
 async def ingest_symbol(
     *,
     runtime: Runtime,
-    source: BarSource,
+    source: Source,
     run_id: str,
     symbol: str,
     as_of: dt.date,
     lookback_days: int,
 ) -> None:
-    """Fetch, store and announce one symbol's bars for a run; idempotent."""
+    """Fetch, store and announce one symbol's data for a run; idempotent.
+
+    The raw rows, the task's SUCCESS and the RawDataReady event commit together or not at all.
+    """
     if await claim_task(runtime, run_id=run_id, symbol=symbol, stage=Stage.INGEST) != Claim.WORK:
         return
-    bars = await asyncio.to_thread(source.daily_bars, symbol, as_of=as_of, days=lookback_days)
-    if bars.empty:
-        raise NonRetryableError(f"the source has no bars for {symbol} up to {as_of}")
-    ref = await runtime.store.put(
+    data = await source.fetch(symbol, as_of=as_of, days=lookback_days)
+    if data.bars.empty:
+        raise NonRetryableError(f"{source.name} has no bars for {symbol} up to {as_of}")
+    bars_ref = await runtime.store.put(
         raw_key(as_of=as_of, run_id=run_id, symbol=symbol, name="bars.parquet"),
-        to_parquet_bytes(bars),
+        to_parquet_bytes(data.bars),
+    )
+    texts_ref = await runtime.store.put(
+        raw_key(as_of=as_of, run_id=run_id, symbol=symbol, name="texts.parquet"),
+        to_parquet_bytes(data.texts),
     )
     async with runtime.transaction() as session:
-        row = await session.scalar(
-            select(RawObject).where(
-                RawObject.run_id == run_id, RawObject.symbol == symbol, RawObject.kind == "bars"
+        for kind, ref, rows in (
+            ("bars", bars_ref, len(data.bars)),
+            ("texts", texts_ref, len(data.texts)),
+        ):
+            await _record(
+                session, run_id=run_id, symbol=symbol, as_of=as_of, kind=kind, ref=ref, rows=rows
             )
+        await complete_task(
+            session, run_id=run_id, symbol=symbol, stage=Stage.INGEST, notes=data.issues
         )
-        if row is None:
-            row = RawObject(run_id=run_id, symbol=symbol, kind="bars")
-            session.add(row)
-        row.as_of, row.uri, row.sha256, row.size, row.rows = (
-            as_of,
-            ref.uri,
-            ref.sha256,
-            ref.size,
-            len(bars),
-        )
-        await complete_task(session, run_id=run_id, symbol=symbol, stage=Stage.INGEST)
         add_event(
             session,
             Envelope.wrap(
-                RawDataReady(as_of=as_of, bars=ref, rows=len(bars)), run_id=run_id, symbol=symbol
+                RawDataReady(
+                    as_of=as_of,
+                    bars=bars_ref,
+                    rows=len(data.bars),
+                    texts=texts_ref,
+                    text_items=len(data.texts),
+                ),
+                run_id=run_id,
+                symbol=symbol,
             ),
             source=runtime.service,
         )
-    log.info("ingested %d bars", len(bars))
+    log.info("ingested %d bars and %d texts from %s", len(data.bars), len(data.texts), source.name)
+
+
+async def _record(
+    session: AsyncSession,
+    *,
+    run_id: str,
+    symbol: str,
+    as_of: dt.date,
+    kind: str,
+    ref: ObjectRef,
+    rows: int,
+) -> None:
+    """Insert or update the raw-object row of one (run, symbol, kind)."""
+    row = await session.scalar(
+        select(RawObject).where(
+            RawObject.run_id == run_id, RawObject.symbol == symbol, RawObject.kind == kind
+        )
+    )
+    if row is None:
+        row = RawObject(run_id=run_id, symbol=symbol, kind=kind)
+        session.add(row)
+    row.as_of, row.uri, row.sha256, row.size, row.rows = as_of, ref.uri, ref.sha256, ref.size, rows

@@ -68,6 +68,17 @@ class FailedSymbol(BaseModel):
     """The last error."""
 
 
+class TaskNotes(BaseModel):
+    """What a stage cleaned or dropped from a symbol's input, and why."""
+
+    symbol: str
+    """Stock symbol."""
+    stage: str
+    """Stage that wrote the notes."""
+    notes: list[str]
+    """One reason per line, such as "dropped 2 rows with non-positive prices"."""
+
+
 class RunRead(BaseModel):
     """A run and its progress."""
 
@@ -87,6 +98,8 @@ class RunRead(BaseModel):
     """Task counts per stage and state."""
     failed: list[FailedSymbol]
     """Every failed symbol with its stage, attempts and last error."""
+    cleaned: list[TaskNotes]
+    """Every task whose input was cleaned, with the reasons."""
 
 
 class ErrorRead(BaseModel):

@@ -15,7 +15,7 @@ from marketsense.common.db.outbox import add_event
 from marketsense.common.events import Envelope, IngestRequested, RunStateChanged
 from marketsense.common.runtime import Runtime
 from marketsense.common.states import RunState, Stage, TaskState, move_run
-from marketsense.orchestrator.schemas import FailedSymbol, RunRead, StageCounts
+from marketsense.orchestrator.schemas import FailedSymbol, RunRead, StageCounts, TaskNotes
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,11 @@ async def read_run(*, session: AsyncSession, run_id: str) -> RunRead | None:
         .where(Task.run_id == run_id, Task.state == TaskState.FAILED)
         .order_by(Task.symbol, Task.stage)
     )
+    noted = await session.scalars(
+        select(Task)
+        .where(Task.run_id == run_id, Task.notes.is_not(None))
+        .order_by(Task.symbol, Task.stage)
+    )
     return RunRead(
         id=run.id,
         as_of=run.as_of,
@@ -128,6 +133,10 @@ async def read_run(*, session: AsyncSession, run_id: str) -> RunRead | None:
                 symbol=t.symbol, stage=t.stage, attempts=t.attempts, last_error=t.last_error
             )
             for t in failed
+        ],
+        cleaned=[
+            TaskNotes(symbol=t.symbol, stage=t.stage, notes=(t.notes or "").splitlines())
+            for t in noted
         ],
     )
 

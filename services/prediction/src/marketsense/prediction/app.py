@@ -37,7 +37,7 @@ def create_component(runtime: Runtime, settings: PredictionSettings) -> Componen
         )
 
     async def model_loaded() -> bool:
-        return holder.current is not None
+        return holder.ready()
 
     return Component(
         name="prediction",

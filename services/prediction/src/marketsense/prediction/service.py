@@ -14,6 +14,7 @@ from marketsense.common.errors import NonRetryableError, RetryableError
 from marketsense.common.events import Envelope, FeaturesReady, ObjectRef, PredictionsReady
 from marketsense.common.parquet import from_parquet_bytes
 from marketsense.common.runtime import Runtime
+from marketsense.common.slot import ModelSlot
 from marketsense.common.states import Stage, TaskState
 from marketsense.common.tasks import Claim, claim_task, complete_task, task_state
 from marketsense.prediction.model import OnnxPredictor
@@ -21,11 +22,8 @@ from marketsense.prediction.model import OnnxPredictor
 log = logging.getLogger(__name__)
 
 
-class PredictorHolder:
-    """The predictor in service; replaced by assigning a new one (atomic in one process)."""
-
-    def __init__(self) -> None:
-        self.current: OnnxPredictor | None = None
+PredictorHolder = ModelSlot[OnnxPredictor]
+"""The predictor in service."""
 
 
 def signal_for(prob_up: float, *, threshold: float) -> str:

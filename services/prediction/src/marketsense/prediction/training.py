@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from skl2onnx import to_onnx
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
 from sklearn.pipeline import make_pipeline
@@ -17,6 +18,7 @@ from sklearn.preprocessing import StandardScaler
 from marketsense.common.features import (
     FEATURE_COLUMNS,
     FEATURE_SCHEMA,
+    TECHNICAL_COLUMNS,
     compute_features,
     next_day_up,
 )
@@ -26,28 +28,34 @@ HOLDOUT_SHARE = 0.2
 """Share of the latest dates kept out of training for evaluation."""
 
 
-def training_table(bars_by_symbol: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+def training_table(
+    bars_by_symbol: Mapping[str, pd.DataFrame],
+    scored_texts_by_symbol: Mapping[str, pd.DataFrame] | None = None,
+) -> pd.DataFrame:
     """Features and next-day label for every symbol-day that has both."""
     frames = []
     for symbol, bars in bars_by_symbol.items():
-        features = compute_features(bars)
+        scored = (scored_texts_by_symbol or {}).get(symbol)
+        features = compute_features(bars, scored)
         features["label"] = next_day_up(bars).reindex(features.index)
         features["symbol"] = symbol
         frames.append(features.dropna(subset=["label"]))
     table = pd.concat(frames).rename_axis("date").reset_index()
-    return table.dropna(subset=list(FEATURE_COLUMNS))
+    # Sentiment may be missing on a day; the technical features may not.
+    return table.dropna(subset=list(TECHNICAL_COLUMNS))
 
 
 def train_baseline(
     bars_by_symbol: Mapping[str, pd.DataFrame],
     directory: Path,
     *,
+    scored_texts_by_symbol: Mapping[str, pd.DataFrame] | None = None,
     name: str = "baseline-predictor",
     version: str = "1",
     source: str = "simulated",
 ) -> PredictorManifest:
     """Train on all but the latest dates, evaluate on those, export and verify the ONNX graph."""
-    table = training_table(bars_by_symbol)
+    table = training_table(bars_by_symbol, scored_texts_by_symbol)
     dates = np.sort(table["date"].unique())
     cutoff = dates[int(len(dates) * (1 - HOLDOUT_SHARE))]
     train, test = table[table["date"] < cutoff], table[table["date"] >= cutoff]
@@ -55,7 +63,13 @@ def train_baseline(
     x_test = test[list(FEATURE_COLUMNS)].to_numpy(np.float32)
     y_train, y_test = train["label"].astype(int), test["label"].astype(int)
 
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    # A day without texts has NaN sentiment and has_sentiment 0: the model sees "no news" through
+    # the flag, and the imputed 0 keeps the NaN out of the arithmetic.
+    model = make_pipeline(
+        SimpleImputer(strategy="constant", fill_value=0.0, keep_empty_features=True),
+        StandardScaler(),
+        LogisticRegression(max_iter=1000),
+    )
     model.fit(x_train, y_train)
     probs = model.predict_proba(x_test)[:, 1]
     metrics = {

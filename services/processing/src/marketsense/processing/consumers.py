@@ -7,15 +7,24 @@ from marketsense.common.events import Payload, RawDataReady
 from marketsense.common.runtime import Runtime
 from marketsense.common.states import Stage
 from marketsense.common.tasks import stage_subscription
-from marketsense.processing.service import process_symbol
+from marketsense.processing.service import SentimentSlot, process_symbol
 
 
-def subscriptions(runtime: Runtime) -> list[Subscription]:
+def subscriptions(
+    runtime: Runtime, sentiment: SentimentSlot, *, batch_size: int
+) -> list[Subscription]:
     """Processing listens for raw data, one event per (run, symbol)."""
 
     async def process(run_id: str, symbol: str, payload: Payload) -> None:
         assert isinstance(payload, RawDataReady)
-        await process_symbol(runtime=runtime, run_id=run_id, symbol=symbol, event=payload)
+        await process_symbol(
+            runtime=runtime,
+            sentiment=sentiment,
+            batch_size=batch_size,
+            run_id=run_id,
+            symbol=symbol,
+            event=payload,
+        )
 
     return [
         stage_subscription(

@@ -1,7 +1,8 @@
-"""Processing logic: turn one symbol's raw bars into its feature row for the run's day."""
+"""Processing logic: turn one symbol's raw bars and texts into its feature row for the run's day."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 
@@ -10,15 +11,20 @@ from sqlalchemy import select
 
 from marketsense.common.db.models import FeatureSet
 from marketsense.common.db.outbox import add_event
-from marketsense.common.errors import NonRetryableError
+from marketsense.common.errors import NonRetryableError, RetryableError
 from marketsense.common.events import Envelope, FeaturesReady, RawDataReady
 from marketsense.common.features import BAR_COLUMNS, FEATURE_SCHEMA, MIN_BARS, compute_features
 from marketsense.common.parquet import from_parquet_bytes, to_parquet_bytes
 from marketsense.common.runtime import Runtime
+from marketsense.common.slot import ModelSlot
 from marketsense.common.states import Stage
 from marketsense.common.tasks import Claim, claim_task, complete_task
+from marketsense.processing.sentiment import SentimentModel
 
 log = logging.getLogger(__name__)
+
+SentimentSlot = ModelSlot[SentimentModel]
+"""The sentiment model in service."""
 
 
 def features_key(*, as_of: dt.date, run_id: str, symbol: str) -> str:
@@ -26,14 +32,20 @@ def features_key(*, as_of: dt.date, run_id: str, symbol: str) -> str:
     return f"features/{as_of.isoformat()}/{run_id}/{symbol}.parquet"
 
 
-def feature_row(bars: pd.DataFrame, *, as_of: dt.date, symbol: str) -> pd.DataFrame:
+def feature_row(
+    bars: pd.DataFrame,
+    *,
+    as_of: dt.date,
+    symbol: str,
+    scored_texts: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """The one feature row for `as_of`, with symbol and date columns; raise if it cannot exist."""
     missing = [c for c in BAR_COLUMNS if c not in bars.columns]
     if missing:
         raise NonRetryableError(f"bars for {symbol} lack columns {missing}")
     if len(bars) < MIN_BARS:
         raise NonRetryableError(f"{symbol} has {len(bars)} bars; features need {MIN_BARS}")
-    features = compute_features(bars)
+    features = compute_features(bars, scored_texts)
     if features.index[-1] != as_of:
         raise NonRetryableError(f"the latest bar for {symbol} is {features.index[-1]}, not {as_of}")
     row = features.iloc[[-1]].reset_index()
@@ -41,14 +53,41 @@ def feature_row(bars: pd.DataFrame, *, as_of: dt.date, symbol: str) -> pd.DataFr
     return row
 
 
+async def score_day(
+    model: SentimentModel, texts: pd.DataFrame, *, as_of: dt.date, batch_size: int
+) -> pd.DataFrame:
+    """Sentiment scores (date, score) of the texts that count for `as_of`."""
+    day = texts[texts["date"] == as_of] if len(texts) else texts
+    if day.empty:
+        return pd.DataFrame({"date": [], "score": []})
+    # onnxruntime releases the GIL: scoring in a thread keeps the event loop answering.
+    scores = await asyncio.to_thread(model.scores, day["text"].tolist(), batch_size=batch_size)
+    return pd.DataFrame({"date": day["date"].to_numpy(), "score": scores})
+
+
 async def process_symbol(
-    *, runtime: Runtime, run_id: str, symbol: str, event: RawDataReady
+    *,
+    runtime: Runtime,
+    sentiment: SentimentSlot,
+    batch_size: int,
+    run_id: str,
+    symbol: str,
+    event: RawDataReady,
 ) -> None:
     """Compute, store and announce one symbol's features for a run; idempotent."""
+    model = sentiment.current
+    if model is None:
+        raise RetryableError("no sentiment model is loaded yet")
     if await claim_task(runtime, run_id=run_id, symbol=symbol, stage=Stage.PROCESS) != Claim.WORK:
         return
     bars = from_parquet_bytes(await runtime.store.get(event.bars))
-    row = feature_row(bars, as_of=event.as_of, symbol=symbol)
+    texts = from_parquet_bytes(await runtime.store.get(event.texts)) if event.texts else None
+    scored = (
+        await score_day(model, texts, as_of=event.as_of, batch_size=batch_size)
+        if texts is not None
+        else None
+    )
+    row = feature_row(bars, as_of=event.as_of, symbol=symbol, scored_texts=scored)
     ref = await runtime.store.put(
         features_key(as_of=event.as_of, run_id=run_id, symbol=symbol), to_parquet_bytes(row)
     )
@@ -79,4 +118,4 @@ async def process_symbol(
             ),
             source=runtime.service,
         )
-    log.info("processed features")
+    log.info("processed features (%d texts scored)", 0 if scored is None else len(scored))

@@ -73,6 +73,8 @@ class Task(Base):
     state: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    notes: Mapped[str | None] = mapped_column(Text)
+    """What the stage cleaned or rejected in its input, one reason per line."""
     updated_at: Mapped[dt.datetime] = _now()
 
 

@@ -1,0 +1,125 @@
+"""`marketsense models build-sentiment` and `models export-hf`: sentiment artifacts for people.
+
+torch and transformers load only when one of these commands runs: the rest of the CLI starts fast.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+if TYPE_CHECKING:
+    from marketsense.processing.sentiment import SentimentManifest
+
+console = Console()
+err = Console(stderr=True)
+
+
+def register(models_app: typer.Typer) -> None:
+    """Add `build-sentiment` and `export-hf` to the `models` command group."""
+    models_app.command("build-sentiment")(build_sentiment)
+    models_app.command("export-hf")(export_hf)
+
+
+def build_sentiment(
+    out: Annotated[Path, typer.Option(help="Folder to write the artifact to; created if missing.")],
+    version: Annotated[str, typer.Option(help="Version recorded in the manifest.")] = "1",
+) -> None:
+    """Build the default sentiment model (all-MiniLM-L6-v2, trained head) as fp32 and int8 ONNX."""
+    _check_out(out)
+    with _failing_cleanly(), _steps() as step:
+        step("loading torch and transformers")
+        from marketsense.modelkit.sentiment_build import build_default_sentiment_model
+
+        manifest = build_default_sentiment_model(out, version=version, on_progress=step)
+    _summarise(manifest, out)
+
+
+def export_hf(
+    src: Annotated[
+        Path, typer.Argument(help="Local Hugging Face sequence-classification model folder.")
+    ],
+    out: Annotated[Path, typer.Option(help="Folder to write the artifact to; created if missing.")],
+    name: Annotated[
+        str | None, typer.Option(help="Model name in the manifest (default: SRC's folder name).")
+    ] = None,
+    version: Annotated[str, typer.Option(help="Version recorded in the manifest.")] = "1",
+) -> None:
+    """Export a local Hugging Face classifier (FinBERT and the like) as a sentiment artifact."""
+    if not src.is_dir():
+        raise _fail(f"{src} is not a folder: pass a local model folder with config.json")
+    _check_out(out)
+    with _failing_cleanly(), _steps() as step:
+        step("loading torch and transformers")
+        from marketsense.modelkit.hf_export import export_hf_classifier
+
+        manifest = export_hf_classifier(
+            src, out, name=name or src.resolve().name, version=version, on_progress=step
+        )
+    _summarise(manifest, out)
+
+
+def _fail(message: str) -> typer.Exit:
+    """Print one line saying what is wrong and return the exit to raise."""
+    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    return typer.Exit(code=1)
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise _fail(f"--out {out} exists and is not a folder")
+
+
+@contextmanager
+def _failing_cleanly() -> Iterator[None]:
+    """Turn bad input and a failed export gate into one error line and exit code 1."""
+    try:
+        yield
+    except (OSError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    except RuntimeError as exc:
+        from marketsense.modelkit.onnx_export import ParityError
+
+        if isinstance(exc, ParityError):
+            raise _fail(f"{exc}; nothing was written") from exc
+        raise
+
+
+@contextmanager
+def _steps() -> Iterator[Callable[[str], None]]:
+    """A live status line for the running step; each finished step stays on screen, timed."""
+    current: list[tuple[str, float]] = []
+
+    def finish() -> None:
+        if current:
+            text, started = current.pop()
+            console.print(f"[green]done[/] {escape(text)} ({time.perf_counter() - started:.1f} s)")
+
+    with console.status("starting") as status:
+
+        def step(text: str) -> None:
+            finish()
+            current.append((text, time.perf_counter()))
+            status.update(escape(text))
+
+        yield step
+        finish()
+
+
+def _summarise(manifest: SentimentManifest, out: Path) -> None:
+    metrics = manifest.metrics
+    console.print(
+        f"wrote {escape(str(out))}: {manifest.name} v{manifest.version}, labels "
+        f"{', '.join(manifest.labels)}; held-out accuracy "
+        f"{metrics['heldout_accuracy']:.3f} fp32, {metrics['heldout_accuracy_int8']:.3f} int8",
+        soft_wrap=True,
+    )
+    console.print_json(json.dumps(metrics))

@@ -1,0 +1,1 @@
+"""marketsense.modelkit: build, export and check models (needs torch)."""

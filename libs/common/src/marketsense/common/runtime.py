@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from marketsense.common.auth import KeyRing
 from marketsense.common.bus.factory import bus_from_settings
 from marketsense.common.db.engine import Database
 from marketsense.common.db.migrate import upgrade
@@ -27,6 +28,7 @@ class Runtime:
         self.database = Database(settings.resolved_database_url())
         self.bus = bus_from_settings(settings, client_id=f"marketsense-{service}")
         self.store = store_from_settings(settings)
+        self.keyring = KeyRing(self.database, ttl=settings.api_key_cache_seconds)
         # Each service relays the events it wrote; one embedded process relays them all.
         self.relay = OutboxRelay(self.database, self.bus, source=None if relay_all else service)
 

@@ -51,6 +51,9 @@ class CommonSettings(BaseSettings):
     handler_retry_base_seconds: float = Field(default=0.2, ge=0)
     """First back-off delay between handler attempts; it doubles each attempt, with jitter."""
 
+    api_key_cache_seconds: float = Field(default=30.0, ge=0)
+    """How long a service remembers an API key lookup; a revoked key works at most this long."""
+
     log_level: str = "INFO"
     """Root log level."""
 

@@ -22,7 +22,7 @@ import torch
 from onnxruntime.quantization import QuantType, quantize_dynamic
 from sklearn.metrics import accuracy_score, f1_score
 
-from marketsense.modelkit.sentiment_data import load_split
+from marketsense.modelkit.sentiment_data import heldout_window, load_split
 from marketsense.processing.sentiment import (
     MANIFEST_FILE,
     MODEL_FILE,
@@ -253,6 +253,7 @@ def export_sentiment_artifact(
             "heldout_rows": float(len(load_split("heldout")[0])),
             "parity_max_abs_diff": worst,
         }
+        manifest.evaluation_window = heldout_window()
         _write_manifest(staging, manifest)
         _publish(staging, out_dir)
     return manifest

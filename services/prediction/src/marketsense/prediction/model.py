@@ -35,6 +35,8 @@ class PredictorManifest(BaseModel):
     """How many trading days ahead the model predicts."""
     metrics: dict[str, float] = Field(default_factory=dict)
     """Held-out evaluation metrics."""
+    evaluation_window: str | None = None
+    """What `metrics` were measured on; promotion compares only versions measured on the same."""
     training: dict[str, str] = Field(default_factory=dict)
     """Lineage: data source, date range, symbols."""
     created_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.UTC))

@@ -88,6 +88,7 @@ def train_baseline(
         input_name=onnx_model.graph.input[0].name,
         probability_output="probabilities",
         metrics=metrics,
+        evaluation_window=f"{source} {_iso(cutoff)}..{_iso(dates[-1])}",
         training={
             "source": source,
             "symbols": str(len(bars_by_symbol)),

@@ -57,6 +57,8 @@ class SentimentManifest(BaseModel):
     """Feature schema whose sentiment columns are computed from this model's scores."""
     metrics: dict[str, float] = Field(default_factory=dict)
     """Held-out evaluation of the fp32 and int8 graphs, and the export parity check."""
+    evaluation_window: str | None = None
+    """What `metrics` were measured on; promotion compares only versions measured on the same."""
     source: dict[str, str] = Field(default_factory=dict)
     """Lineage: base weights, training data, head, exporter and library versions."""
     created_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.UTC))

@@ -6,6 +6,7 @@ import datetime as dt
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Date,
     DateTime,
     Float,
@@ -118,7 +119,16 @@ class Prediction(Base):
 
     __tablename__ = "predictions"
     __table_args__ = (
-        UniqueConstraint("run_id", "symbol", "horizon_days"),
+        # One prediction per model version: a promotion re-scores the latest features with the new
+        # version without overwriting what the old one said.
+        UniqueConstraint(
+            "run_id",
+            "symbol",
+            "horizon_days",
+            "model_name",
+            "model_version",
+            name="uq_predictions_per_model_version",
+        ),
         Index(None, "symbol", "as_of"),
     )
 
@@ -132,6 +142,91 @@ class Prediction(Base):
     model_name: Mapped[str] = mapped_column(String(128))
     model_version: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = _now()
+
+
+class RegisteredModel(Base):
+    """A model name in the registry: its kind and what it is for."""
+
+    __tablename__ = "registered_models"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    """`sentiment` or `predictor`."""
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = _now()
+
+
+class ModelVersion(Base):
+    """One pushed version of a registered model: its manifest and the files of its bundle."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("model_name", "version"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    model_name: Mapped[str] = mapped_column(
+        ForeignKey("registered_models.name", ondelete="CASCADE")
+    )
+    version: Mapped[int] = mapped_column(Integer)
+    """1, 2, 3... per model, assigned by the registry."""
+    manifest: Mapped[str] = mapped_column(Text)
+    """The manifest as stored (JSON), with the registry's name and version written in."""
+    files: Mapped[str] = mapped_column(Text)
+    """JSON list of the bundle's stored files: name, uri, sha256, size (manifest included)."""
+    evaluation_window: Mapped[str | None] = mapped_column(String(128))
+    """What the metrics were measured on; only versions with equal windows are compared."""
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = _now()
+
+
+class ModelAlias(Base):
+    """Where an alias of a model points now; the key makes it one version per (model, alias)."""
+
+    __tablename__ = "model_aliases"
+
+    model_name: Mapped[str] = mapped_column(
+        ForeignKey("registered_models.name", ondelete="CASCADE"), primary_key=True
+    )
+    alias: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AliasChange(Base):
+    """The audit log: every alias move, who made it, when, from which version to which, and why."""
+
+    __tablename__ = "alias_changes"
+    __table_args__ = (Index(None, "model_name", "alias", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    model_name: Mapped[str] = mapped_column(
+        ForeignKey("registered_models.name", ondelete="CASCADE")
+    )
+    alias: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))
+    """`promote` or `rollback`."""
+    from_version: Mapped[int | None] = mapped_column(Integer)
+    to_version: Mapped[int] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(String(128))
+    """Name of the API key that made the change."""
+    reason: Mapped[str] = mapped_column(Text, default="")
+    forced: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Whether the metric gate was overridden."""
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    """Set by the application in UTC, so "which version at time T" reads the same on any engine."""
+
+
+class ApiKey(Base):
+    """An API key: its name, role and the sha256 of the secret (the secret itself is not kept)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = _now()
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class OutboxMessage(Base):

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 
 from marketsense.cli import demo as demo_module
-from marketsense.cli import sentiment_commands
+from marketsense.cli import keys_commands, models_commands, sentiment_commands
 from marketsense.cli.training import DEFAULT_TRAINING_SYMBOLS, build_baseline
 from marketsense.common.serve import SERVICES
 from marketsense.common.serve import serve as serve_service
@@ -32,6 +32,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(models_app, name="models")
 app.add_typer(events_app, name="events")
 sentiment_commands.register(models_app)
+models_commands.register(models_app)
+keys_commands.register(app)
 console = Console()
 err = Console(stderr=True)
 

@@ -1,4 +1,4 @@
-"""The registry service's app: operations endpoints; its own API arrives with its issue."""
+"""The registry service's app: registered models, their versions, aliases and audit log."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from marketsense.common.app import Component, create_app
 from marketsense.common.logs import configure_logging
 from marketsense.common.runtime import Runtime
 from marketsense.registry.config import RegistrySettings
+from marketsense.registry.views import router
 
 
 def create_component(runtime: Runtime, settings: RegistrySettings) -> Component:
-    """The registry component (health, readiness and metrics only, for now)."""
-    return Component(name="registry")
+    """The registry component: its REST API on the runtime's database and object store."""
+    return Component(name="registry", router=router(runtime, settings))
 
 
 def build_app(settings: RegistrySettings | None = None) -> FastAPI:

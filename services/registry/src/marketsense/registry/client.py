@@ -1,0 +1,320 @@
+"""A typed, synchronous client of the registry API, for people's tools and scripts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel
+
+from marketsense.common.auth import KEY_HEADER
+from marketsense.registry.bundles import pack_bundle
+from marketsense.registry.schemas import (
+    AliasAtRead,
+    AliasChangeRead,
+    AuditPageRead,
+    ModelKind,
+    ModelRead,
+    VersionRead,
+)
+
+ProgressCallback = Callable[[int, int], None]
+"""Called with (bytes done, bytes in total) as an upload or download goes."""
+
+MANIFEST_FILE = "manifest.json"
+PRODUCTION = "production"
+# Pushes are answered only after the registry has loaded and run the model; downloads can be large.
+SLOW_READ_SECONDS = 600.0
+_CHUNK = 64 * 1024
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class RegistryError(Exception):
+    """The registry refused a request (`status` 4xx/5xx) or was unreachable (`status` None)."""
+
+    def __init__(self, status: int | None, detail: str):
+        super().__init__(detail if status is None else f"{status}: {detail}")
+        self.status = status
+        """HTTP status of the answer; None when there was no answer."""
+        self.detail = detail
+        """The registry's explanation (its `detail`), or what failed on the way."""
+
+
+class ChecksumMismatchError(RegistryError):
+    """A downloaded file's bytes do not match the sha256 or size the registry recorded."""
+
+    def __init__(self, detail: str):
+        super().__init__(None, detail)
+
+
+class RegistryClient:
+    """Every route of the registry API, returning its pydantic models; a context manager."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None,
+        timeout: float = 30.0,
+        *,
+        transport: httpx.BaseTransport | None = None,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        headers = {KEY_HEADER: api_key} if api_key else {}
+        self._http = httpx.Client(
+            base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
+        )
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    # Models
+
+    def create_model(self, name: str, kind: ModelKind, description: str = "") -> ModelRead:
+        """Register a model name (409 if it exists)."""
+        body = {"name": name, "kind": kind, "description": description}
+        return self._call(ModelRead, "POST", "/v1/models", json=body)
+
+    def list_models(self) -> list[ModelRead]:
+        """Every registered model."""
+        return self._call_list(ModelRead, "GET", "/v1/models")
+
+    def get_model(self, name: str) -> ModelRead:
+        """One registered model with its aliases and newest version."""
+        return self._call(ModelRead, "GET", _model_path(name))
+
+    # Versions
+
+    def push(
+        self, name: str, folder: Path, on_progress: ProgressCallback | None = None
+    ) -> VersionRead:
+        """Upload an artifact folder (manifest.json and its files) as the model's next version."""
+        manifest = (folder / MANIFEST_FILE).read_bytes()
+        bundle = pack_bundle(folder)
+        files = {
+            "manifest": (MANIFEST_FILE, manifest, "application/json"),
+            "bundle": ("bundle.tar.gz", _ProgressReader(bundle, on_progress), "application/gzip"),
+        }
+        return self._call(
+            VersionRead,
+            "POST",
+            f"{_model_path(name)}/versions",
+            files=files,
+            timeout=self._slow_timeout(),
+        )
+
+    def list_versions(self, name: str) -> list[VersionRead]:
+        """Every version of a model, newest first."""
+        return self._call_list(VersionRead, "GET", f"{_model_path(name)}/versions")
+
+    def get_version(self, name: str, version: int) -> VersionRead:
+        """One version of a model."""
+        return self._call(VersionRead, "GET", _version_path(name, version))
+
+    def download(
+        self,
+        name: str,
+        version: int,
+        dest: Path,
+        on_progress: ProgressCallback | None = None,
+    ) -> VersionRead:
+        """Download every file of a version into `dest`, which appears whole or not at all.
+
+        Each file is checked against the sha256 and size the registry recorded for the version;
+        `dest` must not exist yet, or be an empty folder.
+        """
+        if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+            raise FileExistsError(f"{dest} already exists and is not an empty folder")
+        described = self.get_version(name, version)
+        total = sum(stored.size for stored in described.files)
+        done = 0
+        staging = dest.parent / f".{dest.name}.{uuid.uuid4().hex[:8]}.partial"
+        staging.mkdir(parents=True)
+        try:
+            for stored in described.files:
+                if stored.name in ("", ".", "..") or Path(stored.name).name != stored.name:
+                    raise ValueError(f"the registry listed a bad file name {stored.name!r}")
+                digest = hashlib.sha256()
+                size = 0
+                url = f"{_version_path(name, version)}/files/{quote(stored.name, safe='')}"
+                with (
+                    self._stream("GET", url) as response,
+                    (staging / stored.name).open("wb") as out,
+                ):
+                    for chunk in response.iter_bytes(_CHUNK):
+                        out.write(chunk)
+                        digest.update(chunk)
+                        size += len(chunk)
+                        done += len(chunk)
+                        if on_progress is not None:
+                            on_progress(done, total)
+                if size != stored.size or digest.hexdigest() != stored.sha256:
+                    raise ChecksumMismatchError(
+                        f"{stored.name} of {name} version {version} arrived with sha256 "
+                        f"{digest.hexdigest()[:12]}… ({size} bytes) but the registry recorded "
+                        f"{stored.sha256[:12]}… ({stored.size} bytes); nothing was written "
+                        f"to {dest}"
+                    )
+            if dest.exists():
+                dest.rmdir()
+            staging.rename(dest)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+        return described
+
+    # Aliases
+
+    def get_alias(self, name: str, alias: str = PRODUCTION) -> VersionRead:
+        """The version an alias points at (404 if it is unset)."""
+        return self._call(VersionRead, "GET", _alias_path(name, alias))
+
+    def set_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int,
+        reason: str = "",
+        force: bool = False,
+    ) -> AliasChangeRead:
+        """Point an alias at a version; `production` passes the metric gate unless forced."""
+        body = {"version": version, "reason": reason, "force": force}
+        return self._call(AliasChangeRead, "PUT", _alias_path(name, alias), json=body)
+
+    def rollback(self, name: str, reason: str) -> AliasChangeRead:
+        """Send `production` back to the version that held it before its last change."""
+        return self._call(
+            AliasChangeRead, "POST", f"{_model_path(name)}/rollback", json={"reason": reason}
+        )
+
+    def history(self, name: str, alias: str = PRODUCTION) -> list[AliasChangeRead]:
+        """Every change of an alias, newest first."""
+        return self._call_list(AliasChangeRead, "GET", f"{_alias_path(name, alias)}/history")
+
+    def alias_at(self, name: str, alias: str, time: dt.datetime) -> AliasAtRead:
+        """Which version held an alias at `time` (timezone-aware)."""
+        if time.tzinfo is None:
+            raise ValueError(f"{time.isoformat()} has no timezone: give one, e.g. +00:00")
+        return self._call(
+            AliasAtRead, "GET", f"{_alias_path(name, alias)}/at", params={"time": time.isoformat()}
+        )
+
+    def audit(
+        self, model: str | None = None, limit: int = 50, cursor: str | None = None
+    ) -> AuditPageRead:
+        """A page of alias changes, newest first; pass `next_cursor` back for the next page."""
+        params: dict[str, str | int] = {"limit": limit}
+        if model is not None:
+            params["model"] = model
+        if cursor is not None:
+            params["cursor"] = cursor
+        return self._call(AuditPageRead, "GET", "/v1/audit", params=params)
+
+    # Plumbing
+
+    def _slow_timeout(self) -> httpx.Timeout:
+        return httpx.Timeout(self.timeout, read=max(self.timeout, SLOW_READ_SECONDS))
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        with self._stream(method, url, **kwargs) as response:
+            response.read()
+        return response
+
+    @contextmanager
+    def _stream(self, method: str, url: str, **kwargs: Any) -> Iterator[httpx.Response]:
+        """A streamed response with a success status; anything else raises RegistryError."""
+        try:
+            with self._http.stream(method, url, **kwargs) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise RegistryError(response.status_code, _detail(response))
+                yield response
+        except httpx.TimeoutException as exc:
+            raise RegistryError(
+                None, f"the registry at {self.base_url} did not answer in time ({exc!r})"
+            ) from exc
+        except httpx.TransportError as exc:
+            raise RegistryError(
+                None, f"cannot reach the registry at {self.base_url}: {exc or type(exc).__name__}"
+            ) from exc
+
+    def _call(self, model: type[M], method: str, url: str, **kwargs: Any) -> M:
+        return model.model_validate_json(self._send(method, url, **kwargs).content)
+
+    def _call_list(self, model: type[M], method: str, url: str, **kwargs: Any) -> list[M]:
+        items = self._send(method, url, **kwargs).json()
+        return [model.model_validate(item) for item in items]
+
+
+class _ProgressReader(io.BytesIO):
+    """Bytes read by the multipart encoder, reporting how far it got after every read."""
+
+    def __init__(self, data: bytes, on_progress: ProgressCallback | None):
+        super().__init__(data)
+        self._total = len(data)
+        self._on_progress = on_progress
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        """Read like BytesIO, then report the position (so a re-sent body does not count twice)."""
+        chunk = super().read(size)
+        if self._on_progress is not None:
+            self._on_progress(self.tell(), self._total)
+        return chunk
+
+
+def _model_path(name: str) -> str:
+    return f"/v1/models/{quote(name, safe='')}"
+
+
+def _version_path(name: str, version: int) -> str:
+    return f"{_model_path(name)}/versions/{version}"
+
+
+def _alias_path(name: str, alias: str) -> str:
+    return f"{_model_path(name)}/aliases/{quote(alias, safe='')}"
+
+
+def _detail(response: httpx.Response) -> str:
+    """The server's `detail`, flattened to one line; the body or reason when there is none."""
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    if isinstance(detail, str) and detail:
+        return detail
+    if isinstance(detail, list):  # FastAPI's request validation errors
+        return "; ".join(_validation_error(item) for item in detail)
+    if detail is not None:
+        return json.dumps(detail)
+    return response.text.strip()[:500] or response.reason_phrase
+
+
+def _validation_error(item: object) -> str:
+    if not isinstance(item, dict):
+        return str(item)
+    where = ".".join(str(part) for part in item.get("loc", ()) if part != "body")
+    return f"{where}: {item.get('msg', '')}" if where else str(item.get("msg", item))

@@ -1,0 +1,295 @@
+"""Registry API models: registered models, their versions, aliases and the audit log."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MODEL_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,127}$"
+"""Registered model names: lower case, digits, '.', '_' and '-', up to 128 characters."""
+ALIAS_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
+"""Alias names, such as `production` or `staging`."""
+
+ModelKind = Literal["sentiment", "predictor"]
+"""What a model does: scores headlines (sentiment) or predicts moves (predictor)."""
+
+AliasAction = Literal["promote", "rollback"]
+"""How an alias moved: set to a chosen version, or sent back to the one it held before."""
+
+_EXAMPLE_TIME = "2026-11-25T14:30:00Z"
+_EXAMPLE_MODEL_SHA = "9f2c4e1b7a0d3c5e8f6a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60"
+_EXAMPLE_MANIFEST_SHA = "0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9"
+_EXAMPLE_CHANGE: dict[str, Any] = {
+    "id": 7,
+    "model_name": "baseline-predictor",
+    "alias": "production",
+    "action": "promote",
+    "from_version": 2,
+    "to_version": 3,
+    "actor": "alice",
+    "reason": "better holdout AUC on the 2026 Q3 window",
+    "forced": False,
+    "at": _EXAMPLE_TIME,
+}
+
+
+class ErrorRead(BaseModel):
+    """An error response."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"detail": "no model named 'baseline-predictor'"}]}
+    )
+
+    detail: str
+    """What went wrong and what to do about it."""
+
+
+class ModelCreate(BaseModel):
+    """A request to register a model name before pushing versions of it."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "baseline-predictor",
+                    "kind": "predictor",
+                    "description": "Logistic regression over technical and sentiment features.",
+                }
+            ]
+        },
+    )
+
+    name: str = Field(pattern=MODEL_NAME_PATTERN)
+    """Model name: lower case letters, digits, '.', '_' and '-', starting with a letter or digit."""
+    kind: ModelKind
+    """`sentiment` or `predictor`; every version pushed must be of this kind."""
+    description: str = Field(default="", max_length=2000)
+    """What the model is for, in a sentence or two."""
+
+
+class ModelRead(BaseModel):
+    """A registered model with its aliases and newest version."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "baseline-predictor",
+                    "kind": "predictor",
+                    "description": "Logistic regression over technical and sentiment features.",
+                    "created_by": "alice",
+                    "created_at": _EXAMPLE_TIME,
+                    "aliases": {"production": 3, "staging": 4},
+                    "latest_version": 4,
+                }
+            ]
+        }
+    )
+
+    name: str
+    """Model name."""
+    kind: ModelKind
+    """`sentiment` or `predictor`."""
+    description: str
+    """What the model is for."""
+    created_by: str
+    """Name of the API key that registered it."""
+    created_at: dt.datetime
+    """When it was registered (UTC)."""
+    aliases: dict[str, int]
+    """Every alias that is set, with the version it points at."""
+    latest_version: int | None
+    """The newest version pushed, or null before the first push."""
+
+
+class FileRead(BaseModel):
+    """One stored file of a version, `manifest.json` included."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "model.onnx",
+                    "sha256": _EXAMPLE_MODEL_SHA,
+                    "size": 1187,
+                }
+            ]
+        }
+    )
+
+    name: str
+    """File name inside the version, such as `model.onnx`."""
+    sha256: str
+    """Hex SHA-256 of its bytes; downloads carry it in the `X-Checksum-Sha256` header."""
+    size: int
+    """Size in bytes."""
+
+
+class VersionRead(BaseModel):
+    """A pushed version of a model: its manifest, files, metrics and the aliases it holds."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "model_name": "baseline-predictor",
+                    "version": 3,
+                    "kind": "predictor",
+                    "manifest": {
+                        "name": "baseline-predictor",
+                        "version": "3",
+                        "kind": "predictor",
+                        "feature_schema": "technical-sentiment-v1",
+                        "features": ["ret_1d", "sentiment_mean"],
+                        "input_name": "float_input",
+                        "probability_output": "probabilities",
+                        "horizon_days": 1,
+                        "metrics": {"holdout_auc": 0.58},
+                        "evaluation_window": "2026-07-01..2026-09-30",
+                    },
+                    "files": [
+                        {
+                            "name": "model.onnx",
+                            "sha256": _EXAMPLE_MODEL_SHA,
+                            "size": 1187,
+                        },
+                        {
+                            "name": "manifest.json",
+                            "sha256": _EXAMPLE_MANIFEST_SHA,
+                            "size": 642,
+                        },
+                    ],
+                    "metrics": {"holdout_auc": 0.58},
+                    "evaluation_window": "2026-07-01..2026-09-30",
+                    "created_by": "alice",
+                    "created_at": _EXAMPLE_TIME,
+                    "aliases": ["production"],
+                }
+            ]
+        }
+    )
+
+    model_name: str
+    """Registered model name."""
+    version: int
+    """Version number: 1, 2, 3… in push order."""
+    kind: ModelKind
+    """`sentiment` or `predictor`."""
+    manifest: dict[str, Any]
+    """The stored manifest, with `name` and `version` set to the registered ones."""
+    files: list[FileRead]
+    """Every stored file of the version, `manifest.json` included."""
+    metrics: dict[str, float]
+    """Held-out evaluation metrics from the manifest."""
+    evaluation_window: str | None
+    """What the metrics were measured on; the promotion gate compares only equal windows."""
+    created_by: str
+    """Name of the API key that pushed it."""
+    created_at: dt.datetime
+    """When it was pushed (UTC)."""
+    aliases: list[str]
+    """Aliases currently pointing at this version."""
+
+
+class AliasUpdate(BaseModel):
+    """A request to point an alias at a version."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"version": 3, "reason": "better holdout AUC on the 2026 Q3 window"},
+                {"version": 2, "reason": "hotfix: version 3 mis-scores halts", "force": True},
+            ]
+        },
+    )
+
+    version: int = Field(ge=1)
+    """Version the alias should point at."""
+    reason: str = Field(default="", max_length=2000)
+    """Why; kept in the audit log. Required when `force` is true."""
+    force: bool = False
+    """Skip the production metric gate (needs a reason; audited as forced)."""
+
+
+class RollbackCreate(BaseModel):
+    """A request to send `production` back to the version that held it before its last change."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"reason": "version 3 drifts on today's data"}]},
+    )
+
+    reason: str = Field(min_length=1, max_length=2000)
+    """Why; kept in the audit log."""
+
+
+class AliasChangeRead(BaseModel):
+    """One move of an alias, as kept in the audit log."""
+
+    model_config = ConfigDict(
+        from_attributes=True, json_schema_extra={"examples": [_EXAMPLE_CHANGE]}
+    )
+
+    id: int
+    """Audit entry id; later changes have larger ids."""
+    model_name: str
+    """Registered model name."""
+    alias: str
+    """Alias that moved."""
+    action: AliasAction
+    """`promote` (set to a chosen version) or `rollback`."""
+    from_version: int | None
+    """Version it pointed at before, or null if it was unset."""
+    to_version: int
+    """Version it points at after."""
+    actor: str
+    """Name of the API key that moved it."""
+    reason: str
+    """Why, as given by the actor."""
+    forced: bool
+    """Whether the production metric gate was skipped."""
+    at: dt.datetime
+    """When it moved (UTC)."""
+
+
+class AliasAtRead(BaseModel):
+    """Which version held an alias at a point in time."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "model_name": "baseline-predictor",
+                    "alias": "production",
+                    "time": _EXAMPLE_TIME,
+                    "version": 3,
+                }
+            ]
+        }
+    )
+
+    model_name: str
+    """Registered model name."""
+    alias: str
+    """Alias asked about."""
+    time: dt.datetime
+    """The moment asked about (UTC)."""
+    version: int | None
+    """Version the alias pointed at then, or null if it was unset."""
+
+
+class AuditPageRead(BaseModel):
+    """A page of alias changes, newest first."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"items": [_EXAMPLE_CHANGE], "next_cursor": "7"}]}
+    )
+
+    items: list[AliasChangeRead]
+    """Alias changes, newest first."""
+    next_cursor: str | None
+    """Pass as `cursor` to get the next page; null on the last page."""

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from marketsense.cli.embedded import PipelineSettings, build_pipeline_app
 from marketsense.common.app import create_app
+from marketsense.common.auth import Role, create_key
 from marketsense.common.bus import Record, Subscription
 from marketsense.common.db.models import FeatureSet, Prediction, RawObject
 from marketsense.common.db.outbox import add_event
@@ -61,6 +62,14 @@ def settings(
     return PipelineSettings(**values)  # type: ignore[arg-type]
 
 
+async def _send_reader_key(api: httpx.AsyncClient, runtime: Runtime) -> None:
+    """Send a reader key with every request: prediction's routes need one."""
+    async with runtime.transaction() as session:
+        api.headers["X-API-Key"] = await create_key(
+            session, name=f"pipeline-test-{uuid.uuid4().hex[:8]}", role=Role.READER
+        )
+
+
 async def _finished(api: httpx.AsyncClient, run_id: str) -> dict[str, object]:
     run: dict[str, object] = {}
 
@@ -82,6 +91,7 @@ async def test_run_over_every_stage_ends_success_with_a_prediction_per_symbol(
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as api,
     ):
+        await _send_reader_key(api, app.state.runtime)
         created = await api.post("/v1/runs", json={"as_of": AS_OF.isoformat(), "symbols": symbols})
         assert created.status_code == 201, created.text
         run = await _finished(api, created.json()["id"])
@@ -125,6 +135,7 @@ async def test_redelivered_raw_data_event_changes_nothing(settings: PipelineSett
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as api,
     ):
+        await _send_reader_key(api, runtime)
         run_id = (
             await api.post("/v1/runs", json={"as_of": AS_OF.isoformat(), "symbols": ["AAA"]})
         ).json()["id"]
@@ -194,6 +205,7 @@ async def test_object_with_wrong_checksum_is_dead_lettered_and_other_symbols_go_
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://t"
     ) as api:
+        await _send_reader_key(api, runtime)
         run_id = (
             await api.post(
                 "/v1/runs", json={"as_of": AS_OF.isoformat(), "symbols": ["BAD", "GOOD"]}
@@ -282,6 +294,7 @@ async def test_bring_your_own_files_are_cleaned_with_reasons_and_unusable_ones_f
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as api,
     ):
+        await _send_reader_key(api, app.state.runtime)
         run_id = (
             await api.post(
                 "/v1/runs",

@@ -21,6 +21,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from marketsense.common.auth import Role, create_key
+from marketsense.common.db.engine import Database
 from marketsense.common.db.models import FeatureSet, Prediction, RawObject
 from marketsense.common.events import (
     FeaturesReady,
@@ -171,6 +173,18 @@ async def _scraped_by_prometheus(
         target_file.unlink(missing_ok=True)
 
 
+async def _reader_key(database_url: str) -> str:
+    """A new reader key in the deployment's database: prediction's routes need one."""
+    database = Database(database_url)
+    try:
+        async with database.session() as session:
+            key = await create_key(session, name=f"e2e-{uuid.uuid4().hex[:8]}", role=Role.READER)
+            await session.commit()
+    finally:
+        await database.dispose()
+    return key
+
+
 async def _row_counts(database_url: str, run_id: str) -> dict[str, int]:
     engine = create_async_engine(database_url)
     try:
@@ -220,8 +234,13 @@ async def test_two_hundred_symbols_flow_through_every_service_process_and_a_repl
             for stage in ("ingest", "process", "predict")
         ]
 
+        key = await _reader_key(env["MARKETSENSE_DATABASE_URL"])
         predictions = [
-            (await client.get(f"{base['prediction']}/v1/predictions/{s}/latest")).json()
+            (
+                await client.get(
+                    f"{base['prediction']}/v1/predictions/{s}/latest", headers={"X-API-Key": key}
+                )
+            ).json()
             for s in SYMBOLS
         ]
         assert {p["run_id"] for p in predictions} == {run_id}

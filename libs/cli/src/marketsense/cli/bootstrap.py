@@ -7,7 +7,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from marketsense.cli.training import DEFAULT_TRAINING_SYMBOLS, build_baseline
+from marketsense.cli.defaults import DEFAULT_TRAINING_SYMBOLS
+from marketsense.cli.training import build_baseline
 from marketsense.ingestion.sources.simulated import SimulatedMarket
 from marketsense.processing.sentiment import SentimentModel
 

@@ -15,6 +15,8 @@ from rich.table import Table
 
 from marketsense.cli.bootstrap import ensure_models
 from marketsense.cli.embedded import PipelineSettings, build_pipeline_app
+from marketsense.cli.registration import ensure_registered, temporary_key
+from marketsense.common.auth import KEY_HEADER, Role
 from marketsense.common.logs import configure_logging
 from marketsense.common.states import FINISHED_RUN_STATES, RunState
 from marketsense.ingestion.sources import simulated_market
@@ -54,14 +56,6 @@ DEMO_UNIVERSE = [
 """Tickers the demo runs; their prices come from the simulated market, not the real one."""
 
 
-def last_weekday(today: dt.date | None = None) -> dt.date:
-    """The last weekday before today (UTC)."""
-    day = (today or dt.datetime.now(dt.UTC).date()) - dt.timedelta(days=1)
-    while day.weekday() >= 5:
-        day -= dt.timedelta(days=1)
-    return day
-
-
 def demo_symbols(count: int) -> list[str]:
     """The first `count` demo tickers, padded with simulated names past the list."""
     names = list(DEMO_UNIVERSE[:count])
@@ -81,11 +75,25 @@ async def run_demo(*, home: Path, as_of: dt.date, count: int, console: Console) 
         market=simulated_market(settings),
         console=console,
     )
+    # The services serve what the registry calls production, as they would in a deployment.
+    await ensure_registered(
+        settings,
+        [
+            ("sentiment", settings.resolved_sentiment_model_path()),
+            ("predictor", settings.resolved_predictor_path()),
+        ],
+        console,
+    )
     app = build_pipeline_app(settings)
     symbols = demo_symbols(count)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://demo") as api,
+        temporary_key(app.state.runtime, Role.READER, "demo") as key,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://demo",
+            headers={KEY_HEADER: key},
+        ) as api,
     ):
         response = await api.post("/v1/runs", json={"as_of": as_of.isoformat(), "symbols": symbols})
         if response.status_code != 201:

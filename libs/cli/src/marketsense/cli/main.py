@@ -12,15 +12,10 @@ import httpx
 import typer
 from rich.console import Console
 
-from marketsense.cli import demo as demo_module
 from marketsense.cli import keys_commands, models_commands, sentiment_commands
-from marketsense.cli.training import DEFAULT_TRAINING_SYMBOLS, build_baseline
+from marketsense.cli.defaults import DEFAULT_TRAINING_SYMBOLS, last_weekday
 from marketsense.common.serve import SERVICES
 from marketsense.common.serve import serve as serve_service
-from marketsense.ingestion.config import IngestionSettings
-from marketsense.ingestion.sources import simulated_market
-from marketsense.processing.config import ProcessingSettings
-from marketsense.processing.sentiment import SentimentModel
 
 app = typer.Typer(help="marketsense: stock predictions from market data and text sentiment.")
 run_app = typer.Typer(help="Start and watch pipeline runs through the orchestrator API.")
@@ -61,8 +56,10 @@ def demo(
     ] = Path(".marketsense"),
 ) -> None:
     """Run the whole pipeline once in this process on the embedded default and print predictions."""
-    day = as_of.date() if as_of else demo_module.last_weekday()
-    code = asyncio.run(demo_module.run_demo(home=home, as_of=day, count=symbols, console=console))
+    day = as_of.date() if as_of else last_weekday()
+    from marketsense.cli.demo import run_demo  # the whole pipeline: imported only when run
+
+    code = asyncio.run(run_demo(home=home, as_of=day, count=symbols, console=console))
     raise typer.Exit(code)
 
 
@@ -88,7 +85,7 @@ def run_start(
     url: OrchestratorUrl = "http://127.0.0.1:8000",
 ) -> None:
     """Start a run and print its id."""
-    day = as_of.date() if as_of else demo_module.last_weekday()
+    day = as_of.date() if as_of else last_weekday()
     body = {"as_of": day.isoformat(), "symbols": [s for s in symbols.split(",") if s]}
     response = _call("POST", f"{url}/v1/runs", json=body)
     console.print(response["id"])
@@ -155,7 +152,14 @@ def train_baseline(
     ] = None,
 ) -> None:
     """Train the baseline predictor on the simulated market (MARKETSENSE_* knobs) and export it."""
-    day = as_of.date() if as_of else demo_module.last_weekday()
+    day = as_of.date() if as_of else last_weekday()
+    # Training pulls in scikit-learn and skl2onnx, so only this command imports them.
+    from marketsense.cli.training import build_baseline
+    from marketsense.ingestion.config import IngestionSettings
+    from marketsense.ingestion.sources import simulated_market
+    from marketsense.processing.config import ProcessingSettings
+    from marketsense.processing.sentiment import SentimentModel
+
     sentiment_dir = sentiment_model or ProcessingSettings().resolved_sentiment_model_path()
     if not (sentiment_dir / "manifest.json").exists():
         raise fail(

@@ -14,7 +14,6 @@ from marketsense.prediction.model import PredictorManifest
 from marketsense.prediction.training import train_baseline
 from marketsense.processing.sentiment import SentimentModel
 
-DEFAULT_TRAINING_SYMBOLS = 24
 """Simulated symbols the baseline learns from."""
 
 TRAINING_DAYS = 500

@@ -1,6 +1,6 @@
 """Prometheus metrics shared by every service (one process-wide registry)."""
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 HTTP_REQUEST_SECONDS = Histogram(
     "marketsense_http_request_duration_seconds",
@@ -25,4 +25,19 @@ HANDLER_SECONDS = Histogram(
 )
 OUTBOX_RELAYED = Counter(
     "marketsense_outbox_relayed_total", "Outbox rows published to the bus.", ["service"]
+)
+MODEL_INFO = Gauge(
+    "marketsense_model_info",
+    "1 for the model version a service serves now, by where it came from (registry or local).",
+    ["service", "model", "version", "source"],
+)
+MODEL_SWAPS = Counter(
+    "marketsense_model_swaps_total",
+    "Times a served model was replaced by another version while the service ran.",
+    ["service", "model"],
+)
+MODEL_LOAD_FAILURES = Counter(
+    "marketsense_model_load_failures_total",
+    "Model versions that could not be downloaded, verified, loaded or warmed up.",
+    ["service", "model", "version"],
 )

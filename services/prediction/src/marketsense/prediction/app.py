@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from fastapi import FastAPI
 
 from marketsense.common.app import Component, create_app
+from marketsense.common.live_model import LiveModel
 from marketsense.common.logs import configure_logging
 from marketsense.common.runtime import Runtime
 from marketsense.prediction.config import PredictionSettings
 from marketsense.prediction.consumers import subscriptions
-from marketsense.prediction.model import OnnxPredictor
+from marketsense.prediction.latest_cache import ResponseCache
+from marketsense.prediction.model import OnnxPredictor, warm_up
+from marketsense.prediction.rescoring import Rescorer
 from marketsense.prediction.service import PredictorHolder
 from marketsense.prediction.views import router
 
@@ -20,30 +22,47 @@ log = logging.getLogger(__name__)
 
 
 def create_component(runtime: Runtime, settings: PredictionSettings) -> Component:
-    """Prediction's consumers and API on a runtime."""
-    holder = PredictorHolder()
-    for subscription in subscriptions(runtime, holder, threshold=settings.signal_threshold):
+    """Prediction's consumers and API on a runtime, serving the production predictor."""
+    slot = PredictorHolder()
+    live = LiveModel(
+        runtime,
+        name=settings.predictor_model,
+        slot=slot,
+        loader=OnnxPredictor,
+        warm_up=warm_up,
+        cache_dir=settings.resolved_model_cache_dir(),
+        poll_seconds=settings.model_poll_seconds,
+        fallback=settings.resolved_predictor_path(),
+    )
+    cache = ResponseCache(ttl=settings.latest_cache_seconds)
+    rescorer = Rescorer(runtime, threshold=settings.signal_threshold, on_done=cache.clear)
+
+    def swapped(predictor: OnnxPredictor) -> None:
+        # Cached answers preferred the old version; re-scoring makes the new one's available.
+        cache.clear()
+        rescorer.schedule(predictor)
+
+    live.on_swap.append(swapped)
+    for subscription in subscriptions(
+        runtime, slot, live, service="prediction", threshold=settings.signal_threshold
+    ):
         runtime.bus.subscribe(subscription)
 
-    async def load_predictor() -> None:
-        path = settings.resolved_predictor_path()
-        try:
-            holder.current = await asyncio.to_thread(OnnxPredictor, path)
-        except (OSError, ValueError) as exc:
-            log.error("no predictor loaded from %s: %s", path, exc)
-            return
-        log.info(
-            "loaded predictor %s v%s", holder.current.manifest.name, holder.current.manifest.version
-        )
-
     async def model_loaded() -> bool:
-        return holder.ready()
+        return slot.ready()
 
     return Component(
         name="prediction",
-        router=router(runtime),
+        router=router(
+            runtime,
+            slot,
+            cache,
+            threshold=settings.signal_threshold,
+            max_rows=settings.predict_max_rows,
+        ),
         ready_checks={"predictor": model_loaded},
-        on_start=[load_predictor],
+        on_start=[live.start],
+        on_stop=[rescorer.stop, live.stop],
     )
 
 

@@ -4,17 +4,27 @@ from pathlib import Path
 
 from pydantic import Field
 
-from marketsense.common.settings import CommonSettings
+from marketsense.common.live_model import LiveModelSettings
 
 
-class PredictionSettings(CommonSettings):
+class PredictionSettings(LiveModelSettings):
     """Settings of the prediction service."""
 
+    predictor_model: str = "baseline-predictor"
+    """Registered predictor whose production version the service serves."""
+
     predictor_path: Path | None = None
-    """Folder with `model.onnx` and `manifest.json`; unset: `<home>/models/baseline-predictor`."""
+    """Folder with `model.onnx` and `manifest.json`, served only while the registry has no
+    production version of `predictor_model`; unset: `<home>/models/baseline-predictor`."""
 
     signal_threshold: float = Field(default=0.05, ge=0, lt=0.5)
     """Distance from 0.5 that the up-probability must exceed to give an up or down signal."""
+
+    latest_cache_seconds: float = Field(default=1.0, ge=0)
+    """How long a symbol's latest prediction is answered from memory; 0 reads it every time."""
+
+    predict_max_rows: int = Field(default=1000, ge=1, le=100_000)
+    """Most feature rows one `POST /v1/predict` may carry."""
 
     def resolved_predictor_path(self) -> Path:
         """The predictor folder, falling back to the embedded default."""

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 from marketsense.common.bus import Subscription
 from marketsense.common.events import FeaturesReady, Payload
+from marketsense.common.live_model import LiveModel
 from marketsense.common.runtime import Runtime
 from marketsense.common.states import Stage
 from marketsense.common.tasks import stage_subscription
+from marketsense.prediction.model import OnnxPredictor
 from marketsense.prediction.service import PredictorHolder, predict_symbol
 
 
 def subscriptions(
-    runtime: Runtime, holder: PredictorHolder, *, threshold: float
+    runtime: Runtime,
+    holder: PredictorHolder,
+    live: LiveModel[OnnxPredictor],
+    *,
+    service: str,
+    threshold: float,
 ) -> list[Subscription]:
-    """Prediction listens for processed features, one event per (run, symbol)."""
+    """Prediction listens for processed features, one event per (run, symbol), and for
+    promotions of the predictor it serves."""
 
     async def predict(run_id: str, symbol: str, payload: Payload) -> None:
         assert isinstance(payload, FeaturesReady)
@@ -28,6 +36,7 @@ def subscriptions(
 
     return [
         stage_subscription(
-            runtime, stage=Stage.PREDICT, service="prediction", accepts=FeaturesReady, work=predict
-        )
+            runtime, stage=Stage.PREDICT, service=service, accepts=FeaturesReady, work=predict
+        ),
+        live.subscription(service),
     ]

@@ -10,6 +10,8 @@ import numpy as np
 import onnxruntime as ort
 from pydantic import BaseModel, Field
 
+from marketsense.common.features import FEATURE_SCHEMA
+
 MODEL_FILE = "model.onnx"
 MANIFEST_FILE = "manifest.json"
 
@@ -73,6 +75,19 @@ class OnnxPredictor:
             {self.manifest.input_name: rows.astype(np.float32, copy=False)},
         )
         return np.asarray(probabilities)[:, 1]
+
+
+def warm_up(predictor: OnnxPredictor) -> None:
+    """Score one row, so a graph that cannot run fails before it serves, not on a request."""
+    if predictor.manifest.feature_schema != FEATURE_SCHEMA:
+        raise ValueError(
+            f"{predictor.manifest.name} reads {predictor.manifest.feature_schema}; "
+            f"processing produces {FEATURE_SCHEMA}"
+        )
+    row = np.zeros((1, len(predictor.manifest.features)), dtype=np.float32)
+    (prob_up,) = predictor.predict_up(row)
+    if not 0.0 <= float(prob_up) <= 1.0:
+        raise ValueError(f"{predictor.manifest.name} gave a probability of {prob_up}")
 
 
 def write_artifact(directory: Path, *, onnx_bytes: bytes, manifest: PredictorManifest) -> None:

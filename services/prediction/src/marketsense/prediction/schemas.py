@@ -3,29 +3,48 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StrictFloat
+
+SYMBOL_PATTERN = r"^[A-Za-z0-9.\-]{1,16}$"
+"""What a stock symbol may look like."""
+
+_PREDICTION_EXAMPLE: dict[str, JsonValue] = {
+    "symbol": "AAPL",
+    "as_of": "2026-11-25",
+    "horizon_days": 1,
+    "prob_up": 0.57,
+    "signal": "up",
+    "model_name": "baseline-predictor",
+    "model_version": "3",
+    "run_id": "6f1c1d2e-8a1b-4c55-9a43-2b1f0e7c9d10",
+}
+
+_FEATURES_EXAMPLE: dict[str, JsonValue] = {
+    "ret_1d": 0.004,
+    "ret_5d": 0.012,
+    "ret_20d": -0.021,
+    "volatility_20d": 0.017,
+    "rsi_14": 55.2,
+    "macd": 0.003,
+    "macd_signal": 0.002,
+    "volume_z_20d": 0.4,
+    "gap_overnight": 0.001,
+    "sentiment_mean": 0.35,
+    "sentiment_count": 2.0,
+    "sentiment_pos_share": 0.5,
+    "sentiment_neg_share": 0.0,
+    "sentiment_strongest": 0.71,
+    "has_sentiment": 1.0,
+}
 
 
 class PredictionRead(BaseModel):
-    """One stored prediction."""
+    """One prediction: which way a stock is expected to move, and which model said so."""
 
     model_config = ConfigDict(
-        from_attributes=True,
-        json_schema_extra={
-            "examples": [
-                {
-                    "symbol": "AAPL",
-                    "as_of": "2026-11-25",
-                    "horizon_days": 1,
-                    "prob_up": 0.57,
-                    "signal": "up",
-                    "model_name": "baseline-predictor",
-                    "model_version": "1",
-                    "run_id": "6f1c1d2e-8a1b-4c55-9a43-2b1f0e7c9d10",
-                }
-            ]
-        },
+        from_attributes=True, json_schema_extra={"examples": [_PREDICTION_EXAMPLE]}
     )
 
     symbol: str
@@ -42,12 +61,133 @@ class PredictionRead(BaseModel):
     """Predictor that made it."""
     model_version: str
     """Version of that predictor."""
-    run_id: str
-    """Run that produced it."""
+    run_id: str | None
+    """Run that produced it; null for online scoring of supplied features."""
+
+
+class PredictionPage(BaseModel):
+    """One page of stored predictions, oldest first."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"items": [_PREDICTION_EXAMPLE], "next_cursor": "aWQ6MTI4"}]
+        }
+    )
+
+    items: list[PredictionRead]
+    """Predictions on this page, in the order they were stored."""
+    next_cursor: str | None
+    """Pass as `cursor` to get the next page; null on the last page."""
+
+
+FeatureValue = Annotated[StrictFloat, Field(allow_inf_nan=False)]
+"""A finite number; JSON strings and booleans are refused rather than guessed at."""
+
+
+class PredictRow(BaseModel):
+    """One stock-day's features to score."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"symbol": "AAPL", "as_of": "2026-11-25", "features": _FEATURES_EXAMPLE}]
+        },
+    )
+
+    symbol: str = Field(pattern=SYMBOL_PATTERN)
+    """Stock symbol the features describe."""
+    as_of: dt.date
+    """Trading day the features describe."""
+    features: dict[str, FeatureValue | None]
+    """Every feature the served model reads (its manifest's `features`), by column name; null
+    for a value that is missing (a day without texts has null sentiment columns and
+    `has_sentiment` 0). Unknown names are refused."""
+
+
+class PredictRequest(BaseModel):
+    """Feature rows to score with the served model."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"rows": [{"symbol": "AAPL", "as_of": "2026-11-25", "features": _FEATURES_EXAMPLE}]}
+            ]
+        },
+    )
+
+    rows: list[PredictRow] = Field(min_length=1)
+    """The rows, at most the service's `predict_max_rows` (1,000 unless configured)."""
+
+
+class PredictResponse(BaseModel):
+    """Scores of the supplied rows, in their order, by one model version."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "model_name": "baseline-predictor",
+                    "model_version": "3",
+                    "horizon_days": 1,
+                    "predictions": [_PREDICTION_EXAMPLE | {"run_id": None}],
+                }
+            ]
+        }
+    )
+
+    model_name: str
+    """Predictor that scored every row."""
+    model_version: str
+    """Its version."""
+    horizon_days: int
+    """Trading days ahead the predictions are for."""
+    predictions: list[PredictionRead]
+    """One prediction per row, in the order of the request; `run_id` is null."""
+
+
+class FieldError(BaseModel):
+    """One invalid part of a request."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "loc": ["body", "rows", 0, "features", "rsi_14"],
+                    "msg": "missing feature rsi_14 (baseline-predictor version 3 reads it)",
+                    "type": "missing",
+                }
+            ]
+        }
+    )
+
+    loc: list[str | int]
+    """Where: `body`, `query` or `path`, then the field path."""
+    msg: str
+    """What is wrong with it."""
+    type: str
+    """Kind of problem, such as `missing` or `float_type`."""
 
 
 class ErrorRead(BaseModel):
-    """An error response."""
+    """An error response: a sentence, or for invalid requests (422) a list of field errors."""
 
-    detail: str
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"detail": "no prediction for symbol NOPE"},
+                {
+                    "detail": [
+                        {
+                            "loc": ["query", "cursor"],
+                            "msg": "not a cursor this API returned",
+                            "type": "value_error",
+                        }
+                    ]
+                },
+            ]
+        }
+    )
+
+    detail: str | list[FieldError]
     """What went wrong and what to do about it."""

@@ -1,35 +1,235 @@
-"""Prediction REST routes."""
+"""Prediction REST routes for downstream apps; every route needs a reader key."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import asyncio
+import datetime as dt
+import re
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 
+from marketsense.common.auth import KEY_HEADER, Role, require
 from marketsense.common.runtime import Runtime
-from marketsense.prediction.schemas import ErrorRead, PredictionRead
-from marketsense.prediction.service import latest_prediction
+from marketsense.prediction.latest_cache import ResponseCache
+from marketsense.prediction.model import OnnxPredictor
+from marketsense.prediction.schemas import (
+    SYMBOL_PATTERN,
+    ErrorRead,
+    PredictionPage,
+    PredictionRead,
+    PredictRequest,
+    PredictResponse,
+)
+from marketsense.prediction.service import (
+    FeatureMismatch,
+    PredictorHolder,
+    decode_cursor,
+    encode_cursor,
+    feature_matrix,
+    latest_prediction,
+    list_predictions,
+    online_predictions,
+)
 
 SymbolPath = Annotated[
-    str, Path(pattern=r"^[A-Za-z0-9.\-]{1,16}$", description="Stock symbol, such as AAPL.")
+    str, Path(pattern=SYMBOL_PATTERN, description="Stock symbol, such as AAPL.", examples=["AAPL"])
 ]
 
+THREAD_ROWS = 64
+"""Batches larger than this are scored in a worker thread, keeping the event loop answering."""
 
-def router(runtime: Runtime) -> APIRouter:
+MAX_SYMBOLS = 200
+"""Most symbols one list request may filter on."""
+
+_SYMBOL = re.compile(SYMBOL_PATTERN)
+
+_AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {
+        "model": ErrorRead,
+        "description": f"No `{KEY_HEADER}` header, or an unknown or revoked key.",
+    },
+    403: {"model": ErrorRead, "description": "The key's role may not read predictions."},
+}
+_INVALID: dict[int | str, dict[str, Any]] = {
+    422: {"model": ErrorRead, "description": "Invalid request; `detail` lists each bad field."}
+}
+_NO_MODEL: dict[int | str, dict[str, Any]] = {
+    503: {"model": ErrorRead, "description": "No predictor is loaded yet; retry shortly."}
+}
+
+_JSON = "application/json"
+
+_SECURITY_SCHEME = "APIKeyHeader"
+"""The name FastAPI gives the API key scheme that `require` declares."""
+
+
+def _no_model() -> HTTPException:
+    return HTTPException(
+        503, "no predictor is loaded yet; retry shortly", headers={"Retry-After": "1"}
+    )
+
+
+def _invalid(loc: tuple[str | int, ...], msg: str, value: object) -> RequestValidationError:
+    """A 422 shaped like FastAPI's own, naming the field."""
+    return RequestValidationError([{"type": "value_error", "loc": loc, "msg": msg, "input": value}])
+
+
+def router(
+    runtime: Runtime,
+    slot: PredictorHolder,
+    cache: ResponseCache,
+    *,
+    threshold: float,
+    max_rows: int,
+) -> APIRouter:
     """Routes for downstream apps."""
-    api = APIRouter(prefix="/v1/predictions", tags=["predictions"])
+    reader = require(runtime.keyring, Role.READER)
+    readers_only = [Depends(reader)]
+    api = APIRouter(tags=["predictions"])
+
+    async def load_latest(symbol: str, predictor: OnnxPredictor) -> bytes | None:
+        manifest = predictor.manifest
+        async with runtime.database.session() as session:
+            prediction = await latest_prediction(
+                session=session, symbol=symbol, preferred=(manifest.name, manifest.version)
+            )
+        if prediction is None:
+            return None
+        return PredictionRead.model_validate(prediction).model_dump_json().encode()
 
     @api.get(
-        "/{symbol}/latest",
+        "/v1/predictions/{symbol}/latest",
         response_model=PredictionRead,
-        summary="The most recent prediction for a symbol.",
-        responses={404: {"model": ErrorRead, "description": "No prediction for this symbol."}},
+        summary="The latest prediction for a symbol.",
+        response_description="The prediction.",
+        description=(
+            "The prediction for the symbol's latest trading day, by the predictor version the "
+            "service serves now if it has scored that day (after a promotion it re-scores within "
+            "seconds), else by the version that did. An answer may be up to the service's "
+            "`latest_cache_seconds` (1 s by default) old."
+        ),
+        responses={
+            **_AUTH_ERRORS,
+            404: {"model": ErrorRead, "description": "No prediction for this symbol."},
+            **_INVALID,
+            **_NO_MODEL,
+        },
+        # The key is checked in the route, not by a dependency: this route is the hot path, and
+        # FastAPI's dependency resolution costs more than the rest of a cached answer.
+        openapi_extra={"security": [{_SECURITY_SCHEME: []}]},
     )
-    async def get_latest(symbol: SymbolPath) -> PredictionRead:
+    async def get_latest(symbol: SymbolPath, request: Request) -> Response:
+        await reader(request.headers.get(KEY_HEADER))
+        predictor = slot.current
+        if predictor is None:
+            raise _no_model()
+        key = symbol.upper()
+        body = cache.get(key)
+        if body is None:
+            body = await cache.get_or_load(key, lambda: load_latest(key, predictor))
+            if body is None:
+                raise HTTPException(404, f"no prediction for symbol {key}")
+        return Response(body, media_type=_JSON)
+
+    @api.get(
+        "/v1/predictions",
+        response_model=PredictionPage,
+        summary="Stored predictions, filtered and paged.",
+        response_description="One page of predictions and the cursor of the next.",
+        description=(
+            "Every stored prediction (every model version's), oldest first, optionally for one "
+            "trading day and some symbols. Follow `next_cursor` until it is null: pages neither "
+            "repeat nor skip a prediction, even while new ones are stored."
+        ),
+        responses={**_AUTH_ERRORS, **_INVALID},
+        dependencies=readers_only,
+    )
+    async def get_predictions(
+        as_of: Annotated[
+            dt.date | None,
+            Query(
+                description="Only this trading day; all days if omitted.", examples=["2026-11-25"]
+            ),
+        ] = None,
+        symbols: Annotated[
+            str | None,
+            Query(
+                description=f"Comma-separated symbols (at most {MAX_SYMBOLS}); all if omitted.",
+                examples=["AAPL,MSFT"],
+            ),
+        ] = None,
+        limit: Annotated[
+            int, Query(ge=1, le=1000, description="Most predictions on one page.", examples=[100])
+        ] = 100,
+        cursor: Annotated[
+            str | None,
+            Query(
+                description="`next_cursor` of the previous page; omit for the first page.",
+                examples=["aWQ6MTI4"],
+            ),
+        ] = None,
+    ) -> PredictionPage:
+        wanted = _parse_symbols(symbols) if symbols is not None else None
+        try:
+            after_id = decode_cursor(cursor) if cursor is not None else None
+        except ValueError as exc:
+            raise _invalid(("query", "cursor"), str(exc), cursor) from exc
         async with runtime.database.session() as session:
-            prediction = await latest_prediction(session=session, symbol=symbol.upper())
-        if prediction is None:
-            raise HTTPException(404, f"no prediction for symbol {symbol.upper()}")
-        return PredictionRead.model_validate(prediction)
+            rows = await list_predictions(
+                session=session, as_of=as_of, symbols=wanted, after_id=after_id, limit=limit + 1
+            )
+        page = rows[:limit]
+        return PredictionPage(
+            items=[PredictionRead.model_validate(row) for row in page],
+            next_cursor=encode_cursor(page[-1].id) if len(rows) > limit else None,
+        )
+
+    @api.post(
+        "/v1/predict",
+        response_model=PredictResponse,
+        summary="Score supplied feature rows with the served predictor.",
+        response_description="One prediction per row, in the order of the request.",
+        description=(
+            f"Online scoring: each row names a symbol, a day and every feature the served model "
+            f"reads (`null` for a missing value). At most {max_rows} rows per request, scored "
+            "together in one call. Nothing is stored, so the predictions carry no `run_id`."
+        ),
+        responses={**_AUTH_ERRORS, **_INVALID, **_NO_MODEL},
+        dependencies=readers_only,
+    )
+    async def predict(request: PredictRequest) -> Response:
+        predictor = slot.current
+        if predictor is None:
+            raise _no_model()
+        rows = request.rows
+        if len(rows) > max_rows:
+            raise _invalid(
+                ("body", "rows"), f"at most {max_rows} rows per request, got {len(rows)}", None
+            )
+        try:
+            matrix = feature_matrix(predictor.manifest, rows)
+        except FeatureMismatch as exc:
+            raise RequestValidationError(exc.problems) from exc
+        if len(rows) > THREAD_ROWS:
+            probabilities = await asyncio.to_thread(predictor.predict_up, matrix)
+        else:
+            probabilities = predictor.predict_up(matrix)
+        result = online_predictions(predictor.manifest, rows, probabilities, threshold=threshold)
+        return Response(result.model_dump_json().encode(), media_type=_JSON)
 
     return api
+
+
+def _parse_symbols(text: str) -> list[str]:
+    """Upper-cased symbols of a comma-separated list; 422 naming `symbols` if one is malformed."""
+    symbols = sorted({part.strip().upper() for part in text.split(",") if part.strip()})
+    bad = [s for s in symbols if not _SYMBOL.match(s)]
+    if bad or not symbols:
+        raise _invalid(("query", "symbols"), f"not stock symbols: {bad or [text]}", text)
+    if len(symbols) > MAX_SYMBOLS:
+        raise _invalid(
+            ("query", "symbols"), f"at most {MAX_SYMBOLS} symbols, got {len(symbols)}", text
+        )
+    return symbols

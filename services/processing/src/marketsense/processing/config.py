@@ -4,14 +4,18 @@ from pathlib import Path
 
 from pydantic import Field
 
-from marketsense.common.settings import CommonSettings
+from marketsense.common.live_model import LiveModelSettings
 
 
-class ProcessingSettings(CommonSettings):
+class ProcessingSettings(LiveModelSettings):
     """Settings of the processing service."""
 
+    sentiment_model: str = "minilm-sentiment"
+    """Registered sentiment model whose production version the service serves."""
+
     sentiment_model_path: Path | None = None
-    """Sentiment artifact folder (model.onnx, tokenizer.json, manifest.json); unset means
+    """Sentiment artifact folder (model.onnx, tokenizer.json, manifest.json), served only while
+    the registry has no production version of `sentiment_model`; unset means
     `<home>/models/sentiment`."""
 
     sentiment_quantized: bool = True

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 from marketsense.common.bus import Subscription
 from marketsense.common.events import Payload, RawDataReady
+from marketsense.common.live_model import LiveModel
 from marketsense.common.runtime import Runtime
 from marketsense.common.states import Stage
 from marketsense.common.tasks import stage_subscription
+from marketsense.processing.sentiment import SentimentModel
 from marketsense.processing.service import SentimentSlot, process_symbol
 
 
 def subscriptions(
-    runtime: Runtime, sentiment: SentimentSlot, *, batch_size: int
+    runtime: Runtime,
+    sentiment: SentimentSlot,
+    live: LiveModel[SentimentModel],
+    *,
+    service: str,
+    batch_size: int,
 ) -> list[Subscription]:
-    """Processing listens for raw data, one event per (run, symbol)."""
+    """Processing listens for raw data, one event per (run, symbol), and for promotions of the
+    sentiment model it serves."""
 
     async def process(run_id: str, symbol: str, payload: Payload) -> None:
         assert isinstance(payload, RawDataReady)
@@ -28,6 +36,7 @@ def subscriptions(
 
     return [
         stage_subscription(
-            runtime, stage=Stage.PROCESS, service="processing", accepts=RawDataReady, work=process
-        )
+            runtime, stage=Stage.PROCESS, service=service, accepts=RawDataReady, work=process
+        ),
+        live.subscription(service),
     ]

@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import logging
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import select
 
@@ -25,6 +26,16 @@ log = logging.getLogger(__name__)
 
 SentimentSlot = ModelSlot[SentimentModel]
 """The sentiment model in service."""
+
+WARM_UP_TEXTS = ("Shares rose after the company beat estimates.", "Guidance was cut again.")
+"""Scored once before a model serves, so a graph that cannot run fails before it is swapped in."""
+
+
+def warm_up(model: SentimentModel) -> None:
+    """Score two texts and check the scores are usable."""
+    scores = model.scores(list(WARM_UP_TEXTS), batch_size=len(WARM_UP_TEXTS))
+    if scores.shape != (len(WARM_UP_TEXTS),) or not np.isfinite(scores).all():
+        raise ValueError(f"{model.manifest.name} scored warm-up texts as {scores!r}")
 
 
 def features_key(*, as_of: dt.date, run_id: str, symbol: str) -> str:

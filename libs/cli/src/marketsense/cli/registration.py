@@ -1,0 +1,90 @@
+"""Put the embedded default's models in its registry, as `production`, the first time round."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+
+from marketsense.common.app import create_app
+from marketsense.common.auth import KEY_HEADER, Role, create_key, revoke_key
+from marketsense.common.runtime import Runtime
+from marketsense.registry.app import create_component as registry_component
+from marketsense.registry.bundles import pack_bundle
+from marketsense.registry.config import RegistrySettings
+
+
+@contextlib.asynccontextmanager
+async def temporary_key(runtime: Runtime, role: Role, purpose: str) -> AsyncIterator[str]:
+    """An API key that exists only while the block runs."""
+    name = f"{purpose}-{uuid.uuid4().hex[:8]}"
+    async with runtime.database.session() as session:
+        key = await create_key(session, name=name, role=role)
+        await session.commit()
+    try:
+        yield key
+    finally:
+        async with runtime.database.session() as session:
+            await revoke_key(session, name)
+            await session.commit()
+
+
+async def ensure_registered(
+    settings: RegistrySettings, artifacts: list[tuple[str, Path]], console: Console
+) -> None:
+    """Push each (kind, folder) artifact and make it production unless its model has one."""
+    runtime = Runtime(settings, service="registry")
+    app = create_app(runtime, [registry_component(runtime, settings)], title="marketsense registry")
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://registry", timeout=120
+        ) as api,
+        temporary_key(runtime, Role.APPROVER, "embedded-bootstrap") as key,
+    ):
+        api.headers[KEY_HEADER] = key
+        for kind, folder in artifacts:
+            name = json.loads((folder / "manifest.json").read_text())["name"]
+            if (await api.get(f"/v1/models/{name}/aliases/production")).status_code == 200:
+                continue
+            if (await api.get(f"/v1/models/{name}")).status_code == 404:
+                description = f"embedded default {kind} model"
+                await _ok(
+                    await api.post(
+                        "/v1/models", json={"name": name, "kind": kind, "description": description}
+                    )
+                )
+            with console.status(f"registering {name} from {folder}"):
+                bundle = await asyncio.to_thread(pack_bundle, folder)
+                pushed = await _ok(
+                    await api.post(
+                        f"/v1/models/{name}/versions",
+                        files={
+                            "manifest": ("manifest.json", (folder / "manifest.json").read_bytes()),
+                            "bundle": ("bundle.tar.gz", bundle),
+                        },
+                    )
+                )
+                await _ok(
+                    await api.put(
+                        f"/v1/models/{name}/aliases/production",
+                        json={"version": pushed["version"], "reason": "embedded default"},
+                    )
+                )
+            console.print(f"registered {name} v{pushed['version']} as production")
+
+
+async def _ok(response: httpx.Response) -> dict[str, object]:
+    if response.status_code >= 400:
+        raise RuntimeError(
+            f"registry refused {response.request.method} {response.request.url.path}: "
+            f"{response.status_code} {response.text}"
+        )
+    body: dict[str, object] = response.json()
+    return body

@@ -1,0 +1,397 @@
+"""The prediction API downstream apps call: latest, listing, online scoring, keys, OpenAPI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from fastapi import FastAPI
+
+from marketsense.common.app import create_app
+from marketsense.common.auth import Role, revoke_key
+from marketsense.common.db.models import Prediction, Run
+from marketsense.common.features import FEATURE_COLUMNS
+from marketsense.common.runtime import Runtime
+from marketsense.common.states import RunState
+from marketsense.prediction.app import create_component
+from marketsense.prediction.config import PredictionSettings
+from marketsense.prediction.model import OnnxPredictor
+from tests.conftest import TEST_AS_OF
+from tests.model_registry_rows import new_api_key, small_predictor
+
+DAY = TEST_AS_OF
+EARLIER = DAY - dt.timedelta(days=1)
+SERVED = ("test-predictor", "5")
+"""The local predictor these tests serve: (name, version)."""
+MAX_ROWS = 100
+
+
+def _app(tmp_path: Path, **overrides: Any) -> FastAPI:
+    values: dict[str, Any] = {
+        "home": tmp_path / "home",
+        "predictor_model": f"unregistered-{uuid.uuid4().hex[:8]}",
+        "predictor_path": tmp_path / "local",
+        "latest_cache_seconds": 0,
+        "api_key_cache_seconds": 0,
+        "predict_max_rows": MAX_ROWS,
+        "model_poll_seconds": 3600,
+    } | overrides
+    settings = PredictionSettings.model_validate(values)
+    runtime = Runtime(settings, service="prediction")
+    return create_app(runtime, [create_component(runtime, settings)], title="test prediction")
+
+
+class Api:
+    """A client of the app under test, with a reader key, and the app's runtime."""
+
+    def __init__(self, app: FastAPI, client: httpx.AsyncClient, key: str):
+        self.app, self.client, self.key = app, client, key
+        self.runtime: Runtime = app.state.runtime
+
+    async def get(self, url: str, **params: Any) -> httpx.Response:
+        """GET with the reader key."""
+        return await self.client.get(url, params=params, headers={"X-API-Key": self.key})
+
+    async def predict(self, rows: list[dict[str, Any]]) -> httpx.Response:
+        """POST /v1/predict with the reader key."""
+        return await self.client.post(
+            "/v1/predict", json={"rows": rows}, headers={"X-API-Key": self.key}
+        )
+
+
+async def _serve(app: FastAPI) -> AsyncIterator[Api]:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+    ):
+        yield Api(app, client, await new_api_key(app.state.runtime))
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[Api]:
+    """The prediction service serving a local predictor, on the embedded default."""
+    small_predictor(tmp_path / "local", seed=11, name=SERVED[0], version=SERVED[1])
+    async for served in _serve(_app(tmp_path)):
+        yield served
+
+
+async def _store(runtime: Runtime, rows: list[tuple[str, dt.date, str]]) -> list[int]:
+    """Predictions (symbol, day, version of the served model's name), one run per day; their
+    ids."""
+    runs = {as_of: str(uuid.uuid4()) for _, as_of, _ in rows}
+    async with runtime.transaction() as session:
+        session.add_all(
+            Run(id=run_id, as_of=as_of, state=RunState.SUCCESS, symbols=len(rows))
+            for as_of, run_id in runs.items()
+        )
+        await session.flush()
+        stored = [
+            Prediction(
+                run_id=runs[as_of],
+                symbol=symbol,
+                as_of=as_of,
+                horizon_days=1,
+                prob_up=0.5 + i / 1000,
+                signal="flat",
+                model_name=SERVED[0],
+                model_version=version,
+            )
+            for i, (symbol, as_of, version) in enumerate(rows)
+        ]
+        session.add_all(stored)
+        await session.flush()
+        return [p.id for p in stored]
+
+
+def _row(symbol: str = "AAPL", **features: Any) -> dict[str, Any]:
+    values: dict[str, Any] = dict.fromkeys(FEATURE_COLUMNS, 0.1)
+    return {"symbol": symbol, "as_of": DAY.isoformat(), "features": values | features}
+
+
+async def test_latest_is_the_served_versions_prediction_for_the_symbols_latest_day(
+    api: Api,
+) -> None:
+    await _store(
+        api.runtime,
+        [
+            ("AAA", EARLIER, "5"),
+            ("AAA", DAY, "5"),
+            ("AAA", DAY, "4"),  # stored later, but not by the served version
+            ("BBB", EARLIER, "5"),
+            ("BBB", DAY, "4"),  # the latest day, scored only by another version
+        ],
+    )
+    aaa = await api.get("/v1/predictions/aaa/latest")
+    bbb = await api.get("/v1/predictions/BBB/latest")
+
+    assert aaa.status_code == 200
+    assert aaa.headers["content-type"] == "application/json"
+    assert {k: aaa.json()[k] for k in ("symbol", "as_of", "model_name", "model_version")} == {
+        "symbol": "AAA",
+        "as_of": DAY.isoformat(),
+        "model_name": SERVED[0],
+        "model_version": "5",
+    }
+    assert set(aaa.json()) == {
+        "symbol",
+        "as_of",
+        "horizon_days",
+        "prob_up",
+        "signal",
+        "model_name",
+        "model_version",
+        "run_id",
+    }
+    assert (bbb.json()["as_of"], bbb.json()["model_version"]) == (DAY.isoformat(), "4")
+
+
+async def test_latest_of_an_unknown_symbol_is_404(api: Api) -> None:
+    response = await api.get("/v1/predictions/NOPE/latest")
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "no prediction for symbol NOPE"}
+
+
+async def test_latest_is_answered_from_memory_for_the_cache_time(tmp_path: Path) -> None:
+    small_predictor(tmp_path / "local", seed=11, name=SERVED[0], version=SERVED[1])
+    async for api in _serve(_app(tmp_path, latest_cache_seconds=300)):
+        await _store(api.runtime, [("AAA", EARLIER, "5")])
+        first = await api.get("/v1/predictions/AAA/latest")
+        await _store(api.runtime, [("AAA", DAY, "5")])
+        cached = await api.get("/v1/predictions/AAA/latest")
+
+    assert first.json()["as_of"] == EARLIER.isoformat()
+    assert cached.json() == first.json()
+
+
+async def test_listing_pages_through_every_prediction_exactly_once(api: Api) -> None:
+    symbols = ["AAA", "BBB", "CCC", "DDD", "EEE"]
+    ids = await _store(
+        api.runtime, [(s, day, v) for s in symbols for day in (EARLIER, DAY) for v in ("4", "5")]
+    )
+    seen: list[dict[str, Any]] = []
+    cursor: str | None = None
+    pages = 0
+    added: list[int] = []
+    while True:
+        params: dict[str, Any] = {"limit": 7} | ({"cursor": cursor} if cursor else {})
+        page = (await api.get("/v1/predictions", **params)).json()
+        seen += page["items"]
+        pages += 1
+        if pages == 2:  # a prediction stored mid-way shows up on a later page
+            added = await _store(api.runtime, [("FFF", DAY, "5")])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+
+    assert len(ids) + len(added) == 21
+    assert pages == 3
+    keys = [(p["symbol"], p["as_of"], p["model_version"]) for p in seen]
+    assert len(keys) == len(set(keys)) == 21
+    assert set(keys) == {
+        (s, day.isoformat(), v) for s in symbols for day in (EARLIER, DAY) for v in ("4", "5")
+    } | {("FFF", DAY.isoformat(), "5")}
+
+
+async def test_listing_filters_by_day_and_symbols(api: Api) -> None:
+    await _store(
+        api.runtime,
+        [(s, day, "5") for s in ("AAA", "BBB", "CCC") for day in (EARLIER, DAY)],
+    )
+    response = await api.get("/v1/predictions", as_of=DAY.isoformat(), symbols="aaa, CCC")
+    everything = await api.get("/v1/predictions")
+
+    assert response.status_code == 200
+    page = response.json()
+    assert sorted((p["symbol"], p["as_of"]) for p in page["items"]) == [
+        ("AAA", DAY.isoformat()),
+        ("CCC", DAY.isoformat()),
+    ]
+    assert page["next_cursor"] is None
+    assert len(everything.json()["items"]) == 6
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"cursor": "not-a-cursor"}, "cursor"),
+        ({"cursor": "aWQ6eHl6"}, "cursor"),  # base64 of "id:xyz"
+        ({"symbols": "AAA,b@d"}, "symbols"),
+        ({"limit": 0}, "limit"),
+        ({"limit": 1001}, "limit"),
+        ({"as_of": "yesterday"}, "as_of"),
+    ],
+)
+async def test_listing_with_a_bad_parameter_is_422_naming_it(
+    api: Api, params: dict[str, Any], field: str
+) -> None:
+    response = await api.get("/v1/predictions", **params)
+
+    assert response.status_code == 422
+    assert [error["loc"] for error in response.json()["detail"]] == [["query", field]]
+
+
+async def test_predict_scores_every_row_as_the_model_itself_does(api: Api, tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    values = rng.normal(size=(MAX_ROWS, len(FEATURE_COLUMNS)))
+    rows = [
+        _row(f"S{i}", **dict(zip(FEATURE_COLUMNS, values[i].tolist(), strict=True)))
+        for i in range(MAX_ROWS)
+    ]
+    rows[0]["features"] |= {"sentiment_mean": None, "has_sentiment": 0.0}
+    response = await api.predict(rows)
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["model_name"], body["model_version"], body["horizon_days"]) == (*SERVED, 1)
+    matrix = np.array(
+        [
+            [math.nan if (v := r["features"][c]) is None else v for c in FEATURE_COLUMNS]
+            for r in rows
+        ],
+        dtype=np.float32,
+    )
+    expected = OnnxPredictor(tmp_path / "local").predict_up(matrix)
+    predictions = body["predictions"]
+    assert [p["symbol"] for p in predictions] == [r["symbol"] for r in rows]
+    assert [p["prob_up"] for p in predictions] == pytest.approx(expected.tolist(), abs=1e-6)
+    assert {p["run_id"] for p in predictions} == {None}
+    assert {p["as_of"] for p in predictions} == {DAY.isoformat()}
+    for p in predictions:
+        assert p["signal"] == (
+            "up" if p["prob_up"] >= 0.55 else "down" if p["prob_up"] <= 0.45 else "flat"
+        )
+
+
+async def test_predict_refuses_more_rows_than_the_limit(api: Api) -> None:
+    response = await api.predict([_row(f"S{i}") for i in range(MAX_ROWS + 1)])
+
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body", "rows"]
+    assert f"at most {MAX_ROWS} rows" in error["msg"]
+
+
+async def test_predict_names_every_missing_unknown_or_non_numeric_feature(api: Api) -> None:
+    missing = _row()
+    del missing["features"]["rsi_14"]
+    unknown = _row(mood=1.0)
+    text = _row(ret_1d="0.1")
+    response = await api.predict([missing, unknown, text])
+
+    assert response.status_code == 422
+    errors = {tuple(e["loc"]): e["msg"] for e in response.json()["detail"]}
+    # Values are checked first; the names against the model once every value is a number.
+    assert list(errors) == [("body", "rows", 2, "features", "ret_1d")]
+    response = await api.predict([missing, unknown])
+    errors = {tuple(e["loc"]): e["msg"] for e in response.json()["detail"]}
+    assert list(errors) == [
+        ("body", "rows", 0, "features", "rsi_14"),
+        ("body", "rows", 1, "features", "mood"),
+    ]
+    assert "missing feature rsi_14" in errors[("body", "rows", 0, "features", "rsi_14")]
+    assert "unknown feature mood" in errors[("body", "rows", 1, "features", "mood")]
+
+
+async def test_without_a_served_model_latest_and_predict_are_503(tmp_path: Path) -> None:
+    async for api in _serve(_app(tmp_path)):  # no local folder, nothing registered
+        await _store(api.runtime, [("AAA", DAY, "5")])
+        latest = await api.get("/v1/predictions/AAA/latest")
+        predict = await api.predict([_row()])
+        listing = await api.get("/v1/predictions")
+
+    assert (latest.status_code, predict.status_code) == (503, 503)
+    assert latest.headers["retry-after"] == "1"
+    assert "no predictor is loaded" in latest.json()["detail"]
+    assert listing.status_code == 200  # stored predictions do not need a model
+
+
+async def test_every_route_needs_a_live_key_and_a_reader_key_suffices(api: Api) -> None:
+    await _store(api.runtime, [("AAA", DAY, "5")])
+    keys = {
+        "reader": api.key,
+        "approver": await new_api_key(api.runtime, role=Role.APPROVER),
+        "revoked": await new_api_key(api.runtime, name="leaked-reader"),
+        "unknown": "msk_" + "x" * 40,
+        "none": None,
+    }
+    async with api.runtime.transaction() as session:
+        assert await revoke_key(session, "leaked-reader")
+    routes = {
+        "latest": ("GET", "/v1/predictions/AAA/latest", None),
+        "list": ("GET", "/v1/predictions", None),
+        "predict": ("POST", "/v1/predict", {"rows": [_row()]}),
+    }
+    statuses: dict[tuple[str, str], int] = {}
+    details: set[str] = set()
+    for route, (method, url, body) in routes.items():
+        for holder, key in keys.items():
+            response = await api.client.request(
+                method, url, json=body, headers={"X-API-Key": key} if key else {}
+            )
+            statuses[(route, holder)] = response.status_code
+            if response.status_code == 401:
+                details.add(response.json()["detail"])
+
+    assert statuses == {
+        (route, holder): 200 if holder in {"reader", "approver"} else 401
+        for route in routes
+        for holder in keys
+    }
+    assert details == {
+        "missing API key: send it in the X-API-Key header",
+        "unknown or revoked API key",
+    }
+
+
+def test_openapi_documents_every_operation_with_errors_and_examples(tmp_path: Path) -> None:
+    spec = _app(tmp_path).openapi()
+    operations = [
+        (path, method, operation)
+        for path, item in spec["paths"].items()
+        if path.startswith("/v1/")
+        for method, operation in item.items()
+    ]
+    problems: list[str] = []
+    for path, method, operation in operations:
+        where = f"{method.upper()} {path}"
+        if not operation.get("summary"):
+            problems.append(f"{where} has no summary")
+        if not operation.get("description"):
+            problems.append(f"{where} has no description")
+        if not operation.get("security"):
+            problems.append(f"{where} declares no API key")
+        for status in ("401", "403", "422"):
+            response = operation["responses"].get(status)
+            if response is None:
+                problems.append(f"{where} does not document {status}")
+            elif response["content"]["application/json"]["schema"] != {
+                "$ref": "#/components/schemas/ErrorRead"
+            }:
+                problems.append(f"{where} documents {status} without ErrorRead")
+        for parameter in operation.get("parameters", []):
+            if not parameter.get("description") or not (
+                {"example", "examples"} & (set(parameter) | set(parameter["schema"]))
+            ):
+                problems.append(f"{where} parameter {parameter['name']} lacks text or example")
+    for name, schema in spec["components"]["schemas"].items():
+        if "example" not in schema and "examples" not in schema:
+            problems.append(f"schema {name} has no example")
+
+    assert {(path, method) for path, method, _ in operations} == {
+        ("/v1/predictions/{symbol}/latest", "get"),
+        ("/v1/predictions", "get"),
+        ("/v1/predict", "post"),
+    }
+    assert problems == []
+    latest = spec["paths"]["/v1/predictions/{symbol}/latest"]["get"]["responses"]
+    assert {"200", "401", "403", "404", "422", "503"} <= set(latest)
+    assert "503" in spec["paths"]["/v1/predict"]["post"]["responses"]
+    assert f"At most {MAX_ROWS} rows" in spec["paths"]["/v1/predict"]["post"]["description"]

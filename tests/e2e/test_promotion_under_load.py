@@ -1,0 +1,279 @@
+"""Promotions reach a loaded prediction service: the new version within 5 s, no failed request."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from marketsense.common.auth import Role, create_key
+from marketsense.common.db.engine import Database
+from marketsense.common.db.models import FeatureSet, Prediction, Run, Task
+from marketsense.common.features import FEATURE_COLUMNS, FEATURE_SCHEMA
+from marketsense.common.parquet import to_parquet_bytes
+from marketsense.common.states import RunState, Stage, TaskState
+from marketsense.common.store.s3 import S3Store
+from marketsense.registry.bundles import pack_bundle
+from tests.conftest import TEST_AS_OF, eventually, infra
+from tests.e2e.processes import running_services, scraped_by_prometheus
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+SYMBOLS = [f"L{i:02d}" for i in range(20)]
+CLIENTS = 8
+"""Concurrent callers of `GET latest` during the promotions."""
+
+
+class Load:
+    """Callers hammering `GET latest`, recording when each answer came and which version it had."""
+
+    def __init__(self, client: httpx.AsyncClient, url: str, key: str):
+        self.client, self.url, self.headers = client, url, {"X-API-Key": key}
+        self.answers: list[tuple[float, int, str]] = []
+        self.errors: list[str] = []
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def _caller(self, offset: int) -> None:
+        i = offset
+        while not self._stop.is_set():
+            symbol = SYMBOLS[i % len(SYMBOLS)]
+            i += 1
+            try:
+                response = await self.client.get(
+                    f"{self.url}/v1/predictions/{symbol}/latest", headers=self.headers
+                )
+            except httpx.TransportError as exc:
+                self.errors.append(f"{symbol}: {exc!r}")
+                continue
+            version = response.json().get("model_version", "") if response.is_success else ""
+            self.answers.append((time.monotonic(), response.status_code, version))
+
+    def start(self) -> None:
+        """Start the callers."""
+        self._tasks = [asyncio.create_task(self._caller(i)) for i in range(CLIENTS)]
+
+    async def stop(self) -> None:
+        """Stop the callers and wait for their last requests."""
+        self._stop.set()
+        await asyncio.gather(*self._tasks)
+
+    def versions_since(self, moment: float) -> set[str]:
+        """Versions answered after a moment."""
+        return {version for at, _, version in self.answers if at > moment}
+
+
+async def _seed_features_and_predictions(
+    database_url: str, store: S3Store, *, model_name: str, version: str
+) -> None:
+    """A finished run whose features are marked processed, each with a prediction by `version`."""
+    run_id = str(uuid.uuid4())
+    rng = np.random.default_rng(3)
+    database = Database(database_url)
+    try:
+        async with database.session() as session:
+            session.add(Run(id=run_id, as_of=TEST_AS_OF, state=RunState.SUCCESS, symbols=0))
+            await session.flush()
+            for symbol in SYMBOLS:
+                row = pd.DataFrame(
+                    [dict(zip(FEATURE_COLUMNS, rng.normal(size=len(FEATURE_COLUMNS)), strict=True))]
+                )
+                ref = await store.put(
+                    f"features/{TEST_AS_OF}/{run_id}/{symbol}.parquet", to_parquet_bytes(row)
+                )
+                session.add(
+                    Task(run_id=run_id, symbol=symbol, stage=Stage.PROCESS, state=TaskState.SUCCESS)
+                )
+                session.add(
+                    FeatureSet(
+                        run_id=run_id,
+                        symbol=symbol,
+                        as_of=TEST_AS_OF,
+                        feature_schema=FEATURE_SCHEMA,
+                        uri=ref.uri,
+                        sha256=ref.sha256,
+                        size=ref.size,
+                    )
+                )
+                session.add(
+                    Prediction(
+                        run_id=run_id,
+                        symbol=symbol,
+                        as_of=TEST_AS_OF,
+                        horizon_days=1,
+                        prob_up=0.5,
+                        signal="flat",
+                        model_name=model_name,
+                        model_version=version,
+                    )
+                )
+            await session.commit()
+    finally:
+        await database.dispose()
+
+
+async def _keys(database_url: str) -> dict[Role, str]:
+    database = Database(database_url)
+    suffix = uuid.uuid4().hex[:6]
+    try:
+        async with database.session() as session:
+            keys = {
+                role: await create_key(session, name=f"e2e-{role}-{suffix}", role=role)
+                for role in (Role.READER, Role.APPROVER)
+            }
+            await session.commit()
+        return keys
+    finally:
+        await database.dispose()
+
+
+def _load_failures(metrics_text: str, model: str, version: str) -> float:
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(metrics_text)
+        for sample in family.samples
+        if sample.name == "marketsense_model_load_failures_total"
+        and sample.labels.get("model") == model
+        and sample.labels.get("version") == version
+    )
+
+
+async def test_promotion_under_load_switches_every_answer_within_5_s_and_a_broken_one_is_refused(
+    pg_database_url: str, tmp_path: Path, prefix: str, predictor_dir: Path
+) -> None:
+    model = f"predictor-{uuid.uuid4().hex[:8]}"
+    store_url = f"s3://marketsense-e2e/{uuid.uuid4().hex[:10]}"
+    env = {
+        "MARKETSENSE_DATABASE_URL": pg_database_url,
+        "MARKETSENSE_KAFKA_BOOTSTRAP_SERVERS": infra("MARKETSENSE_TEST_KAFKA"),
+        "MARKETSENSE_OBJECT_STORE_URL": store_url,
+        "MARKETSENSE_S3_ENDPOINT_URL": infra("MARKETSENSE_TEST_S3_ENDPOINT"),
+        "MARKETSENSE_S3_ACCESS_KEY_ID": "test",
+        "MARKETSENSE_S3_SECRET_ACCESS_KEY": "test",
+        "MARKETSENSE_TOPIC_PREFIX": prefix,
+        "MARKETSENSE_CONSUMER_GROUP_PREFIX": prefix + "group",
+        "MARKETSENSE_HOME": str(tmp_path / "home"),
+        "MARKETSENSE_PREDICTOR_MODEL": model,
+        # No local fallback, and a poll too slow to matter: only the event can bring a new version.
+        "MARKETSENSE_PREDICTOR_PATH": str(tmp_path / "no-local-model"),
+        "MARKETSENSE_MODEL_POLL_SECONDS": "600",
+        "MARKETSENSE_LOG_LEVEL": "WARNING",
+    }
+    store = S3Store(
+        store_url,
+        endpoint_url=infra("MARKETSENSE_TEST_S3_ENDPOINT"),
+        access_key_id="test",
+        secret_access_key="test",
+    )
+    await store.start()
+    keys = await _keys(pg_database_url)
+    approver = {"X-API-Key": keys[Role.APPROVER]}
+
+    # Three pushes of the same trained predictor: equal metrics pass the promotion gate.
+    folder = tmp_path / "artifact"
+    shutil.copytree(predictor_dir, folder)
+    manifest = (folder / "manifest.json").read_bytes()
+    bundle = pack_bundle(folder)
+
+    with running_services(("registry",), env, tmp_path) as registry:
+        async with httpx.AsyncClient(timeout=30) as client:
+            await registry.wait_ready(client)
+            api = f"{registry.url('registry')}/v1/models"
+
+            async def push() -> str:
+                response = await client.post(
+                    f"{api}/{model}/versions",
+                    headers=approver,
+                    files={"manifest": ("manifest.json", manifest), "bundle": ("b.tar.gz", bundle)},
+                )
+                assert response.status_code == 201, response.text
+                return str(response.json()["version"])
+
+            async def promote(version: str) -> None:
+                response = await client.put(
+                    f"{api}/{model}/aliases/production",
+                    headers=approver,
+                    json={"version": int(version), "reason": "e2e"},
+                )
+                assert response.status_code == 200, response.text
+
+            created = await client.post(
+                api, headers=approver, json={"name": model, "kind": "predictor", "description": ""}
+            )
+            assert created.status_code == 201, created.text
+            first = await push()
+            await promote(first)
+            await _seed_features_and_predictions(
+                pg_database_url, store, model_name=model, version=first
+            )
+            second = await push()
+
+            with running_services(("prediction",), env, tmp_path) as prediction:
+                await prediction.wait_ready(client)
+                load = Load(client, prediction.url("prediction"), keys[Role.READER])
+                assert load.versions_since(0) == set()
+                load.start()
+                try:
+                    await eventually(lambda: load.versions_since(0) == {first}, timeout=10)
+
+                    await promote(second)
+                    promoted_at = time.monotonic()
+                    await eventually(
+                        lambda: load.versions_since(time.monotonic() - 1) == {second}, timeout=15
+                    )
+                    old_answers = [at for at, _, v in load.answers if v == first]
+                    switch_seconds = max(0.0, max(old_answers) - promoted_at)
+
+                    # A version whose stored bytes no longer match its checksum must not be served.
+                    third = await push()
+                    await store.put(f"models/{model}/{third}/model.onnx", b"not an onnx graph")
+                    await promote(third)
+                    broken_at = time.monotonic()
+
+                    async def refused() -> bool:
+                        text = (await client.get(f"{prediction.url('prediction')}/metrics")).text
+                        return _load_failures(text, model, third) >= 1
+
+                    await eventually(refused, timeout=30)
+
+                    # ... and the SREs' alert fires from what Prometheus scrapes.
+                    with scraped_by_prometheus(prediction.ports, prefix) as query:
+
+                        async def alert_firing() -> bool:
+                            result = await client.get(
+                                query,
+                                params={
+                                    "query": 'ALERTS{alertname="MarketsenseModelLoadFailed",'
+                                    f'alertstate="firing",model="{model}"}}'
+                                },
+                            )
+                            return bool(result.json()["data"]["result"])
+
+                        await eventually(alert_firing, timeout=60, interval=0.5)
+                finally:
+                    await load.stop()
+                ready = await client.get(f"{prediction.url('prediction')}/readyz")
+
+    await store.close()
+    assert load.errors == []
+    statuses = {status for _, status, _ in load.answers}
+    assert statuses == {200}, f"failed answers under load: {statuses}"
+    assert switch_seconds <= 5.0, (
+        f"old version still answered {switch_seconds:.2f} s after promotion"
+    )
+    assert load.versions_since(broken_at) == {second}
+    assert ready.status_code == 200
+    summary = {
+        "answers": len(load.answers),
+        "switch_seconds": round(switch_seconds, 3),
+    }
+    print(json.dumps(summary))

@@ -1,8 +1,9 @@
 """Test helpers writing what the registry and a pipeline run leave behind, without those services.
 
-`register_version` and `promote` store a model version and move its alias exactly as the registry
-does (objects under `models/<name>/<version>/`, the rows, the audit entry, `model.promoted`
-through the outbox), so the services' live-swap tests do not depend on the registry's API.
+`register_version` and `promote` (or both at once: `publish`) store a model version and move its
+alias exactly as the registry does (objects under `models/<name>/<version>/`, the rows, the audit
+entry, `model.promoted` through the outbox), so the services' live-swap tests do not depend on the
+registry's API.
 """
 
 from __future__ import annotations
@@ -12,17 +13,15 @@ import datetime as dt
 import json
 import shutil
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from skl2onnx import to_onnx
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketsense.common.auth import Role, create_key
+from marketsense.common.db.engine import Database
 from marketsense.common.db.models import (
     AliasChange,
     FeatureSet,
@@ -33,8 +32,8 @@ from marketsense.common.db.models import (
     Task,
 )
 from marketsense.common.db.outbox import add_event
-from marketsense.common.events import Envelope, FeaturesReady, ModelPromoted
-from marketsense.common.features import FEATURE_COLUMNS, FEATURE_SCHEMA
+from marketsense.common.events import Envelope, FeaturesReady, ModelPromoted, ObjectRef
+from marketsense.common.features import FEATURE_SCHEMA
 from marketsense.common.model_bundles import (
     MANIFEST_FILE,
     PRODUCTION,
@@ -45,43 +44,10 @@ from marketsense.common.model_bundles import (
 from marketsense.common.parquet import to_parquet_bytes
 from marketsense.common.runtime import Runtime
 from marketsense.common.states import RunState, Stage, TaskState
+from marketsense.common.store import ObjectStore
 from marketsense.ingestion.sources.simulated import SimulatedMarket
-from marketsense.prediction.model import MODEL_FILE, PredictorManifest, write_artifact
+from marketsense.prediction.model import MODEL_FILE
 from marketsense.processing.service import feature_row, features_key
-
-
-def small_predictor(
-    directory: Path,
-    *,
-    seed: int,
-    name: str = "baseline-predictor",
-    version: str = "1",
-    auc: float = 0.55,
-    window: str = "simulated 2026-01-01..2026-06-30",
-) -> Path:
-    """A valid predictor artifact in a second: a logistic regression on random data whose
-    coefficients depend on `seed`, so two seeds score the same features differently."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(400, len(FEATURE_COLUMNS))).astype(np.float32)
-    y = (x @ rng.normal(size=len(FEATURE_COLUMNS)) + rng.normal(size=400) > 0).astype(int)
-    model = make_pipeline(
-        SimpleImputer(strategy="constant", fill_value=0.0, keep_empty_features=True),
-        LogisticRegression(max_iter=500),
-    )
-    model.fit(x, y)
-    graph = to_onnx(model, x[:1], options={"zipmap": False}, target_opset=17)
-    manifest = PredictorManifest(
-        name=name,
-        version=version,
-        feature_schema=FEATURE_SCHEMA,
-        features=list(FEATURE_COLUMNS),
-        input_name=graph.graph.input[0].name,
-        probability_output="probabilities",
-        metrics={"holdout_auc": auc},
-        evaluation_window=window,
-    )
-    write_artifact(directory, onnx_bytes=graph.SerializeToString(), manifest=manifest)
-    return directory
 
 
 def unloadable_copy(source: Path, directory: Path) -> Path:
@@ -193,6 +159,22 @@ async def promote(
             )
 
 
+async def publish(
+    runtime: Runtime,
+    *,
+    name: str,
+    folder: Path,
+    kind: str = "predictor",
+    metrics: dict[str, float] | None = None,
+    announce: bool = True,
+) -> int:
+    """Store `folder` as the next version of model `name` and promote it to production; the
+    version it became."""
+    version = await register_version(runtime, name=name, kind=kind, folder=folder, metrics=metrics)
+    await promote(runtime, name=name, version=version, announce=announce)
+    return version
+
+
 async def stored_file(runtime: Runtime, *, name: str, version: int, file_name: str) -> StoredFile:
     """A registered version's stored file."""
     async with runtime.database.session() as session:
@@ -206,13 +188,48 @@ async def stored_file(runtime: Runtime, *, name: str, version: int, file_name: s
 
 
 async def new_api_key(
-    runtime: Runtime, *, role: Role = Role.READER, name: str | None = None
+    database: Database, *, role: Role = Role.READER, name: str | None = None
 ) -> str:
-    """A new API key of `role` (a reader's by default) in the runtime's database."""
-    async with runtime.transaction() as session:
-        return await create_key(
+    """A new API key of `role` (a reader's by default) in the database."""
+    async with database.session() as session:
+        key = await create_key(
             session, name=name or f"test-{role.value}-{uuid.uuid4().hex[:8]}", role=role
         )
+        await session.commit()
+    return key
+
+
+async def add_features(
+    session: AsyncSession,
+    store: ObjectStore,
+    *,
+    run_id: str,
+    as_of: dt.date,
+    rows: Mapping[str, pd.DataFrame],
+) -> dict[str, ObjectRef]:
+    """Store each symbol's feature row as processing does and mark its process task done;
+    returns the stored files by symbol."""
+    refs: dict[str, ObjectRef] = {}
+    for symbol, row in rows.items():
+        ref = await store.put(
+            features_key(as_of=as_of, run_id=run_id, symbol=symbol), to_parquet_bytes(row)
+        )
+        refs[symbol] = ref
+        session.add(
+            FeatureSet(
+                run_id=run_id,
+                symbol=symbol,
+                as_of=as_of,
+                feature_schema=FEATURE_SCHEMA,
+                uri=ref.uri,
+                sha256=ref.sha256,
+                size=ref.size,
+            )
+        )
+        session.add(
+            Task(run_id=run_id, symbol=symbol, stage=Stage.PROCESS, state=TaskState.SUCCESS)
+        )
+    return refs
 
 
 async def processed_run(
@@ -222,34 +239,20 @@ async def processed_run(
     `announce`) `features.ready` queued; returns the run id and each symbol's feature row."""
     run_id = str(uuid.uuid4())
     market = SimulatedMarket(seed=5)
-    rows: dict[str, pd.DataFrame] = {}
+    rows = {
+        symbol: feature_row(
+            market.daily_bars(symbol, as_of=as_of, days=60), as_of=as_of, symbol=symbol
+        )
+        for symbol in symbols
+    }
     async with runtime.transaction() as session:
         session.add(Run(id=run_id, as_of=as_of, state=RunState.RUNNING, symbols=len(symbols)))
         await session.flush()
-        for symbol in symbols:
-            row = feature_row(
-                market.daily_bars(symbol, as_of=as_of, days=60), as_of=as_of, symbol=symbol
-            )
-            rows[symbol] = row
-            ref = await runtime.store.put(
-                features_key(as_of=as_of, run_id=run_id, symbol=symbol), to_parquet_bytes(row)
-            )
+        refs = await add_features(session, runtime.store, run_id=run_id, as_of=as_of, rows=rows)
+        for symbol, ref in refs.items():
             session.add(
-                FeatureSet(
-                    run_id=run_id,
-                    symbol=symbol,
-                    as_of=as_of,
-                    feature_schema=FEATURE_SCHEMA,
-                    uri=ref.uri,
-                    sha256=ref.sha256,
-                    size=ref.size,
-                )
+                Task(run_id=run_id, symbol=symbol, stage=Stage.PREDICT, state=TaskState.PENDING)
             )
-            for stage, state in (
-                (Stage.PROCESS, TaskState.SUCCESS),
-                (Stage.PREDICT, TaskState.PENDING),
-            ):
-                session.add(Task(run_id=run_id, symbol=symbol, stage=stage, state=state))
             if announce:
                 add_event(
                     session,

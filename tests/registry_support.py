@@ -1,10 +1,8 @@
-"""The registry app on a test's database and object store, with keys of every role, and small
-predictor artifacts to push to it."""
+"""The registry app on a test's database and object store, with keys of every role."""
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -12,57 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
-from skl2onnx import to_onnx
-from sklearn.linear_model import LogisticRegression
 
 from marketsense.common.app import create_app
 from marketsense.common.auth import Role, create_key, revoke_key
 from marketsense.common.bus import Subscription
 from marketsense.common.db.engine import Database
 from marketsense.common.events import Envelope, ModelPromoted, Payload
-from marketsense.common.features import FEATURE_COLUMNS, FEATURE_SCHEMA
 from marketsense.common.runtime import Runtime
-from marketsense.common.store import ObjectStore
-from marketsense.common.store.s3 import S3Store
-from marketsense.prediction.model import PredictorManifest, write_artifact
 from marketsense.registry.app import create_component
 from marketsense.registry.bundles import pack_bundle
 from marketsense.registry.config import RegistrySettings
-from tests.conftest import infra
-
-WINDOW = "simulated 2026-06-01..2026-09-30"
-"""Evaluation window of the test predictors unless a test says otherwise."""
-
-
-@functools.cache
-def predictor_graph(features: tuple[str, ...] = FEATURE_COLUMNS) -> tuple[bytes, str]:
-    """A logistic regression on random data exported to ONNX, and its input name (built once)."""
-    rng = np.random.default_rng(11)
-    x = rng.normal(size=(300, len(features))).astype(np.float32)
-    y = (x[:, 0] + 0.5 * rng.normal(size=len(x)) > 0).astype(int)
-    model = LogisticRegression(max_iter=500).fit(x, y)
-    graph = to_onnx(model, x[:1], options={"zipmap": False}, target_opset=17)
-    return graph.SerializeToString(), graph.graph.input[0].name
-
-
-def write_predictor(
-    directory: Path, *, auc: float = 0.6, window: str | None = WINDOW, **manifest: Any
-) -> Path:
-    """A valid predictor folder (model.onnx, manifest.json); `manifest` overrides its fields."""
-    onnx_bytes, input_name = predictor_graph()
-    fields: dict[str, Any] = {
-        "name": "named-by-the-trainer",
-        "version": "0.0.1-local",
-        "feature_schema": FEATURE_SCHEMA,
-        "features": list(FEATURE_COLUMNS),
-        "input_name": input_name,
-        "probability_output": "probabilities",
-        "metrics": {"holdout_auc": auc, "holdout_accuracy": 0.55},
-        "evaluation_window": window,
-    } | manifest
-    write_artifact(directory, onnx_bytes=onnx_bytes, manifest=PredictorManifest(**fields))
-    return directory
+from tests.backends import object_store_fields
 
 
 def sha256_of(path: Path) -> str:
@@ -138,21 +96,15 @@ class Registry:
 
 
 def registry_settings(
-    *, home: Path, database_url: str, store: ObjectStore, **values: Any
+    *, home: Path, database_url: str, store_url: str, **values: Any
 ) -> RegistrySettings:
     """Settings pointing the registry at a test's database and object store."""
     fields: dict[str, Any] = {
         "home": home,
         "database_url": database_url,
-        "object_store_url": store.base_uri,
         "log_json": False,
+        **object_store_fields(store_url),
     }
-    if isinstance(store, S3Store):
-        fields |= {
-            "s3_endpoint_url": infra("MARKETSENSE_TEST_S3_ENDPOINT"),
-            "s3_access_key_id": "test",
-            "s3_secret_access_key": "test",
-        }
     return RegistrySettings(**(fields | values))
 
 

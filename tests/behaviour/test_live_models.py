@@ -27,13 +27,15 @@ from marketsense.prediction.config import PredictionSettings
 from marketsense.prediction.model import MODEL_FILE, OnnxPredictor, warm_up
 from marketsense.processing.app import create_component as processing
 from marketsense.processing.config import ProcessingSettings
-from tests.conftest import INTEGRATION, TEST_AS_OF, eventually, infra
+from tests.artifacts import small_predictor
+from tests.backends import real_servers
+from tests.conftest import INTEGRATION, TEST_AS_OF, eventually
 from tests.model_registry_rows import (
     new_api_key,
     processed_run,
     promote,
+    publish,
     register_version,
-    small_predictor,
     unloadable_copy,
 )
 
@@ -50,16 +52,9 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path, prefix: str) -> dict
         "model_poll_seconds": 3600,
     }
     if request.param == "real":
-        values |= {
-            "database_url": request.getfixturevalue("pg_database_url"),
-            "kafka_bootstrap_servers": infra("MARKETSENSE_TEST_KAFKA"),
-            "object_store_url": f"s3://marketsense-test/{uuid.uuid4().hex[:10]}",
-            "s3_endpoint_url": infra("MARKETSENSE_TEST_S3_ENDPOINT"),
-            "s3_access_key_id": "test",
-            "s3_secret_access_key": "test",
-            "topic_prefix": prefix,
-            "consumer_group_prefix": prefix + "group",
-        }
+        values |= real_servers(
+            database_url=request.getfixturevalue("pg_database_url"), prefix=prefix
+        )
     return values
 
 
@@ -96,7 +91,18 @@ def _swaps(service: str, model: str) -> float:
     return _sample("marketsense_model_swaps_total", service=service, model=model) or 0.0
 
 
-def _prediction_app(settings: PredictionSettings) -> FastAPI:
+def _prediction_app(tmp_path: Path, name: str, **values: object) -> FastAPI:
+    """The prediction app following model `name`, with no local folder unless `values` (which
+    override any setting) name one."""
+    settings = PredictionSettings.model_validate(
+        {
+            "home": tmp_path / "home",
+            "predictor_model": name,
+            "predictor_path": tmp_path / "no-local-model",
+            "model_poll_seconds": 3600,
+        }
+        | values
+    )
     runtime = Runtime(settings, service="prediction")
     return create_app(runtime, [prediction(runtime, settings)], title="test prediction")
 
@@ -142,31 +148,23 @@ async def test_promotion_swaps_the_predictor_within_seconds_and_latest_carries_t
     backend: dict[str, object], tmp_path: Path, api: Callable[[FastAPI], httpx.AsyncClient]
 ) -> None:
     name = _unique("predictor")
-    settings = PredictionSettings.model_validate(
-        backend | {"predictor_model": name, "predictor_path": tmp_path / "no-local-model"}
-    )
-    app = _prediction_app(settings)
+    app = _prediction_app(tmp_path, name, **backend)
     runtime: Runtime = app.state.runtime
     v1_dir = small_predictor(tmp_path / "v1", seed=1)
     v2_dir = small_predictor(tmp_path / "v2", seed=2, auc=0.6)
     symbols = _symbols(3)
     await runtime.start_storage()
-    await promote(
-        runtime,
-        name=name,
-        version=await register_version(runtime, name=name, kind="predictor", folder=v1_dir),
-    )
+    await publish(runtime, name=name, folder=v1_dir)
     async with app.router.lifespan_context(app):
         client = api(app)
-        key = await new_api_key(runtime)
+        key = await new_api_key(runtime.database)
         assert _served("prediction", name, "1") == 1
         run_id, rows = await processed_run(runtime, symbols=symbols, as_of=AS_OF)
         # The pipeline's predict stage scores with the version served at the time.
         await eventually(_all_at(client, symbols, key, "1"))
         swaps = _swaps("prediction", name)
 
-        v2 = await register_version(runtime, name=name, kind="predictor", folder=v2_dir)
-        await promote(runtime, name=name, version=v2)
+        await publish(runtime, name=name, folder=v2_dir)
         await eventually(_all_at(client, symbols, key, "2"), timeout=10)
 
         for symbol in symbols:
@@ -233,22 +231,15 @@ async def test_versions_that_cannot_be_served_leave_the_old_predictor_answering(
     backend: dict[str, object], tmp_path: Path, api: Callable[[FastAPI], httpx.AsyncClient]
 ) -> None:
     name = _unique("predictor")
-    settings = PredictionSettings.model_validate(
-        backend | {"predictor_model": name, "predictor_path": tmp_path / "no-local-model"}
-    )
-    app = _prediction_app(settings)
+    app = _prediction_app(tmp_path, name, **backend)
     runtime: Runtime = app.state.runtime
     v1_dir = small_predictor(tmp_path / "v1", seed=1)
     symbols = _symbols(2)
     await runtime.start_storage()
-    await promote(
-        runtime,
-        name=name,
-        version=await register_version(runtime, name=name, kind="predictor", folder=v1_dir),
-    )
+    await publish(runtime, name=name, folder=v1_dir)
     async with app.router.lifespan_context(app):
         client = api(app)
-        key = await new_api_key(runtime)
+        key = await new_api_key(runtime.database)
         await processed_run(runtime, symbols=symbols, as_of=AS_OF)
         await eventually(_all_at(client, symbols, key, "1"))
         callers = _Callers(client, symbols, key)
@@ -265,10 +256,9 @@ async def test_versions_that_cannot_be_served_leave_the_old_predictor_answering(
         await eventually(lambda: _failures("prediction", name, str(corrupted)) == 1, timeout=10)
 
         # Version 3's bytes verify, but they are not an ONNX graph.
-        unloadable = await register_version(
-            runtime, name=name, kind="predictor", folder=unloadable_copy(v1_dir, tmp_path / "v3")
+        unloadable = await publish(
+            runtime, name=name, folder=unloadable_copy(v1_dir, tmp_path / "v3")
         )
-        await promote(runtime, name=name, version=unloadable)
         await eventually(lambda: _failures("prediction", name, str(unloadable)) == 1, timeout=10)
 
         await callers.stop()
@@ -301,18 +291,16 @@ async def test_a_version_that_failed_is_tried_again_only_after_the_alias_moves_a
     v1_dir = small_predictor(tmp_path / "v1", seed=1)
     try:
         assert await live.refresh() is Refresh.NOT_REGISTERED
-        v1 = await register_version(runtime, name=name, kind="predictor", folder=v1_dir)
-        await promote(runtime, name=name, version=v1, announce=False)
+        await publish(runtime, name=name, folder=v1_dir, announce=False)
         assert await live.refresh() is Refresh.SWAPPED
         served = slot.current
         assert served is not None
         assert (served.manifest.name, served.manifest.version) == (name, "1")
         assert await live.refresh() is Refresh.UNCHANGED
 
-        bad = await register_version(
-            runtime, name=name, kind="predictor", folder=unloadable_copy(v1_dir, tmp_path / "bad")
+        bad = await publish(
+            runtime, name=name, folder=unloadable_copy(v1_dir, tmp_path / "bad"), announce=False
         )
-        await promote(runtime, name=name, version=bad, announce=False)
         assert await live.refresh() is Refresh.FAILED
         # Every later poll sees the same failed promotion and leaves it alone.
         assert await live.refresh() is Refresh.UNCHANGED
@@ -326,13 +314,12 @@ async def test_a_version_that_failed_is_tried_again_only_after_the_alias_moves_a
 
         # Downloads of versions no longer served are removed, but for the one before.
         for seed in (4, 5):
-            good = await register_version(
+            await publish(
                 runtime,
                 name=name,
-                kind="predictor",
                 folder=small_predictor(tmp_path / f"good{seed}", seed=seed),
+                announce=False,
             )
-            await promote(runtime, name=name, version=good, announce=False)
             assert await live.refresh() is Refresh.SWAPPED
         cached = sorted(p.name.split("-")[0] for p in (tmp_path / "cache" / name).iterdir())
         assert cached == ["3", "4"]
@@ -345,17 +332,11 @@ async def test_readiness_is_false_until_a_production_version_is_promoted(
     tmp_path: Path, api: Callable[[FastAPI], httpx.AsyncClient]
 ) -> None:
     name = _unique("predictor")
-    settings = PredictionSettings(
-        home=tmp_path / "home",
-        predictor_model=name,
-        predictor_path=tmp_path / "no-local-model",
-        model_poll_seconds=3600,
-    )
-    app = _prediction_app(settings)
+    app = _prediction_app(tmp_path, name)
     runtime: Runtime = app.state.runtime
     async with app.router.lifespan_context(app):
         client = api(app)
-        key = await new_api_key(runtime)
+        key = await new_api_key(runtime.database)
         not_ready = await client.get("/readyz")
         assert not_ready.status_code == 503
         assert not_ready.json()["checks"]["predictor"] is False
@@ -363,10 +344,7 @@ async def test_readiness_is_false_until_a_production_version_is_promoted(
         assert latest.status_code == 503
         assert "no predictor is loaded" in latest.json()["detail"]
 
-        version = await register_version(
-            runtime, name=name, kind="predictor", folder=small_predictor(tmp_path / "v1", seed=1)
-        )
-        await promote(runtime, name=name, version=version)
+        await publish(runtime, name=name, folder=small_predictor(tmp_path / "v1", seed=1))
 
         async def ready() -> bool:
             return (await client.get("/readyz")).status_code == 200
@@ -380,23 +358,17 @@ async def test_local_folder_serves_while_the_registry_has_no_production_version(
 ) -> None:
     name = _unique("predictor")
     local = small_predictor(tmp_path / "local", seed=3, name="local-predictor", version="7")
-    settings = PredictionSettings(
-        home=tmp_path / "home", predictor_model=name, predictor_path=local, model_poll_seconds=3600
-    )
-    app = _prediction_app(settings)
+    app = _prediction_app(tmp_path, name, predictor_path=local)
     runtime: Runtime = app.state.runtime
     symbols = _symbols(1)
     async with app.router.lifespan_context(app):
         client = api(app)
-        key = await new_api_key(runtime)
+        key = await new_api_key(runtime.database)
         assert _served("prediction", name, "7", source="local") == 1
         await processed_run(runtime, symbols=symbols, as_of=AS_OF)
         await eventually(_all_at(client, symbols, key, "7"))
 
-        version = await register_version(
-            runtime, name=name, kind="predictor", folder=small_predictor(tmp_path / "v1", seed=1)
-        )
-        await promote(runtime, name=name, version=version)
+        await publish(runtime, name=name, folder=small_predictor(tmp_path / "v1", seed=1))
         # Once the registry has a production version, it replaces the local folder.
         await eventually(_all_at(client, symbols, key, "1"), timeout=10)
         assert _served("prediction", name, "7", source="local") is None
@@ -407,13 +379,7 @@ async def test_the_periodic_check_heals_a_promotion_whose_event_was_lost(
     tmp_path: Path, api: Callable[[FastAPI], httpx.AsyncClient]
 ) -> None:
     name = _unique("predictor")
-    settings = PredictionSettings(
-        home=tmp_path / "home",
-        predictor_model=name,
-        predictor_path=tmp_path / "no-local-model",
-        model_poll_seconds=0.2,
-    )
-    app = _prediction_app(settings)
+    app = _prediction_app(tmp_path, name, model_poll_seconds=0.2)
     runtime: Runtime = app.state.runtime
     await runtime.start_storage()
     for seed in (1, 2):
@@ -445,30 +411,27 @@ async def test_processing_swaps_its_sentiment_model_when_a_version_is_promoted(
     runtime = Runtime(settings, service="processing")
     app = create_app(runtime, [processing(runtime, settings)], title="test processing")
     await runtime.start_storage()
-    first = await register_version(runtime, name=name, kind="sentiment", folder=sentiment_model_dir)
-    await promote(runtime, name=name, version=first)
+    await publish(runtime, name=name, kind="sentiment", folder=sentiment_model_dir)
     async with app.router.lifespan_context(app):
         client = api(app)
         assert (await client.get("/readyz")).json()["checks"]["sentiment_model"] is True
         assert _served("processing", name, "1") == 1
         swaps = _swaps("processing", name)
 
-        second = await register_version(
+        await publish(
             runtime,
             name=name,
             kind="sentiment",
             folder=sentiment_model_dir,
             metrics={"heldout_macro_f1": 0.9},
         )
-        await promote(runtime, name=name, version=second)
         await eventually(lambda: _served("processing", name, "2") == 1, timeout=20)
         assert _served("processing", name, "1") is None
         assert _swaps("processing", name) == swaps + 1
 
         # A version whose tokenizer is not a tokenizer leaves version 2 serving.
         broken = _with_broken_tokenizer(sentiment_model_dir, tmp_path / "broken")
-        third = await register_version(runtime, name=name, kind="sentiment", folder=broken)
-        await promote(runtime, name=name, version=third)
+        third = await publish(runtime, name=name, kind="sentiment", folder=broken)
         await eventually(lambda: _failures("processing", name, str(third)) == 1, timeout=20)
         assert _served("processing", name, "2") == 1
 

@@ -3,7 +3,6 @@ the embedded default and the real servers."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,7 +15,6 @@ from sqlalchemy import func, select
 
 from marketsense.cli.embedded import PipelineSettings, build_pipeline_app
 from marketsense.common.app import create_app
-from marketsense.common.auth import Role, create_key
 from marketsense.common.bus import Record, Subscription
 from marketsense.common.db.models import FeatureSet, Prediction, RawObject
 from marketsense.common.db.outbox import add_event
@@ -28,7 +26,9 @@ from marketsense.ingestion.sources.simulated import SimulatedMarket
 from marketsense.orchestrator.app import create_component as orchestrator
 from marketsense.prediction.app import create_component as prediction
 from marketsense.processing.app import create_component as processing
-from tests.conftest import INTEGRATION, TEST_AS_OF, eventually, infra
+from tests.backends import real_servers
+from tests.conftest import INTEGRATION, TEST_AS_OF, eventually
+from tests.model_registry_rows import new_api_key
 
 AS_OF = TEST_AS_OF
 
@@ -49,25 +49,15 @@ def settings(
         "sentiment_model_path": sentiment_model_dir,
     }
     if request.param == "real":
-        values |= {
-            "database_url": request.getfixturevalue("pg_database_url"),
-            "kafka_bootstrap_servers": infra("MARKETSENSE_TEST_KAFKA"),
-            "object_store_url": f"s3://marketsense-test/{uuid.uuid4().hex[:10]}",
-            "s3_endpoint_url": infra("MARKETSENSE_TEST_S3_ENDPOINT"),
-            "s3_access_key_id": "test",
-            "s3_secret_access_key": "test",
-            "topic_prefix": prefix,
-            "consumer_group_prefix": prefix + "group",
-        }
+        values |= real_servers(
+            database_url=request.getfixturevalue("pg_database_url"), prefix=prefix
+        )
     return PipelineSettings(**values)  # type: ignore[arg-type]
 
 
 async def _send_reader_key(api: httpx.AsyncClient, runtime: Runtime) -> None:
     """Send a reader key with every request: prediction's routes need one."""
-    async with runtime.transaction() as session:
-        api.headers["X-API-Key"] = await create_key(
-            session, name=f"pipeline-test-{uuid.uuid4().hex[:8]}", role=Role.READER
-        )
+    api.headers["X-API-Key"] = await new_api_key(runtime.database)
 
 
 async def _finished(api: httpx.AsyncClient, run_id: str) -> dict[str, object]:

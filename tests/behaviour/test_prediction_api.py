@@ -23,8 +23,9 @@ from marketsense.common.states import RunState
 from marketsense.prediction.app import create_component
 from marketsense.prediction.config import PredictionSettings
 from marketsense.prediction.model import OnnxPredictor
+from tests.artifacts import small_predictor
 from tests.conftest import TEST_AS_OF
-from tests.model_registry_rows import new_api_key, small_predictor
+from tests.model_registry_rows import new_api_key
 
 DAY = TEST_AS_OF
 EARLIER = DAY - dt.timedelta(days=1)
@@ -71,7 +72,7 @@ async def _serve(app: FastAPI) -> AsyncIterator[Api]:
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
     ):
-        yield Api(app, client, await new_api_key(app.state.runtime))
+        yield Api(app, client, await new_api_key(app.state.runtime.database))
 
 
 @pytest.fixture
@@ -317,8 +318,8 @@ async def test_every_route_needs_a_live_key_and_a_reader_key_suffices(api: Api) 
     await _store(api.runtime, [("AAA", DAY, "5")])
     keys = {
         "reader": api.key,
-        "approver": await new_api_key(api.runtime, role=Role.APPROVER),
-        "revoked": await new_api_key(api.runtime, name="leaked-reader"),
+        "approver": await new_api_key(api.runtime.database, role=Role.APPROVER),
+        "revoked": await new_api_key(api.runtime.database, name="leaked-reader"),
         "unknown": "msk_" + "x" * 40,
         "none": None,
     }

@@ -18,13 +18,13 @@ from marketsense.common.runtime import Runtime
 from marketsense.common.store import ObjectStore
 from marketsense.registry.app import create_component
 from marketsense.registry.config import RegistrySettings
+from tests.artifacts import small_predictor
 from tests.conftest import eventually
 from tests.registry_support import (
     Registry,
     registry_settings,
     running_registry,
     sha256_of,
-    write_predictor,
 )
 
 MODEL = "baseline-predictor"
@@ -35,7 +35,9 @@ async def registry(
     database: Database, database_url: str, store: ObjectStore, tmp_path: Path
 ) -> AsyncIterator[Registry]:
     """The registry app on the test's database and object store."""
-    settings = registry_settings(home=tmp_path / "home", database_url=database_url, store=store)
+    settings = registry_settings(
+        home=tmp_path / "home", database_url=database_url, store_url=store.base_uri
+    )
     async with running_registry(database=database, settings=settings) as running:
         yield running
 
@@ -44,7 +46,7 @@ async def _with_versions(registry: Registry, tmp_path: Path, *aucs: float) -> No
     """Register MODEL and push one version per AUC (versions 1, 2, …), all on one window."""
     assert (await registry.create_model(MODEL)).status_code == 201
     for number, auc in enumerate(aucs, start=1):
-        pushed = await registry.push(MODEL, write_predictor(tmp_path / f"v{number}", auc=auc))
+        pushed = await registry.push(MODEL, small_predictor(tmp_path / f"v{number}", auc=auc))
         assert pushed.status_code == 201, pushed.text
         assert pushed.json()["version"] == number
 
@@ -52,7 +54,7 @@ async def _with_versions(registry: Registry, tmp_path: Path, *aucs: float) -> No
 async def test_push_stores_the_files_with_their_checksums_and_renames_the_manifest(
     registry: Registry, store: ObjectStore, tmp_path: Path
 ) -> None:
-    folder = write_predictor(tmp_path / "artifact", name="whatever", version="9.9.9", auc=0.61)
+    folder = small_predictor(tmp_path / "artifact", name="whatever", version="9.9.9", auc=0.61)
     assert (await registry.create_model(MODEL)).status_code == 201
 
     pushed = await registry.push(MODEL, folder)
@@ -94,7 +96,7 @@ async def test_concurrent_pushes_get_consecutive_version_numbers(
     registry: Registry, tmp_path: Path
 ) -> None:
     assert (await registry.create_model(MODEL)).status_code == 201
-    folders = [write_predictor(tmp_path / f"p{i}", auc=0.5 + i / 100) for i in range(5)]
+    folders = [small_predictor(tmp_path / f"p{i}", auc=0.5 + i / 100) for i in range(5)]
 
     responses = await asyncio.gather(*(registry.push(MODEL, f) for f in folders))
 
@@ -111,7 +113,7 @@ async def test_concurrent_pushes_get_consecutive_version_numbers(
 async def test_download_returns_the_uploaded_bytes_with_their_checksum(
     registry: Registry, tmp_path: Path
 ) -> None:
-    folder = write_predictor(tmp_path / "artifact")
+    folder = small_predictor(tmp_path / "artifact")
     await _with_versions(registry, tmp_path, 0.6)
     pushed = await registry.push(MODEL, folder)
     number = pushed.json()["version"]
@@ -215,7 +217,7 @@ async def test_production_gate_refuses_a_version_measured_on_another_window(
     registry: Registry, tmp_path: Path
 ) -> None:
     await _with_versions(registry, tmp_path, 0.6)
-    other = write_predictor(tmp_path / "other", auc=0.9, window="simulated 2025-01-01..2025-03-31")
+    other = small_predictor(tmp_path / "other", auc=0.9, window="simulated 2025-01-01..2025-03-31")
     assert (await registry.push(MODEL, other)).json()["version"] == 2
     assert (await registry.promote(MODEL, 1)).status_code == 200
 
@@ -464,7 +466,7 @@ async def test_requests_without_a_key_or_with_a_revoked_one_are_unauthorised(
 
 
 async def test_roles_bound_what_each_key_may_do(registry: Registry, tmp_path: Path) -> None:
-    folder = write_predictor(tmp_path / "artifact")
+    folder = small_predictor(tmp_path / "artifact")
 
     reader_creates = await registry.create_model(MODEL, holder="reader")
     assert (await registry.create_model(MODEL)).status_code == 201

@@ -14,22 +14,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pytest
 import uvicorn
 from typer.testing import CliRunner, Result
 
 from marketsense.cli.main import app as cli
-from marketsense.common.features import FEATURE_SCHEMA, SENTIMENT_COLUMNS, TECHNICAL_COLUMNS
 from marketsense.common.store import store_from_settings
-from marketsense.prediction.model import PredictorManifest, write_artifact
 from marketsense.registry.app import build_app
 from marketsense.registry.bundles import pack_bundle
 from marketsense.registry.client import ChecksumMismatchError, RegistryClient, RegistryError
 from marketsense.registry.config import RegistrySettings
-from tests.conftest import INTEGRATION, infra
-
-WINDOW = "simulated 2026-05-01..2026-11-20"
+from tests.artifacts import small_predictor
+from tests.conftest import INTEGRATION
+from tests.registry_support import registry_settings
 
 
 @dataclass(frozen=True)
@@ -55,24 +52,17 @@ def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Registr
     """The real registry app under uvicorn in a thread, on a free loopback port."""
     if request.param == "postgres-s3":
         database_url: str = request.getfixturevalue("pg_database_url")
-        settings = RegistrySettings(
-            home=tmp_path / "home",
-            database_url=database_url,
-            object_store_url=f"s3://marketsense-test/{uuid.uuid4().hex[:10]}",
-            s3_endpoint_url=infra("MARKETSENSE_TEST_S3_ENDPOINT"),
-            s3_access_key_id="test",
-            s3_secret_access_key="test",
-            api_key_cache_seconds=0,
-        )
+        store_url = f"s3://marketsense-test/{uuid.uuid4().hex[:10]}"
     else:
         database_url = f"sqlite+aiosqlite:///{tmp_path / 'registry.db'}"
-        settings = RegistrySettings(
-            home=tmp_path / "home",
-            database_url=database_url,
-            object_store_url=(tmp_path / "objects").as_uri(),
-            # Revocations take effect at once, so a test can see them without waiting.
-            api_key_cache_seconds=0,
-        )
+        store_url = (tmp_path / "objects").as_uri()
+    settings = registry_settings(
+        home=tmp_path / "home",
+        database_url=database_url,
+        store_url=store_url,
+        # Revocations take effect at once, so a test can see them without waiting.
+        api_key_cache_seconds=0,
+    )
     # A socket listening before the server starts: early requests queue instead of failing.
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -132,46 +122,13 @@ def keys(registry: Registry) -> Keys:
     return Keys(**made)
 
 
-@pytest.fixture(scope="module")
-def predictor_onnx() -> tuple[bytes, str]:
-    """A small logistic regression over the feature schema's columns, as ONNX, and its input."""
-    from skl2onnx import to_onnx
-    from sklearn.linear_model import LogisticRegression
-
-    columns = [*TECHNICAL_COLUMNS, *SENTIMENT_COLUMNS]
-    rng = np.random.default_rng(11)
-    x = rng.normal(size=(300, len(columns))).astype(np.float32)
-    y = (x[:, 0] + rng.normal(size=300) > 0).astype(int)
-    graph = to_onnx(
-        LogisticRegression().fit(x, y), x[:1], options={"zipmap": False}, target_opset=17
-    )
-    return graph.SerializeToString(), graph.graph.input[0].name
-
-
 MakePredictor = Callable[[float], Path]
 
 
 @pytest.fixture
-def make_predictor(tmp_path: Path, predictor_onnx: tuple[bytes, str]) -> MakePredictor:
+def make_predictor(tmp_path: Path) -> MakePredictor:
     """Write predictor artifact folders whose manifests claim the given holdout AUC."""
-    onnx_bytes, input_name = predictor_onnx
-
-    def make(auc: float) -> Path:
-        folder = tmp_path / f"predictor-{uuid.uuid4().hex[:6]}"
-        manifest = PredictorManifest(
-            name="local-name",
-            version="local",
-            feature_schema=FEATURE_SCHEMA,
-            features=[*TECHNICAL_COLUMNS, *SENTIMENT_COLUMNS],
-            input_name=input_name,
-            probability_output="probabilities",
-            metrics={"holdout_auc": auc, "holdout_accuracy": 0.52},
-            evaluation_window=WINDOW,
-        )
-        write_artifact(folder, onnx_bytes=onnx_bytes, manifest=manifest)
-        return folder
-
-    return make
+    return lambda auc: small_predictor(tmp_path / f"predictor-{uuid.uuid4().hex[:6]}", auc=auc)
 
 
 def model_name() -> str:
@@ -360,13 +317,10 @@ def test_push_of_an_unregistered_model_says_to_add_create(
 
 
 def test_push_refused_by_validation_shows_the_registrys_reason(
-    registry: Registry, keys: Keys, make_predictor: MakePredictor
+    registry: Registry, keys: Keys, tmp_path: Path
 ) -> None:
     name = model_name()
-    folder = make_predictor(0.6)
-    manifest = json.loads((folder / "manifest.json").read_text())
-    manifest["input_name"] = "not_the_input"
-    (folder / "manifest.json").write_text(json.dumps(manifest))
+    folder = small_predictor(tmp_path / "predictor", input_name="not_the_input")
 
     message = one_line_error(
         run(registry, keys.publisher, "models", "push", name, str(folder), "--create")

@@ -21,12 +21,12 @@ from marketsense.common.features import FEATURE_COLUMNS
 from marketsense.common.store import ObjectStore
 from marketsense.processing.sentiment import SentimentManifest
 from marketsense.registry.bundles import pack_bundle
+from tests.artifacts import small_predictor
 from tests.registry_support import (
     Registry,
     registry_settings,
     running_registry,
     sha256_of,
-    write_predictor,
 )
 
 PREDICTOR = "checked-predictor"
@@ -39,7 +39,10 @@ async def _registry(
 ) -> AsyncIterator[Registry]:
     """A registry with the given bundle limit and one model of each kind registered."""
     settings = registry_settings(
-        home=home, database_url=database_url, store=store, registry_max_bundle_mb=max_bundle_mb
+        home=home,
+        database_url=database_url,
+        store_url=store.base_uri,
+        registry_max_bundle_mb=max_bundle_mb,
     )
     async with running_registry(database=database, settings=settings) as running:
         assert (await running.create_model(PREDICTOR)).status_code == 201
@@ -120,7 +123,7 @@ async def _refused(response: httpx.Response, registry: Registry, model: str) -> 
 @pytest.fixture
 def predictor(tmp_path: Path) -> Path:
     """A valid predictor folder."""
-    return write_predictor(tmp_path / "predictor")
+    return small_predictor(tmp_path / "predictor")
 
 
 async def test_a_corrupt_onnx_file_is_refused(registry: Registry, predictor: Path) -> None:

@@ -15,16 +15,17 @@ import pandas as pd
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from marketsense.common.auth import Role, create_key
+from marketsense.common.auth import Role
 from marketsense.common.db.engine import Database
-from marketsense.common.db.models import FeatureSet, Prediction, Run, Task
-from marketsense.common.features import FEATURE_COLUMNS, FEATURE_SCHEMA
-from marketsense.common.parquet import to_parquet_bytes
-from marketsense.common.states import RunState, Stage, TaskState
-from marketsense.common.store.s3 import S3Store
+from marketsense.common.db.models import Prediction, Run
+from marketsense.common.features import FEATURE_COLUMNS
+from marketsense.common.states import RunState
+from marketsense.common.store import ObjectStore
 from marketsense.registry.bundles import pack_bundle
-from tests.conftest import TEST_AS_OF, eventually, infra
+from tests.backends import as_environment, real_servers, s3_store
+from tests.conftest import TEST_AS_OF, eventually
 from tests.e2e.processes import running_services, scraped_by_prometheus
+from tests.model_registry_rows import add_features, new_api_key
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -73,67 +74,35 @@ class Load:
 
 
 async def _seed_features_and_predictions(
-    database_url: str, store: S3Store, *, model_name: str, version: str
+    database: Database, store: ObjectStore, *, model_name: str, version: str
 ) -> None:
     """A finished run whose features are marked processed, each with a prediction by `version`."""
     run_id = str(uuid.uuid4())
     rng = np.random.default_rng(3)
-    database = Database(database_url)
-    try:
-        async with database.session() as session:
-            session.add(Run(id=run_id, as_of=TEST_AS_OF, state=RunState.SUCCESS, symbols=0))
-            await session.flush()
-            for symbol in SYMBOLS:
-                row = pd.DataFrame(
-                    [dict(zip(FEATURE_COLUMNS, rng.normal(size=len(FEATURE_COLUMNS)), strict=True))]
-                )
-                ref = await store.put(
-                    f"features/{TEST_AS_OF}/{run_id}/{symbol}.parquet", to_parquet_bytes(row)
-                )
-                session.add(
-                    Task(run_id=run_id, symbol=symbol, stage=Stage.PROCESS, state=TaskState.SUCCESS)
-                )
-                session.add(
-                    FeatureSet(
-                        run_id=run_id,
-                        symbol=symbol,
-                        as_of=TEST_AS_OF,
-                        feature_schema=FEATURE_SCHEMA,
-                        uri=ref.uri,
-                        sha256=ref.sha256,
-                        size=ref.size,
-                    )
-                )
-                session.add(
-                    Prediction(
-                        run_id=run_id,
-                        symbol=symbol,
-                        as_of=TEST_AS_OF,
-                        horizon_days=1,
-                        prob_up=0.5,
-                        signal="flat",
-                        model_name=model_name,
-                        model_version=version,
-                    )
-                )
-            await session.commit()
-    finally:
-        await database.dispose()
-
-
-async def _keys(database_url: str) -> dict[Role, str]:
-    database = Database(database_url)
-    suffix = uuid.uuid4().hex[:6]
-    try:
-        async with database.session() as session:
-            keys = {
-                role: await create_key(session, name=f"e2e-{role}-{suffix}", role=role)
-                for role in (Role.READER, Role.APPROVER)
-            }
-            await session.commit()
-        return keys
-    finally:
-        await database.dispose()
+    rows = {
+        symbol: pd.DataFrame(
+            [dict(zip(FEATURE_COLUMNS, rng.normal(size=len(FEATURE_COLUMNS)), strict=True))]
+        )
+        for symbol in SYMBOLS
+    }
+    async with database.session() as session:
+        session.add(Run(id=run_id, as_of=TEST_AS_OF, state=RunState.SUCCESS, symbols=0))
+        await session.flush()
+        await add_features(session, store, run_id=run_id, as_of=TEST_AS_OF, rows=rows)
+        session.add_all(
+            Prediction(
+                run_id=run_id,
+                symbol=symbol,
+                as_of=TEST_AS_OF,
+                horizon_days=1,
+                prob_up=0.5,
+                signal="flat",
+                model_name=model_name,
+                model_version=version,
+            )
+            for symbol in SYMBOLS
+        )
+        await session.commit()
 
 
 def _load_failures(metrics_text: str, model: str, version: str) -> float:
@@ -148,34 +117,26 @@ def _load_failures(metrics_text: str, model: str, version: str) -> float:
 
 
 async def test_promotion_under_load_switches_every_answer_within_5_s_and_a_broken_one_is_refused(
-    pg_database_url: str, tmp_path: Path, prefix: str, predictor_dir: Path
+    pg_database: Database, pg_database_url: str, tmp_path: Path, prefix: str, predictor_dir: Path
 ) -> None:
     model = f"predictor-{uuid.uuid4().hex[:8]}"
-    store_url = f"s3://marketsense-e2e/{uuid.uuid4().hex[:10]}"
-    env = {
-        "MARKETSENSE_DATABASE_URL": pg_database_url,
-        "MARKETSENSE_KAFKA_BOOTSTRAP_SERVERS": infra("MARKETSENSE_TEST_KAFKA"),
-        "MARKETSENSE_OBJECT_STORE_URL": store_url,
-        "MARKETSENSE_S3_ENDPOINT_URL": infra("MARKETSENSE_TEST_S3_ENDPOINT"),
-        "MARKETSENSE_S3_ACCESS_KEY_ID": "test",
-        "MARKETSENSE_S3_SECRET_ACCESS_KEY": "test",
-        "MARKETSENSE_TOPIC_PREFIX": prefix,
-        "MARKETSENSE_CONSUMER_GROUP_PREFIX": prefix + "group",
-        "MARKETSENSE_HOME": str(tmp_path / "home"),
-        "MARKETSENSE_PREDICTOR_MODEL": model,
-        # No local fallback, and a poll too slow to matter: only the event can bring a new version.
-        "MARKETSENSE_PREDICTOR_PATH": str(tmp_path / "no-local-model"),
-        "MARKETSENSE_MODEL_POLL_SECONDS": "600",
-        "MARKETSENSE_LOG_LEVEL": "WARNING",
-    }
-    store = S3Store(
-        store_url,
-        endpoint_url=infra("MARKETSENSE_TEST_S3_ENDPOINT"),
-        access_key_id="test",
-        secret_access_key="test",
+    settings = real_servers(database_url=pg_database_url, prefix=prefix, bucket="marketsense-e2e")
+    env = as_environment(
+        settings
+        | {
+            "home": tmp_path / "home",
+            "predictor_model": model,
+            # No local fallback and a poll too slow to matter: only the event brings a version.
+            "predictor_path": tmp_path / "no-local-model",
+            "model_poll_seconds": 600,
+            "log_level": "WARNING",
+        }
     )
+    store = s3_store(settings["object_store_url"])
     await store.start()
-    keys = await _keys(pg_database_url)
+    keys = {
+        role: await new_api_key(pg_database, role=role) for role in (Role.READER, Role.APPROVER)
+    }
     approver = {"X-API-Key": keys[Role.APPROVER]}
 
     # Three pushes of the same trained predictor: equal metrics pass the promotion gate.
@@ -213,7 +174,7 @@ async def test_promotion_under_load_switches_every_answer_within_5_s_and_a_broke
             first = await push()
             await promote(first)
             await _seed_features_and_predictions(
-                pg_database_url, store, model_name=model, version=first
+                pg_database, store, model_name=model, version=first
             )
             second = await push()
 

@@ -26,7 +26,7 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
-from rich.table import Table
+from rich.table import Column, Table
 
 from marketsense.common.serve import DEFAULT_PORTS
 from marketsense.registry.client import (
@@ -130,7 +130,8 @@ def list_models(
     if as_json:
         _print_json(models)
         return
-    table = Table("name", "kind", "latest", "aliases", "description")
+    # Names are what people copy into the next command: never wrapped, the description gives way.
+    table = Table(Column("name", no_wrap=True), "kind", "latest", "aliases", "description")
     for model in models:
         table.add_row(
             escape(model.name),

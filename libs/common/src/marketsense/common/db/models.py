@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -43,10 +44,24 @@ def _now() -> Mapped[dt.datetime]:
     return mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+LIVE_RUN_STATES = ("PENDING", "RUNNING")
+"""Run states that hold their trading day: a second run for the day is refused meanwhile."""
+
+
 class Run(Base):
     """One daily run over a universe of symbols."""
 
     __tablename__ = "runs"
+    __table_args__ = (
+        # At most one live run per trading day, enforced by the database even across replicas.
+        Index(
+            "uq_runs_live_as_of",
+            "as_of",
+            unique=True,
+            postgresql_where=text(f"state IN {LIVE_RUN_STATES}"),
+            sqlite_where=text(f"state IN {LIVE_RUN_STATES}"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     as_of: Mapped[dt.date] = mapped_column(Date, index=True)
@@ -227,6 +242,71 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = _now()
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DeadLetter(Base):
+    """A record found on a dead-letter topic, indexed so operators can list and replay it."""
+
+    __tablename__ = "dead_letters"
+    __table_args__ = (
+        UniqueConstraint("dlq_topic", "dlq_partition", "dlq_offset"),
+        Index(None, "run_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    dlq_topic: Mapped[str] = mapped_column(String(255))
+    dlq_partition: Mapped[int] = mapped_column(Integer)
+    dlq_offset: Mapped[int] = mapped_column(BigInteger)
+    original_topic: Mapped[str] = mapped_column(String(255))
+    key: Mapped[str | None] = mapped_column(String(255))
+    value: Mapped[bytes] = mapped_column(LargeBinary)
+    """The record's bytes, unchanged, so a replay sends exactly what failed."""
+    headers: Mapped[str] = mapped_column(Text, default="{}")
+    """The dead-letter headers (`x-dlq-*`) as a JSON object."""
+    error: Mapped[str] = mapped_column(Text, default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    event_type: Mapped[str | None] = mapped_column(String(64))
+    run_id: Mapped[str | None] = mapped_column(String(36))
+    symbol: Mapped[str | None] = mapped_column(String(32))
+    failed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[dt.datetime] = _now()
+    replayed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    replayed_by: Mapped[str | None] = mapped_column(String(128))
+
+
+class OperatorAction(Base):
+    """The audit log of operator actions: retries, cancellations, replays, scheduled starts."""
+
+    __tablename__ = "operator_actions"
+    __table_args__ = (Index(None, "target"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    action: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(255))
+    """What it acted on: a run id, or `dead-letters`."""
+    actor: Mapped[str] = mapped_column(String(128))
+    """Name of the API key, or `scheduler` for scheduled runs."""
+    reason: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[str] = mapped_column(Text, default="{}")
+    """What the action did, as a JSON object (tasks retried, records replayed...)."""
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AlertRecord(Base):
+    """One alert per deduplication key: when it first and last fired, and how often."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    dedupe_key: Mapped[str] = mapped_column(String(255), unique=True)
+    severity: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    first_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    last_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    """When the sinks last received it; repeats within the dedupe window are only counted."""
+    count: Mapped[int] = mapped_column(Integer, default=1)
 
 
 class OutboxMessage(Base):

@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 started=$(date +%s)
 bash scripts/setup.sh
 export PATH="$HOME/.local/bin:$PATH"
-eval "$(bash infra/up.sh)"
+# An assignment keeps up.sh's exit status, so `set -e` stops here if a server failed to start.
+exports=$(bash infra/up.sh)
+eval "$exports"
 echo "== lint and format"
 uv run ruff check .
 uv run ruff format --check .

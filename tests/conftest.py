@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import uuid
@@ -98,9 +99,9 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     await instance.close()
 
 
-@pytest.fixture(scope="session")
-async def pg_database_url() -> AsyncIterator[str]:
-    """A fresh, migrated PostgreSQL database for this test session."""
+@contextlib.asynccontextmanager
+async def _migrated_pg_database() -> AsyncIterator[str]:
+    """A new PostgreSQL database at the newest migration, dropped afterwards; yields its URL."""
     dsn = infra("MARKETSENSE_TEST_PG_DSN")
     name = f"marketsense_test_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(f"{dsn}/postgres")
@@ -112,12 +113,30 @@ async def pg_database_url() -> AsyncIterator[str]:
     database = Database(url)
     await upgrade(database)
     await database.dispose()
-    yield url
-    admin = await asyncpg.connect(f"{dsn}/postgres")
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        yield url
     finally:
-        await admin.close()
+        admin = await asyncpg.connect(f"{dsn}/postgres")
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def pg_database_url() -> AsyncIterator[str]:
+    """A fresh, migrated PostgreSQL database for this test session (tables emptied per test by
+    `database`)."""
+    async with _migrated_pg_database() as url:
+        yield url
+
+
+@pytest.fixture
+async def fresh_pg_database_url() -> AsyncIterator[str]:
+    """A migrated PostgreSQL database of this test alone: for tests whose processes or runtimes
+    keep state (live runs, registered models) that must not meet another test's."""
+    async with _migrated_pg_database() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=INTEGRATION)])

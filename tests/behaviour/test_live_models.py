@@ -53,7 +53,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path, prefix: str) -> dict
     }
     if request.param == "real":
         values |= real_servers(
-            database_url=request.getfixturevalue("pg_database_url"), prefix=prefix
+            database_url=request.getfixturevalue("fresh_pg_database_url"), prefix=prefix
         )
     return values
 

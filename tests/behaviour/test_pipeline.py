@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from marketsense.cli.embedded import PipelineSettings, build_pipeline_app
 from marketsense.common.app import create_app
+from marketsense.common.auth import Role
 from marketsense.common.bus import Record, Subscription
 from marketsense.common.db.models import FeatureSet, Prediction, RawObject
 from marketsense.common.db.outbox import add_event
@@ -50,14 +51,15 @@ def settings(
     }
     if request.param == "real":
         values |= real_servers(
-            database_url=request.getfixturevalue("pg_database_url"), prefix=prefix
+            database_url=request.getfixturevalue("fresh_pg_database_url"), prefix=prefix
         )
     return PipelineSettings(**values)  # type: ignore[arg-type]
 
 
 async def _send_reader_key(api: httpx.AsyncClient, runtime: Runtime) -> None:
-    """Send a reader key with every request: prediction's routes need one."""
-    api.headers["X-API-Key"] = await new_api_key(runtime.database)
+    """Send a publisher key with every request: starting runs needs one, reading predictions a
+    reader's (which a publisher holds too)."""
+    api.headers["X-API-Key"] = await new_api_key(runtime.database, role=Role.PUBLISHER)
 
 
 async def _finished(api: httpx.AsyncClient, run_id: str) -> dict[str, object]:

@@ -10,8 +10,8 @@ from marketsense.common.db.engine import Database
 
 
 @pytest.fixture
-async def pg_database(pg_database_url: str) -> AsyncIterator[Database]:
+async def pg_database(fresh_pg_database_url: str) -> AsyncIterator[Database]:
     """The session's PostgreSQL database, which the service processes under test share."""
-    database = Database(pg_database_url)
+    database = Database(fresh_pg_database_url)
     yield database
     await database.dispose()

@@ -117,10 +117,16 @@ def _load_failures(metrics_text: str, model: str, version: str) -> float:
 
 
 async def test_promotion_under_load_switches_every_answer_within_5_s_and_a_broken_one_is_refused(
-    pg_database: Database, pg_database_url: str, tmp_path: Path, prefix: str, predictor_dir: Path
+    pg_database: Database,
+    fresh_pg_database_url: str,
+    tmp_path: Path,
+    prefix: str,
+    predictor_dir: Path,
 ) -> None:
     model = f"predictor-{uuid.uuid4().hex[:8]}"
-    settings = real_servers(database_url=pg_database_url, prefix=prefix, bucket="marketsense-e2e")
+    settings = real_servers(
+        database_url=fresh_pg_database_url, prefix=prefix, bucket="marketsense-e2e"
+    )
     env = as_environment(
         settings
         | {

@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Table, func, select
 
+from marketsense.common.auth import Role
 from marketsense.common.db.engine import Database
 from marketsense.common.db.models import FeatureSet, Prediction, RawObject
 from marketsense.common.events import (
@@ -39,7 +40,7 @@ SYMBOLS = [f"E{i:03d}" for i in range(200)]
 
 @pytest.fixture
 def deployment(
-    pg_database_url: str,
+    fresh_pg_database_url: str,
     tmp_path: Path,
     prefix: str,
     predictor_dir: Path,
@@ -47,7 +48,7 @@ def deployment(
 ) -> Iterator[tuple[Services, dict[str, str]]]:
     """The four pipeline services as processes, and the settings they run with."""
     env = as_environment(
-        real_servers(database_url=pg_database_url, prefix=prefix, bucket="marketsense-e2e")
+        real_servers(database_url=fresh_pg_database_url, prefix=prefix, bucket="marketsense-e2e")
         | {
             "predictor_path": predictor_dir,
             "sentiment_model_path": sentiment_model_dir,
@@ -102,6 +103,8 @@ async def test_two_hundred_symbols_flow_through_every_service_process_and_a_repl
     base = {name: services.url(name) for name in SERVICES}
     async with httpx.AsyncClient(timeout=10) as client:
         await services.wait_ready(client)
+        # Starting a run needs a publisher key; reading runs and predictions a reader's.
+        client.headers["X-API-Key"] = await new_api_key(pg_database, role=Role.PUBLISHER)
 
         created = await client.post(
             f"{base['orchestrator']}/v1/runs",

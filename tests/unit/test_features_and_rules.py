@@ -137,4 +137,4 @@ def test_run_request_rejects_bad_input_with_a_reason(body: dict[str, object], me
 
 def test_run_request_normalises_symbols_to_upper_case() -> None:
     body = RunCreate.model_validate({"as_of": "2026-11-20", "symbols": [" aapl", "BRK.B"]})
-    assert body.symbols == ["AAPL", "BRK.B"]
+    assert body.universe == ["AAPL", "BRK.B"]

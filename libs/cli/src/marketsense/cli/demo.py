@@ -88,7 +88,7 @@ async def run_demo(*, home: Path, as_of: dt.date, count: int, console: Console) 
     symbols = demo_symbols(count)
     async with (
         app.router.lifespan_context(app),
-        temporary_key(app.state.runtime, Role.READER, "demo") as key,
+        temporary_key(app.state.runtime, Role.PUBLISHER, "demo") as key,
         httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app),
             base_url="http://demo",

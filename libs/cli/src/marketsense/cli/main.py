@@ -8,34 +8,34 @@ import json
 from pathlib import Path
 from typing import Annotated
 
-import httpx
 import typer
 from rich.console import Console
 
-from marketsense.cli import keys_commands, models_commands, sentiment_commands
+from marketsense.cli import (
+    dlq_commands,
+    keys_commands,
+    models_commands,
+    run_commands,
+    sentiment_commands,
+)
 from marketsense.cli.defaults import DEFAULT_TRAINING_SYMBOLS, last_weekday
 from marketsense.common.serve import SERVICES
 from marketsense.common.serve import serve as serve_service
 
 app = typer.Typer(help="marketsense: stock predictions from market data and text sentiment.")
-run_app = typer.Typer(help="Start and watch pipeline runs through the orchestrator API.")
 db_app = typer.Typer(help="Database schema.")
 models_app = typer.Typer(help="Models.")
 events_app = typer.Typer(help="The event catalogue.")
-app.add_typer(run_app, name="run")
 app.add_typer(db_app, name="db")
 app.add_typer(models_app, name="models")
 app.add_typer(events_app, name="events")
 sentiment_commands.register(models_app)
 models_commands.register(models_app)
 keys_commands.register(app)
+run_commands.register(app)
+dlq_commands.register(app)
 console = Console()
 err = Console(stderr=True)
-
-OrchestratorUrl = Annotated[
-    str,
-    typer.Option("--url", envvar="MARKETSENSE_ORCHESTRATOR_URL", help="Orchestrator base URL."),
-]
 
 
 def fail(message: str) -> typer.Exit:
@@ -73,43 +73,6 @@ def serve(
     if service not in SERVICES:
         raise fail(f"unknown service {service!r}: choose one of {', '.join(SERVICES)}")
     serve_service(service, host=host, port=port)
-
-
-@run_app.command("start")
-def run_start(
-    symbols: Annotated[str, typer.Option(help="Comma-separated symbols, e.g. AAPL,MSFT.")],
-    as_of: Annotated[
-        dt.datetime | None,
-        typer.Option(formats=["%Y-%m-%d"], help="Trading day (default: last weekday)."),
-    ] = None,
-    url: OrchestratorUrl = "http://127.0.0.1:8000",
-) -> None:
-    """Start a run and print its id."""
-    day = as_of.date() if as_of else last_weekday()
-    body = {"as_of": day.isoformat(), "symbols": [s for s in symbols.split(",") if s]}
-    response = _call("POST", f"{url}/v1/runs", json=body)
-    console.print(response["id"])
-
-
-@run_app.command("status")
-def run_status(
-    run_id: Annotated[str, typer.Argument(help="Run id.")],
-    url: OrchestratorUrl = "http://127.0.0.1:8000",
-) -> None:
-    """Print a run's state, task counts per stage and failed symbols as JSON."""
-    console.print_json(json.dumps(_call("GET", f"{url}/v1/runs/{run_id}")))
-
-
-def _call(method: str, url: str, **kwargs: object) -> dict[str, object]:
-    try:
-        response = httpx.request(method, url, timeout=30, **kwargs)  # type: ignore[arg-type]
-    except httpx.TransportError as exc:
-        raise fail(f"cannot reach {url} ({exc}); is the orchestrator running?") from exc
-    if response.status_code >= 400:
-        detail = response.json().get("detail", response.text)
-        raise fail(f"{response.status_code} from {url}: {detail}")
-    result: dict[str, object] = response.json()
-    return result
 
 
 @db_app.command("upgrade")

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from fastapi import APIRouter, FastAPI, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -84,7 +84,12 @@ def create_app(runtime: Runtime, components: list[Component], *, title: str) -> 
         ready = all(results.values())
         return JSONResponse({"ready": ready, "checks": results}, status_code=200 if ready else 503)
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics.")
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics.",
+        response_class=PlainTextResponse,  # documents the text exposition format, not JSON
+    )
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 

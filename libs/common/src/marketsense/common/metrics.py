@@ -41,3 +41,38 @@ MODEL_LOAD_FAILURES = Counter(
     "Model versions that could not be downloaded, verified, loaded or warmed up.",
     ["service", "model", "version"],
 )
+ALERTS = Counter(
+    "marketsense_alerts_total",
+    "Alerts raised, by severity and outcome (sent, deduplicated, failed, unconfigured).",
+    ["severity", "outcome"],
+)
+DEAD_LETTERS_RECORDED = Counter(
+    "marketsense_dead_letters_recorded_total",
+    "Dead-lettered records indexed for operators, by original topic.",
+    ["topic"],
+)
+DEAD_LETTERS_REPLAYED = Counter(
+    "marketsense_dead_letters_replayed_total",
+    "Dead-lettered records republished to their original topic, by topic.",
+    ["topic"],
+)
+RUNS_FINISHED = Counter(
+    "marketsense_runs_finished_total",
+    "Runs that reached a final state, by that state.",
+    ["state"],
+)
+RUN_DURATION_SECONDS = Histogram(
+    "marketsense_run_duration_seconds",
+    "Time from a run's creation to its final state.",
+    buckets=(5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400),
+)
+TASKS_BY_STATE = Gauge(
+    "marketsense_tasks",
+    "Tasks of live (PENDING or RUNNING) runs by stage and state, refreshed by the reaper.",
+    ["stage", "state"],
+)
+TASK_RETRIES = Counter(
+    "marketsense_task_retries_total",
+    "Tasks put back to PENDING and re-queued, by stage and reason (operator, timeout).",
+    ["stage", "reason"],
+)

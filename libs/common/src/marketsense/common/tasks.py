@@ -43,11 +43,17 @@ async def claim_task(runtime: Runtime, *, run_id: str, symbol: str, stage: Stage
         if moved:
             return Claim.WORK
         state = await task_state(session, run_id=run_id, symbol=symbol, stage=stage)
+        if state == TaskState.RUNNING:
+            # The bus retrying a failed attempt, or a redelivery after a crash mid-task: it is
+            # another attempt, so count it; outputs use deterministic keys, so redo the work.
+            await session.execute(
+                update(Task)
+                .where(Task.run_id == run_id, Task.symbol == symbol, Task.stage == stage)
+                .values(attempts=Task.attempts + 1)
+            )
+            return Claim.WORK
     if state is None:
         raise NonRetryableError(f"no {stage} task for run {run_id} and symbol {symbol}")
-    if state == TaskState.RUNNING:
-        # A redelivery after a crash mid-task: outputs use deterministic keys, so redo it.
-        return Claim.WORK
     if state == TaskState.SUCCESS:
         return Claim.DONE_ALREADY
     log.info("skipping %s task in state %s", stage, state)

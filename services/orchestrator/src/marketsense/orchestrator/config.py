@@ -1,9 +1,12 @@
 """Orchestrator settings."""
 
-from pydantic import Field
+import re
+
+from pydantic import Field, field_validator
 
 from marketsense.common.features import MIN_BARS
 from marketsense.common.settings import CommonSettings
+from marketsense.orchestrator.schemas import SYMBOL_PATTERN
 
 
 class OrchestratorSettings(CommonSettings):
@@ -17,3 +20,42 @@ class OrchestratorSettings(CommonSettings):
 
     max_symbols: int = Field(default=10_000, ge=1)
     """Largest universe one run may take."""
+
+    reaper_interval_seconds: float = Field(default=15, gt=0)
+    """How often the reaper looks for timed-out tasks and stuck runs."""
+
+    task_timeout_seconds: float = Field(default=300, gt=0)
+    """A task RUNNING longer than this is failed as retryable (its worker is presumed lost)."""
+
+    stuck_run_minutes: float = Field(default=30, gt=0)
+    """A RUNNING run whose tasks have not changed for this long raises a critical alert."""
+
+    schedule_cron: str | None = None
+    """Cron expression (UTC) that starts a run when it fires, e.g. `30 21 * * 1-5`; unset: none."""
+
+    schedule_universe: str = ""
+    """Comma-separated symbols the scheduled runs take."""
+
+    @field_validator("schedule_cron")
+    @classmethod
+    def _valid_cron(cls, value: str | None) -> str | None:
+        from croniter import croniter
+
+        if value is not None and not value.strip():
+            return None
+        if value is not None and not croniter.is_valid(value):
+            raise ValueError(f"{value!r} is not a cron expression (minute hour day month weekday)")
+        return value
+
+    @field_validator("schedule_universe")
+    @classmethod
+    def _valid_symbols(cls, value: str) -> str:
+        symbols = [s.strip().upper() for s in value.split(",") if s.strip()]
+        bad = [s for s in symbols if not re.fullmatch(SYMBOL_PATTERN, s)]
+        if bad:
+            raise ValueError(f"not valid symbols: {bad[:5]} (use A-Z, 0-9, '.', '-', up to 16)")
+        return value
+
+    def universe(self) -> list[str]:
+        """The scheduled runs' symbols, upper case, without blanks."""
+        return [s.strip().upper() for s in self.schedule_universe.split(",") if s.strip()]

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+
+from marketsense.common.api_models import UtcDateTime
 
 SYMBOL_PATTERN = r"^[A-Z0-9.\-]{1,16}$"
 
@@ -14,19 +17,17 @@ class RunCreate(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"as_of": "2026-11-25", "symbols": ["AAPL", "MSFT"]}]},
+        json_schema_extra={"examples": [{"as_of": "2026-11-25", "universe": ["AAPL", "MSFT"]}]},
     )
 
     as_of: dt.date
     """Trading day to run for (a weekday, not in the future)."""
-    symbols: list[str] = Field(min_length=1)
-    """Symbols to run, upper case, each at most 16 characters."""
+    universe: list[str] = Field(min_length=1, validation_alias=AliasChoices("universe", "symbols"))
+    """Symbols to run, upper case, each at most 16 characters (`symbols` is accepted too)."""
 
-    @field_validator("symbols")
+    @field_validator("universe")
     @classmethod
     def _normalise(cls, symbols: list[str]) -> list[str]:
-        import re
-
         cleaned = [s.strip().upper() for s in symbols]
         bad = [s for s in cleaned if not re.fullmatch(SYMBOL_PATTERN, s)]
         if bad:
@@ -90,9 +91,9 @@ class RunRead(BaseModel):
     """PENDING, RUNNING, SUCCESS, PARTIAL, FAILED or CANCELLED."""
     symbols: int
     """Symbols in the run."""
-    created_at: dt.datetime
+    created_at: UtcDateTime
     """When the run was created."""
-    finished_at: dt.datetime | None
+    finished_at: UtcDateTime | None
     """When the run reached a final state."""
     stages: list[StageCounts]
     """Task counts per stage and state."""
@@ -102,8 +103,47 @@ class RunRead(BaseModel):
     """Every task whose input was cleaned, with the reasons."""
 
 
-class ErrorRead(BaseModel):
-    """An error response."""
+class RunSummary(BaseModel):
+    """A run as listed: its day, state and size."""
 
-    detail: str
-    """What went wrong and what to do about it."""
+    id: str
+    """Run id."""
+    as_of: dt.date
+    """Trading day."""
+    state: str
+    """PENDING, RUNNING, SUCCESS, PARTIAL, FAILED or CANCELLED."""
+    symbols: int
+    """Symbols in the run."""
+    created_at: UtcDateTime
+    """When the run was created."""
+    finished_at: UtcDateTime | None
+    """When the run reached a final state."""
+
+
+class RunPage(BaseModel):
+    """One page of runs, newest first."""
+
+    items: list[RunSummary]
+    """Runs on this page."""
+    next_cursor: str | None
+    """Pass as `cursor` for the next page; null on the last page."""
+
+
+class RunAction(BaseModel):
+    """An operator's retry or cancellation of a run, and why."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"reason": "source outage fixed"}]}
+    )
+
+    reason: str = Field(min_length=1, max_length=2000)
+    """Why, for the audit log."""
+
+
+class RunActionRead(BaseModel):
+    """What a retry or cancellation did."""
+
+    run: RunRead
+    """The run after the action."""
+    tasks: int
+    """Tasks the action re-queued or cancelled."""

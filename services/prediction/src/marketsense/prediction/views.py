@@ -55,6 +55,9 @@ _AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
 _INVALID: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorRead, "description": "Invalid request; `detail` lists each bad field."}
 }
+_UNREADABLE_BODY: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorRead, "description": "The body cannot be read as JSON text (not UTF-8)."}
+}
 _NO_MODEL: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorRead, "description": "No predictor is loaded yet; retry shortly."}
 }
@@ -196,7 +199,7 @@ def router(
             f"reads (`null` for a missing value). At most {max_rows} rows per request, scored "
             "together in one call. Nothing is stored, so the predictions carry no `run_id`."
         ),
-        responses={**_AUTH_ERRORS, **_INVALID, **_NO_MODEL},
+        responses={**_UNREADABLE_BODY, **_AUTH_ERRORS, **_INVALID, **_NO_MODEL},
         dependencies=readers_only,
     )
     async def predict(request: PredictRequest) -> Response:

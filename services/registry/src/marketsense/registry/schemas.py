@@ -35,14 +35,37 @@ _EXAMPLE_CHANGE: dict[str, Any] = {
 }
 
 
-class ErrorRead(BaseModel):
-    """An error response."""
+class FieldError(BaseModel):
+    """One problem with a request that does not match its schema."""
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"detail": "no model named 'baseline-predictor'"}]}
+        json_schema_extra={
+            "examples": [{"loc": ["body", "kind"], "msg": "Field required", "type": "missing"}]
+        }
     )
 
-    detail: str
+    loc: list[str | int]
+    """Where: `body`, `query`, `path` or `header`, then the field path."""
+    msg: str
+    """What is wrong with it."""
+    type: str
+    """Kind of problem, such as `missing` or `string_pattern_mismatch`."""
+
+
+class ErrorRead(BaseModel):
+    """An error response: a sentence, or for a request that does not match its schema (422)
+    FastAPI's list of field errors."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"detail": "no model named 'baseline-predictor'"},
+                {"detail": [{"loc": ["body", "kind"], "msg": "Field required", "type": "missing"}]},
+            ]
+        }
+    )
+
+    detail: str | list[FieldError]
     """What went wrong and what to do about it."""
 
 

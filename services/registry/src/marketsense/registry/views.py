@@ -60,6 +60,9 @@ _INVALID: dict[int | str, dict[str, Any]] = {
         "that does not match its schema, FastAPI's list of field errors).",
     }
 }
+_UNREADABLE_BODY: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorRead, "description": "The body cannot be read as JSON text (not UTF-8)."}
+}
 _CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorRead, "description": "The request clashes with the registry's state."}
 }
@@ -119,7 +122,7 @@ def router(runtime: Runtime, settings: RegistrySettings) -> APIRouter:
         response_model=ModelRead,
         status_code=status.HTTP_201_CREATED,
         summary="Register a model name (publisher).",
-        responses={**_AUTH, **_CONFLICT, **_INVALID},
+        responses={**_UNREADABLE_BODY, **_AUTH, **_CONFLICT, **_INVALID},
     )
     async def post_model(body: ModelCreate, principal: publisher) -> ModelRead:
         with _as_http():
@@ -303,7 +306,7 @@ def router(runtime: Runtime, settings: RegistrySettings) -> APIRouter:
             "production version's, measured on the same `evaluation_window`. `force: true` skips "
             "the gate, needs a reason and is audited as forced. Publishes `model.promoted`."
         ),
-        responses={**_AUTH, **_NOT_FOUND, **_CONFLICT, **_INVALID},
+        responses={**_UNREADABLE_BODY, **_AUTH, **_NOT_FOUND, **_CONFLICT, **_INVALID},
     )
     async def put_alias(
         name: ModelName, alias: AliasName, body: AliasUpdate, principal: publisher
@@ -329,7 +332,7 @@ def router(runtime: Runtime, settings: RegistrySettings) -> APIRouter:
             "The version before the last change: rolling back twice returns to where the first "
             "rollback started. No metric gate applies. Publishes `model.promoted`."
         ),
-        responses={**_AUTH, **_NOT_FOUND, **_CONFLICT, **_INVALID},
+        responses={**_UNREADABLE_BODY, **_AUTH, **_NOT_FOUND, **_CONFLICT, **_INVALID},
     )
     async def post_rollback(
         name: ModelName, body: RollbackCreate, principal: approver

@@ -1,0 +1,17 @@
+"""Alerts for on-call people: one model, sinks for Slack, webhooks and email, and deduplication."""
+
+from marketsense.common.alerts.alerter import Alerter, alerter_from_settings
+from marketsense.common.alerts.model import Alert, Delivery, Severity
+from marketsense.common.alerts.sinks import AlertSink, JsonWebhookSink, SlackWebhookSink, SmtpSink
+
+__all__ = [
+    "Alert",
+    "AlertSink",
+    "Alerter",
+    "Delivery",
+    "JsonWebhookSink",
+    "Severity",
+    "SlackWebhookSink",
+    "SmtpSink",
+    "alerter_from_settings",
+]

@@ -257,23 +257,34 @@ def signal_of(prob_up: float) -> str:
     return "up" if prob_up >= 0.55 else "down" if prob_up <= 0.45 else "flat"
 
 
+async def on_server(dsn: str, statement: str) -> None:
+    """Run one statement in the PostgreSQL server's `postgres` database."""
+    try:
+        admin = await asyncpg.connect(f"{dsn}/postgres")
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise BenchError(f"cannot reach PostgreSQL at {dsn}: {exc}") from exc
+    try:
+        await admin.execute(statement)
+    finally:
+        await admin.close()
+
+
 @contextlib.asynccontextmanager
 async def fresh_database(dsn: str) -> AsyncIterator[str]:
     """A new, empty PostgreSQL database (its SQLAlchemy URL), dropped on exit."""
     name = f"marketsense_bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(f"{dsn}/postgres")
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
+    drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+    await on_server(dsn, f'CREATE DATABASE "{name}"')
     try:
         yield f"{dsn.replace('postgresql://', 'postgresql+asyncpg://')}/{name}"
-    finally:
-        admin = await asyncpg.connect(f"{dsn}/postgres")
+    except BaseException:
+        # The first error is the one to report; a failed drop only gets a line of its own.
         try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+            await on_server(dsn, drop)
+        except (BenchError, asyncpg.PostgresError) as exc:
+            print(f"api_latency: database {name} is left behind: {exc}", file=sys.stderr)
+        raise
+    await on_server(dsn, drop)
 
 
 async def seed_database(url: str, manifest: PredictorManifest) -> str:
@@ -578,7 +589,8 @@ def report(args: argparse.Namespace, figures: dict[str, Any], wrk: str) -> None:
     print(
         f"wrk -t{args.threads} -c{args.connections} -d{args.seconds:g}s --latency, "
         f"median of {args.rounds} rounds; body {figures['body_bytes']} bytes; "
-        f"bare route returns a {args.bare_response}"
+        "bare route returns "
+        + ("a dict" if args.bare_response == "dict" else "pre-serialised bytes")
     )
     print(
         f"{'target':34} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'p99/p50':>8} "

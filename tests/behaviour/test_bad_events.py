@@ -70,7 +70,9 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path, prefix: str) -> Pip
 @pytest.fixture
 def as_of() -> dt.date:
     """A trading day no other test's run uses: a day may have only one live run."""
-    return dt.date(2018, 1, 1) + dt.timedelta(days=uuid.uuid4().int % 2500)
+    # Whole weeks from a Monday plus 0-4 days: the simulated market has no weekend bars.
+    weeks, weekday = divmod(uuid.uuid4().int % 2500, 5)
+    return dt.date(2018, 1, 1) + dt.timedelta(weeks=weeks, days=weekday)
 
 
 @contextlib.asynccontextmanager

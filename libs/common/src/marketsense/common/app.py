@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -44,10 +45,16 @@ def create_app(runtime: Runtime, components: list[Component], *, title: str) -> 
             for hook in component.on_start:
                 await hook()
         await runtime.start_messaging()
+        # Everything imported and loaded so far lives as long as the process. Frozen, the
+        # collector stops walking it on every full collection, which otherwise pauses every
+        # in-flight request for 100 ms or more under load (bench/RESULTS.md).
+        gc.collect()
+        gc.freeze()
         log.info("%s started", title)
         try:
             yield
         finally:
+            gc.unfreeze()
             for component in reversed(components):
                 for hook in component.on_stop:
                     await hook()

@@ -209,3 +209,9 @@ def predictor_dir(tmp_path_factory: pytest.TempPathFactory, sentiment_model_dir:
         console=Console(quiet=True),
     )
     return directory
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the fault tests last: they stop and restart the Kafka and PostgreSQL servers that
+    every other integration test shares, and no test after them should meet the aftermath."""
+    items.sort(key=lambda item: item.nodeid.startswith("tests/chaos/"))

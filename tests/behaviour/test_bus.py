@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
+from prometheus_client import REGISTRY
 
 from marketsense.common.bus import DLQ_SUFFIX, EventBus, Outgoing, Record, Subscription
 from marketsense.common.bus.base import outgoing_for
@@ -603,3 +604,34 @@ async def test_consumer_stopped_mid_stream_and_restarted_in_its_group_loses_noth
     assert len(handled) > handled_by_first
     # A clean stop commits what it handled, so the new consumer starts after it.
     assert len(handled) == len(set(handled)) == len(events)
+
+
+async def test_consumer_lag_gauge_counts_unhandled_records_and_returns_to_zero(
+    make_bus: MakeBus,
+) -> None:
+    bus = make_bus()
+    handled: list[int] = []
+
+    async def slow(envelope: Envelope, payload: Payload) -> None:
+        await asyncio.sleep(0.25)  # a handler that costs time, so records queue behind it
+        handled.append(rows(payload))
+
+    name = group(bus, "processing")
+    bus.subscribe(Subscription(topic=TOPIC, group=name, handler=slow))
+    await bus.start()
+    labels = {"group": name, "topic": bus.topic_name(TOPIC)}
+    seen: list[float] = []
+
+    def lag() -> float:
+        return REGISTRY.get_sample_value("marketsense_consumer_lag", labels) or 0.0
+
+    for n in range(12):
+        await bus.publish(raw_ready("AAA", n))
+
+    def queued() -> bool:
+        seen.append(lag())
+        return max(seen) >= 5
+
+    await eventually(queued, timeout=30, interval=0.05)
+    await eventually(lambda: len(handled) == 12 and lag() == 0, timeout=30)
+    assert handled == list(range(12))

@@ -206,6 +206,15 @@ async def test_fail_symbols_are_rejected_on_every_attempt_and_others_are_served(
     assert data.issues == []
 
 
+async def test_unavailable_symbols_fail_retryably_on_every_attempt() -> None:
+    market = SimulatedMarket(seed=7, unavailable_symbols={"down"})
+    for _ in range(5):
+        with pytest.raises(SourceUnavailable, match="DOWN") as caught:
+            await market.fetch("DOWN", as_of=AS_OF, days=30)
+        assert isinstance(caught.value, RetryableError)
+    assert len((await market.fetch("UP", as_of=AS_OF, days=30)).bars) == 30
+
+
 async def outcomes(market: SimulatedMarket, symbol: str, attempts: int) -> list[bool]:
     """Whether each of `attempts` fetches of the symbol succeeded."""
     results = []

@@ -18,6 +18,12 @@ EVENTS_DEAD_LETTERED = Counter(
     "Events sent to a dead-letter topic, by original topic and reason class.",
     ["topic", "reason"],
 )
+CONSUMER_LAG = Gauge(
+    "marketsense_consumer_lag",
+    "Records on a topic a consumer group has not handled yet, over the partitions this process "
+    "holds (sum by group and topic across replicas for the group's lag).",
+    ["group", "topic"],
+)
 HANDLER_SECONDS = Histogram(
     "marketsense_event_handler_duration_seconds",
     "Time spent handling one event, retries included, by topic and outcome.",

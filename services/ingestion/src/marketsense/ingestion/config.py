@@ -44,6 +44,11 @@ class IngestionSettings(CommonSettings):
     """Symbols the simulated source always rejects, to exercise dead-lettering; comma-separated
     (`AAA,BBB`) or a JSON list."""
 
+    unavailable_symbols: Annotated[set[str], NoDecode] = Field(default_factory=set)
+    """Symbols the simulated source never answers for, with a retryable error every attempt, so
+    they are retried up to the maximum attempts and then dead-lettered; same format as
+    `fail_symbols`."""
+
     transient_failure_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     """Probability that a simulated fetch fails with a passing error; reproducible per seed,
     symbol, day and attempt, so a retry can succeed."""
@@ -80,7 +85,7 @@ class IngestionSettings(CommonSettings):
     http_max_wait_seconds: float = Field(default=30.0, ge=0)
     """Longest wait between HTTP attempts, even when `Retry-After` asks for longer."""
 
-    @field_validator("fail_symbols", mode="before")
+    @field_validator("fail_symbols", "unavailable_symbols", mode="before")
     @classmethod
     def _split_symbols(cls, value: object) -> object:
         """Accept `AAA,BBB` as well as a JSON list; symbols are upper-cased."""

@@ -5,16 +5,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    InvalidProducerEpoch,
+    KafkaError,
+    OutOfOrderSequenceNumber,
+    ProducerFenced,
+    TopicAlreadyExistsError,
+    UnknownProducerId,
+)
 
 from marketsense.common.bus.base import DLQ_SUFFIX, EventBus, Outgoing, Record, Subscription
+from marketsense.common.metrics import CONSUMER_LAG
 
 log = logging.getLogger(__name__)
+
+PRODUCER_STATE_ERRORS = (
+    OutOfOrderSequenceNumber,
+    InvalidProducerEpoch,
+    UnknownProducerId,
+    ProducerFenced,
+)
+"""Errors after which an idempotent producer cannot send again and must be replaced."""
+
+LAG_REFRESH_SECONDS = 1.0
+"""How often a consumer recomputes its lag gauge: cheap, but not worth doing per batch."""
 
 
 class KafkaBus(EventBus):
@@ -40,18 +60,12 @@ class KafkaBus(EventBus):
         self._consumers: list[AIOKafkaConsumer] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
+        self._replacing = asyncio.Lock()
 
     async def start(self) -> None:
         """Create the subscribed topics, start the producer and one consumer per group."""
         self._stopping.clear()
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap_servers,
-            client_id=self.client_id,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=5,
-        )
-        await self._producer.start()
+        self._producer = await self._new_producer()
         topics = {self.topic_name(s.topic) for s in self.subscriptions}
         await self.ensure_topics(topics | {t + DLQ_SUFFIX for t in topics})
         groups: dict[str, list[Subscription]] = defaultdict(list)
@@ -91,6 +105,7 @@ class KafkaBus(EventBus):
             await admin.close()
 
     async def _consume(self, consumer: AIOKafkaConsumer, by_topic: dict[str, Subscription]) -> None:
+        lag = _LagReport(consumer, next(iter(by_topic.values())).group, set(by_topic))
         while not self._stopping.is_set():
             try:
                 batch = await consumer.getmany(timeout_ms=200, max_records=500)
@@ -99,7 +114,8 @@ class KafkaBus(EventBus):
                 await asyncio.sleep(1)
                 continue
             for tp, records in batch.items():
-                await self._handle_partition(consumer, tp, records, by_topic)
+                await self._handle_partition(consumer, tp, records, by_topic, lag)
+            await lag.refresh()
 
     async def _handle_partition(
         self,
@@ -107,6 +123,7 @@ class KafkaBus(EventBus):
         tp: TopicPartition,
         records: list[ConsumerRecord[bytes, bytes]],
         by_topic: dict[str, Subscription],
+        lag: _LagReport,
     ) -> None:
         done = 0
         for r in records:
@@ -118,6 +135,7 @@ class KafkaBus(EventBus):
                 r.value or b"",
                 tuple(r.headers),
             )
+            lag.handled[tp] = r.offset  # the record in hand still counts as lag
             try:
                 await self.deliver(by_topic[r.topic], record)
             except Exception:
@@ -128,6 +146,8 @@ class KafkaBus(EventBus):
                 await asyncio.sleep(self.retry_base * 5)
                 break
             done = r.offset + 1
+            lag.handled[tp] = done
+            await lag.refresh()
         if done:
             await self._commit(consumer, tp, done)
 
@@ -138,11 +158,43 @@ class KafkaBus(EventBus):
             # The records were handled and handlers are idempotent: a redelivery is harmless.
             log.warning("offset commit failed (records may be redelivered): %s", exc)
 
+    async def _new_producer(self) -> AIOKafkaProducer:
+        """A started idempotent producer: every write acknowledged by all in-sync replicas."""
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap_servers,
+            client_id=self.client_id,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+        )
+        await producer.start()
+        return producer
+
     async def _send(self, messages: Sequence[Outgoing]) -> None:
-        if self._producer is None:
+        producer = self._producer
+        if producer is None:
             raise RuntimeError("the Kafka bus is not started")
+        try:
+            await self._send_with(producer, messages)
+        except PRODUCER_STATE_ERRORS as exc:
+            # A broker that restarted may have lost the producer's sequence state; this producer
+            # can never send again. A new one gets a new producer id; resending is safe because
+            # every consumer is idempotent.
+            log.warning("producer state lost (%s); starting a new producer", exc)
+            async with self._replacing:
+                current = self._producer
+                if current is None:
+                    raise
+                if current is producer:  # not replaced by a concurrent send already
+                    current = self._producer = await self._new_producer()
+                    with contextlib.suppress(KafkaError):
+                        await producer.stop()
+            await self._send_with(current, messages)
+
+    @staticmethod
+    async def _send_with(producer: AIOKafkaProducer, messages: Sequence[Outgoing]) -> None:
         futures = [
-            await self._producer.send(
+            await producer.send(
                 m.topic,
                 m.value,
                 key=m.key.encode() if m.key is not None else None,
@@ -175,3 +227,40 @@ class KafkaBus(EventBus):
         except (TimeoutError, KafkaError, OSError):
             return False
         return True
+
+
+class _LagReport:
+    """A consumer group's lag gauge: high watermark minus the offset handled, per topic."""
+
+    def __init__(self, consumer: AIOKafkaConsumer, group: str, topics: set[str]):
+        self.consumer = consumer
+        self.group = group
+        self.topics = topics
+        self.handled: dict[TopicPartition, int] = {}
+        """Next offset to handle per partition. The consumer's own position runs ahead of it:
+        it moves when a batch is fetched, not when its records are handled."""
+        self._due = 0.0
+
+    async def refresh(self) -> None:
+        """Recompute the gauge if it is older than `LAG_REFRESH_SECONDS`."""
+        if time.monotonic() < self._due:
+            return
+        self._due = time.monotonic() + LAG_REFRESH_SECONDS
+        held = self.consumer.assignment()
+        # A partition a rebalance took away is another replica's to report.
+        self.handled = {tp: offset for tp, offset in self.handled.items() if tp in held}
+        lag = dict.fromkeys(self.topics, 0)
+        for tp in held:
+            # The high watermark comes with every fetch response; None before the first one.
+            highwater = self.consumer.highwater(tp)
+            if highwater is None or tp.topic not in lag:
+                continue
+            offset = self.handled.get(tp)
+            if offset is None:
+                try:
+                    offset = await self.consumer.position(tp)
+                except KafkaError:
+                    continue  # the partition is moving; the next refresh counts it
+            lag[tp.topic] += max(highwater - offset, 0)
+        for topic, records in lag.items():
+            CONSUMER_LAG.labels(group=self.group, topic=topic).set(records)

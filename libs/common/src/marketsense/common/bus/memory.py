@@ -9,6 +9,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from marketsense.common.bus.base import EventBus, Outgoing, Record, Subscription
+from marketsense.common.metrics import CONSUMER_LAG
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,10 @@ class InProcessBus(EventBus):
             for sub in subs:
                 topic = self.topic_name(sub.topic)
                 position = (group, topic)
+                lag = CONSUMER_LAG.labels(group=group, topic=topic)
                 while self._offsets[position] < len(self.logs[topic]) and not self._stopping:
                     record = self.logs[topic][self._offsets[position]]
+                    lag.set(len(self.logs[topic]) - self._offsets[position])
                     try:
                         await self.deliver(sub, record)
                     except Exception:
@@ -64,6 +67,7 @@ class InProcessBus(EventBus):
                         continue
                     self._offsets[position] += 1
                     moved = True
+                lag.set(len(self.logs[topic]) - self._offsets[position])
             if not moved:
                 await wakeup.wait()
 

@@ -29,6 +29,7 @@ def simulated_market(settings: IngestionSettings) -> SimulatedMarket:
         regime_change=settings.regime_change,
         regime_signal_factor=settings.regime_signal_factor,
         fail_symbols=settings.fail_symbols,
+        unavailable_symbols=settings.unavailable_symbols,
         transient_failure_rate=settings.transient_failure_rate,
     )
 

@@ -122,6 +122,7 @@ class SimulatedMarket:
         regime_change: dt.date | None = None,
         regime_signal_factor: float = -1.0,
         fail_symbols: Iterable[str] = (),
+        unavailable_symbols: Iterable[str] = (),
         transient_failure_rate: float = 0.0,
     ):
         if sectors < 1:
@@ -134,6 +135,7 @@ class SimulatedMarket:
         self.regime_change = regime_change
         self.regime_signal_factor = regime_signal_factor
         self.fail_symbols = frozenset(s.upper() for s in fail_symbols)
+        self.unavailable_symbols = frozenset(s.upper() for s in unavailable_symbols)
         self.transient_failure_rate = transient_failure_rate
         self._attempts: dict[tuple[str, dt.date], int] = {}
         self._factors: dict[int, np.ndarray] = {}
@@ -176,6 +178,8 @@ class SimulatedMarket:
         """Raise the configured permanent or passing failure for this attempt, if any."""
         if symbol.upper() in self.fail_symbols:
             raise SourceRejected(f"simulated: {symbol} is configured to fail permanently")
+        if symbol.upper() in self.unavailable_symbols:
+            raise SourceUnavailable(f"simulated: {symbol} is configured to be unavailable")
         key = (symbol, as_of)
         attempt = self._attempts.get(key, 0)
         self._attempts[key] = attempt + 1

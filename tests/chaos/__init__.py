@@ -1,0 +1,1 @@
+"""Fault tests: the pipeline as real processes, with crashes and outages injected."""

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
+from aiokafka.partitioner import murmur2
 from prometheus_client import REGISTRY
 
 from marketsense.common.bus import DLQ_SUFFIX, EventBus, Outgoing, Record, Subscription
@@ -635,3 +636,39 @@ async def test_consumer_lag_gauge_counts_unhandled_records_and_returns_to_zero(
     await eventually(queued, timeout=30, interval=0.05)
     await eventually(lambda: len(handled) == 12 and lag() == 0, timeout=30)
     assert handled == list(range(12))
+
+
+async def test_kafka_handles_partitions_side_by_side_and_each_in_order(
+    make_bus: MakeBus, bus_kind: str
+) -> None:
+    if bus_kind != "kafka":
+        pytest.skip("the in-process bus keeps each topic in one ordered log, like one partition")
+    bus = make_bus()
+    # AAA and CCC land on different partitions of 4 (murmur2 of the key, as Kafka's producer).
+    assert (murmur2(b"AAA") & 0x7FFFFFFF) % 4 != (murmur2(b"CCC") & 0x7FFFFFFF) % 4
+    started = {"AAA": asyncio.Event(), "CCC": asyncio.Event()}
+    handled: list[tuple[str | None, int]] = []
+
+    async def handle(envelope: Envelope, payload: Payload) -> None:
+        symbol = envelope.symbol or ""
+        if rows(payload) == 0:
+            # Each first record waits until the other partition's has started: handled one
+            # partition after the other, neither would ever finish.
+            started[symbol].set()
+            other = started["CCC" if symbol == "AAA" else "AAA"]
+            await asyncio.wait_for(other.wait(), timeout=20)
+        handled.append((symbol, rows(payload)))
+
+    # Everything is on the topic before the consumer starts, so its first fetch brings both
+    # partitions' records at once.
+    producer = make_bus()
+    await producer.start()
+    await producer.publish_many(
+        [outgoing_for(raw_ready(s, n)) for s, n in (("AAA", 0), ("AAA", 1), ("CCC", 0))]
+    )
+    bus.subscribe(Subscription(topic=TOPIC, group=group(bus, "processing"), handler=handle))
+    await bus.start()
+
+    await eventually(lambda: len(handled) == 3, timeout=30)
+    assert [entry for entry in handled if entry[0] == "AAA"] == [("AAA", 0), ("AAA", 1)]
+    assert ("CCC", 0) in handled

@@ -50,55 +50,111 @@ def compute_features(bars: pd.DataFrame, scored_texts: pd.DataFrame | None = Non
 
     `scored_texts` has one row per text with columns `date` and `score` (in [-1, 1]).
     """
-    frame = bars.sort_values("date").set_index("date")
-    close = frame["close"].astype("float64")
-    log_ret = pd.Series(np.log(close.to_numpy()), index=close.index).diff()
-    delta = close.diff()
-    gain = delta.clip(lower=0).ewm(alpha=1 / 14, adjust=False).mean()
-    loss = (-delta.clip(upper=0)).ewm(alpha=1 / 14, adjust=False).mean()
-    rsi = 100 - 100 / (1 + gain / loss.replace(0, np.nan))
-    # MACD as a share of price, so symbols of any price level are comparable.
-    macd = (
-        close.ewm(span=12, adjust=False).mean() - close.ewm(span=26, adjust=False).mean()
-    ) / close
-    volume = frame["volume"].astype("float64")
-    vol_mean = volume.rolling(20).mean()
-    vol_std = volume.rolling(20).std()
-    technical = pd.DataFrame(
-        {
-            "ret_1d": close.pct_change(1),
-            "ret_5d": close.pct_change(5),
-            "ret_20d": close.pct_change(20),
-            "volatility_20d": log_ret.rolling(20).std() * np.sqrt(252),
-            "rsi_14": rsi.fillna(100.0),
-            "macd": macd,
-            "macd_signal": macd.ewm(span=9, adjust=False).mean(),
-            "volume_z_20d": ((volume - vol_mean) / vol_std.replace(0, np.nan)).fillna(0.0),
-            "gap_overnight": frame["open"].astype("float64") / close.shift(1) - 1,
-        },
-        index=frame.index,
-    )
-    features = technical.join(sentiment_aggregates(scored_texts, technical.index))
+    # NumPy rather than pandas' rolling and ewm: the same arithmetic, and a tenth of the time
+    # for the 60-bar windows processing computes once per symbol and run.
+    frame = bars.sort_values("date")
+    dates = pd.Index(frame["date"].to_numpy(), name="date")
+    close = frame["close"].to_numpy(dtype="float64")
+    volume = frame["volume"].to_numpy(dtype="float64")
+    delta = _diff(close)
+    gain = _ewm(np.clip(delta, 0, None), alpha=1 / 14)
+    loss = _ewm(-np.clip(delta, None, 0), alpha=1 / 14)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rsi = 100 - 100 / (1 + gain / np.where(loss == 0, np.nan, loss))
+        # MACD as a share of price, so symbols of any price level are comparable.
+        macd = (_ewm(close, alpha=2 / 13) - _ewm(close, alpha=2 / 27)) / close
+        vol_std = _rolling_std(volume, 20)
+        volume_z = (volume - _rolling_mean(volume, 20)) / np.where(vol_std == 0, np.nan, vol_std)
+        technical = pd.DataFrame(
+            {
+                "ret_1d": _pct_change(close, 1),
+                "ret_5d": _pct_change(close, 5),
+                "ret_20d": _pct_change(close, 20),
+                "volatility_20d": _rolling_std(_diff(np.log(close)), 20) * np.sqrt(252),
+                "rsi_14": np.nan_to_num(rsi, nan=100.0),
+                "macd": macd,
+                "macd_signal": _ewm(macd, alpha=2 / 10),
+                "volume_z_20d": np.nan_to_num(volume_z, nan=0.0),
+                "gap_overnight": frame["open"].to_numpy(dtype="float64") / _shift(close) - 1,
+            },
+            index=dates,
+        )
+    features = technical.join(sentiment_aggregates(scored_texts, dates))
     return features.iloc[MIN_BARS - 1 :].astype("float32")
+
+
+def _shift(values: np.ndarray, periods: int = 1) -> np.ndarray:
+    """Values moved `periods` rows later, NaN where nothing precedes them."""
+    shifted = np.full_like(values, np.nan)
+    shifted[periods:] = values[:-periods]
+    return shifted
+
+
+def _diff(values: np.ndarray) -> np.ndarray:
+    """Change from the previous row, NaN for the first."""
+    changed: np.ndarray = values - _shift(values)
+    return changed
+
+
+def _pct_change(values: np.ndarray, periods: int) -> np.ndarray:
+    """Relative change over `periods` rows, NaN where there is no earlier row."""
+    changed: np.ndarray = values / _shift(values, periods) - 1
+    return changed
+
+
+def _ewm(values: np.ndarray, *, alpha: float) -> np.ndarray:
+    """Exponentially weighted mean as pandas' `ewm(alpha=..., adjust=False)`, leading NaN kept."""
+    out = np.full_like(values, np.nan)
+    mean = np.nan
+    for i, value in enumerate(values.tolist()):
+        if value != value:  # NaN: carries the last mean forward (pandas' ignore_na=False)
+            out[i] = mean
+            continue
+        mean = value if mean != mean else (1 - alpha) * mean + alpha * value
+        out[i] = mean
+    return out
+
+
+def _rolling(values: np.ndarray, window: int) -> np.ndarray:
+    """Each row's trailing window (rows before a full window get none)."""
+    return np.lib.stride_tricks.sliding_window_view(values, window)
+
+
+def _rolling_mean(values: np.ndarray, window: int) -> np.ndarray:
+    """Mean of the trailing `window` rows; NaN until a full window or with a NaN inside."""
+    out = np.full_like(values, np.nan)
+    if len(values) >= window:
+        out[window - 1 :] = _rolling(values, window).mean(axis=1)
+    return out
+
+
+def _rolling_std(values: np.ndarray, window: int) -> np.ndarray:
+    """Sample standard deviation (ddof 1) of the trailing `window` rows, as `_rolling_mean`."""
+    out = np.full_like(values, np.nan)
+    if len(values) >= window:
+        out[window - 1 :] = _rolling(values, window).std(axis=1, ddof=1)
+    return out
 
 
 def sentiment_aggregates(scored_texts: pd.DataFrame | None, dates: pd.Index) -> pd.DataFrame:
     """Per-day aggregates of text scores for the given dates; explicit gaps where none."""
-    scores = scored_texts if scored_texts is not None else pd.DataFrame({"date": [], "score": []})
-    score = scores["score"].astype("float64")
-    strongest = scores.loc[score.abs().groupby(scores["date"]).idxmax()] if len(scores) else scores
-    daily = pd.DataFrame(
-        {
-            "sentiment_mean": score.groupby(scores["date"]).mean(),
-            "sentiment_count": score.groupby(scores["date"]).size(),
-            "sentiment_pos_share": (score > POLARITY_CUTOFF).groupby(scores["date"]).mean(),
-            "sentiment_neg_share": (score < -POLARITY_CUTOFF).groupby(scores["date"]).mean(),
-            "sentiment_strongest": strongest.set_index("date")["score"].astype("float64"),
-        }
-    ).reindex(dates)
-    daily["sentiment_count"] = daily["sentiment_count"].fillna(0.0)
-    daily["has_sentiment"] = (daily["sentiment_count"] > 0).astype("float64")
-    return daily[list(SENTIMENT_COLUMNS)]
+    daily = np.full((len(dates), len(SENTIMENT_COLUMNS)), np.nan)
+    daily[:, SENTIMENT_COLUMNS.index("sentiment_count")] = 0.0
+    daily[:, SENTIMENT_COLUMNS.index("has_sentiment")] = 0.0
+    if scored_texts is not None and len(scored_texts):
+        rows = dates.get_indexer(pd.Index(scored_texts["date"]))
+        scores = scored_texts["score"].to_numpy(dtype="float64")
+        for row in np.unique(rows[rows >= 0]):
+            day = scores[rows == row]
+            daily[row] = (
+                day.mean(),
+                len(day),
+                (day > POLARITY_CUTOFF).mean(),
+                (day < -POLARITY_CUTOFF).mean(),
+                day[np.argmax(np.abs(day))],  # the first of equally strong scores
+                1.0,
+            )
+    return pd.DataFrame(daily, index=dates, columns=list(SENTIMENT_COLUMNS))
 
 
 def next_day_up(bars: pd.DataFrame) -> pd.Series:

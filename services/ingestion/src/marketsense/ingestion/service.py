@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 
@@ -44,13 +45,15 @@ async def ingest_symbol(
     data = await source.fetch(symbol, as_of=as_of, days=lookback_days)
     if data.bars.empty:
         raise NonRetryableError(f"{source.name} has no bars for {symbol} up to {as_of}")
-    bars_ref = await runtime.store.put(
-        raw_key(as_of=as_of, run_id=run_id, symbol=symbol, name="bars.parquet"),
-        to_parquet_bytes(data.bars),
-    )
-    texts_ref = await runtime.store.put(
-        raw_key(as_of=as_of, run_id=run_id, symbol=symbol, name="texts.parquet"),
-        to_parquet_bytes(data.texts),
+    bars_ref, texts_ref = await asyncio.gather(
+        runtime.store.put(
+            raw_key(as_of=as_of, run_id=run_id, symbol=symbol, name="bars.parquet"),
+            to_parquet_bytes(data.bars),
+        ),
+        runtime.store.put(
+            raw_key(as_of=as_of, run_id=run_id, symbol=symbol, name="texts.parquet"),
+            to_parquet_bytes(data.texts),
+        ),
     )
     async with runtime.transaction() as session:
         for kind, ref, rows in (

@@ -76,6 +76,10 @@ async def score_day(
     return pd.DataFrame({"date": day["date"].to_numpy(), "score": scores})
 
 
+async def _nothing() -> None:
+    """An awaitable standing in for an object the event does not reference."""
+
+
 async def process_symbol(
     *,
     runtime: Runtime,
@@ -91,8 +95,12 @@ async def process_symbol(
         raise RetryableError("no sentiment model is loaded yet")
     if await claim_task(runtime, run_id=run_id, symbol=symbol, stage=Stage.PROCESS) != Claim.WORK:
         return
-    bars = from_parquet_bytes(await runtime.store.get(event.bars))
-    texts = from_parquet_bytes(await runtime.store.get(event.texts)) if event.texts else None
+    bars_bytes, texts_bytes = await asyncio.gather(
+        runtime.store.get(event.bars),
+        runtime.store.get(event.texts) if event.texts else _nothing(),
+    )
+    bars = from_parquet_bytes(bars_bytes)
+    texts = from_parquet_bytes(texts_bytes) if texts_bytes is not None else None
     scored = (
         await score_day(model, texts, as_of=event.as_of, batch_size=batch_size)
         if texts is not None

@@ -113,8 +113,15 @@ class KafkaBus(EventBus):
                 log.warning("fetch failed, retrying: %s", exc)
                 await asyncio.sleep(1)
                 continue
-            for tp, records in batch.items():
-                await self._handle_partition(consumer, tp, records, by_topic, lag)
+            # Partitions are handled side by side, each in order: a symbol always maps to one
+            # partition, so its events stay in order while one symbol's wait on the database or
+            # the object store no longer holds up the symbols of the other partitions.
+            await asyncio.gather(
+                *(
+                    self._handle_partition(consumer, tp, records, by_topic, lag)
+                    for tp, records in batch.items()
+                )
+            )
             await lag.refresh()
 
     async def _handle_partition(

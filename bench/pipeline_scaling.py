@@ -28,12 +28,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.chaos.deployment import (
     PIPELINE,
     Deployment,
-    create_database,
-    drop_database,
     service_environment,
     wait_run,
 )
-from tests.conftest import TEST_AS_OF
+from tests.conftest import TEST_AS_OF, build_predictor, build_sentiment_model, migrated_pg_database
 from tests.model_registry_rows import new_api_key
 
 from marketsense.common.auth import Role
@@ -43,27 +41,8 @@ from process_cpu import server_pids, tree_cpu_seconds
 
 def build_models(workdir: Path) -> tuple[Path, Path]:
     """The default sentiment model and a baseline predictor, as the test fixtures build them."""
-    from rich.console import Console
-
-    from marketsense.cli.training import build_baseline
-    from marketsense.ingestion.sources.simulated import SimulatedMarket
-    from marketsense.modelkit.sentiment_build import build_default_sentiment_model
-    from marketsense.processing.sentiment import SentimentModel
-
-    sentiment = workdir / "sentiment"
-    sentiment.mkdir()
-    build_default_sentiment_model(sentiment)
-    predictor = workdir / "predictor"
-    predictor.mkdir()
-    build_baseline(
-        predictor,
-        as_of=TEST_AS_OF,
-        symbols=8,
-        market=SimulatedMarket(seed=7),
-        sentiment=SentimentModel(sentiment, quantized=True, threads=2),
-        console=Console(quiet=True),
-    )
-    return sentiment, predictor
+    sentiment = build_sentiment_model(workdir / "sentiment")
+    return sentiment, build_predictor(workdir / "predictor", sentiment)
 
 
 async def handler_ms(client: httpx.AsyncClient, url: str) -> dict[str, float]:
@@ -136,23 +115,22 @@ async def one_size(
 
 async def bench(sizes: list[int]) -> dict[str, Any]:
     """Every size, one after the other, on one fresh database."""
-    dsn = os.environ["MARKETSENSE_TEST_PG_DSN"]
-    name = f"marketsense_bench_{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         models = await asyncio.to_thread(build_models, workdir)
-        url = await create_database(dsn, name)
-        database = Database(url)
-        try:
-            results = [
-                await one_size(
-                    size, database_url=url, database=database, models=models, workdir=workdir
-                )
-                for size in sizes
-            ]
-        finally:
-            await database.dispose()
-            await drop_database(dsn, name)
+        async with migrated_pg_database(
+            os.environ["MARKETSENSE_TEST_PG_DSN"], prefix="marketsense_bench"
+        ) as url:
+            database = Database(url)
+            try:
+                results = [
+                    await one_size(
+                        size, database_url=url, database=database, models=models, workdir=workdir
+                    )
+                    for size in sizes
+                ]
+            finally:
+                await database.dispose()
     small, large = results[0], results[-1]
     growth = (large["wall_seconds"] / large["symbols"]) / (small["wall_seconds"] / small["symbols"])
     return {

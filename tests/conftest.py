@@ -100,10 +100,10 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 
 
 @contextlib.asynccontextmanager
-async def _migrated_pg_database() -> AsyncIterator[str]:
-    """A new PostgreSQL database at the newest migration, dropped afterwards; yields its URL."""
-    dsn = infra("MARKETSENSE_TEST_PG_DSN")
-    name = f"marketsense_test_{uuid.uuid4().hex[:8]}"
+async def migrated_pg_database(dsn: str, *, prefix: str = "marketsense_test") -> AsyncIterator[str]:
+    """A new database on the PostgreSQL server at `dsn`, at the newest migration, dropped
+    afterwards (whoever still uses it is disconnected); yields its SQLAlchemy URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(f"{dsn}/postgres")
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
@@ -127,7 +127,7 @@ async def _migrated_pg_database() -> AsyncIterator[str]:
 async def pg_database_url() -> AsyncIterator[str]:
     """A fresh, migrated PostgreSQL database for this test session (tables emptied per test by
     `database`)."""
-    async with _migrated_pg_database() as url:
+    async with migrated_pg_database(infra("MARKETSENSE_TEST_PG_DSN")) as url:
         yield url
 
 
@@ -135,7 +135,7 @@ async def pg_database_url() -> AsyncIterator[str]:
 async def fresh_pg_database_url() -> AsyncIterator[str]:
     """A migrated PostgreSQL database of this test alone: for tests whose processes or runtimes
     keep state (live runs, registered models) that must not meet another test's."""
-    async with _migrated_pg_database() as url:
+    async with migrated_pg_database(infra("MARKETSENSE_TEST_PG_DSN")) as url:
         yield url
 
 
@@ -180,35 +180,45 @@ async def eventually(
         await asyncio.sleep(interval)
 
 
-@pytest.fixture(scope="session")
-def sentiment_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The default sentiment model, built once per test session from the packaged weights."""
+def build_sentiment_model(directory: Path) -> Path:
+    """The default sentiment model, built from the packaged weights into `directory`."""
     from marketsense.modelkit.sentiment_build import build_default_sentiment_model
 
-    directory = tmp_path_factory.mktemp("sentiment")
+    directory.mkdir(parents=True, exist_ok=True)
     build_default_sentiment_model(directory)
     return directory
 
 
-@pytest.fixture(scope="session")
-def predictor_dir(tmp_path_factory: pytest.TempPathFactory, sentiment_model_dir: Path) -> Path:
-    """A baseline predictor trained once per session on simulated bars and scored texts."""
+def build_predictor(directory: Path, sentiment_model: Path) -> Path:
+    """A baseline predictor trained on simulated bars and texts scored by `sentiment_model`."""
     from rich.console import Console
 
     from marketsense.cli.training import build_baseline
     from marketsense.ingestion.sources.simulated import SimulatedMarket
     from marketsense.processing.sentiment import SentimentModel
 
-    directory = tmp_path_factory.mktemp("predictor")
+    directory.mkdir(parents=True, exist_ok=True)
     build_baseline(
         directory,
         as_of=TEST_AS_OF,
         symbols=8,
         market=SimulatedMarket(seed=7),
-        sentiment=SentimentModel(sentiment_model_dir, quantized=True, threads=2),
+        sentiment=SentimentModel(sentiment_model, quantized=True, threads=2),
         console=Console(quiet=True),
     )
     return directory
+
+
+@pytest.fixture(scope="session")
+def sentiment_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default sentiment model, built once per test session from the packaged weights."""
+    return build_sentiment_model(tmp_path_factory.mktemp("sentiment"))
+
+
+@pytest.fixture(scope="session")
+def predictor_dir(tmp_path_factory: pytest.TempPathFactory, sentiment_model_dir: Path) -> Path:
+    """A baseline predictor trained once per session on simulated bars and scored texts."""
+    return build_predictor(tmp_path_factory.mktemp("predictor"), sentiment_model_dir)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

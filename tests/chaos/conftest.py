@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 
@@ -14,11 +13,9 @@ from marketsense.common.db.engine import Database
 from tests.chaos.deployment import (
     PIPELINE,
     Deployment,
-    create_database,
-    drop_database,
     service_environment,
 )
-from tests.conftest import infra
+from tests.conftest import infra, migrated_pg_database
 from tests.model_registry_rows import new_api_key
 
 FULL_SIZE = 1000
@@ -35,10 +32,10 @@ Deploy = Callable[..., Awaitable[Deployment]]
 @pytest.fixture(scope="module")
 async def chaos_database_url() -> AsyncIterator[str]:
     """A fresh, migrated PostgreSQL database for one module's faults."""
-    dsn = infra("MARKETSENSE_TEST_PG_DSN")
-    name = f"marketsense_chaos_{uuid.uuid4().hex[:8]}"
-    yield await create_database(dsn, name)
-    await drop_database(dsn, name)
+    async with migrated_pg_database(
+        infra("MARKETSENSE_TEST_PG_DSN"), prefix="marketsense_chaos"
+    ) as url:
+        yield url
 
 
 @pytest.fixture

@@ -16,14 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import Table, func, select
 
 from marketsense.common.db.engine import Database
-from marketsense.common.db.migrate import upgrade
 from marketsense.common.db.models import FeatureSet, Prediction, RawObject, Task
 from marketsense.common.events import Envelope
 from tests.backends import as_environment, real_servers
@@ -34,29 +32,6 @@ PIPELINE = ("orchestrator", "ingestion", "processing", "prediction")
 
 LIVE_STATES = frozenset({"PENDING", "RUNNING"})
 """Run states before the run has ended."""
-
-
-async def create_database(dsn: str, name: str) -> str:
-    """Create and migrate a PostgreSQL database on the server at `dsn`; return its async URL."""
-    admin = await asyncpg.connect(f"{dsn}/postgres")
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = f"{dsn.replace('postgresql://', 'postgresql+asyncpg://')}/{name}"
-    database = Database(url)
-    await upgrade(database)
-    await database.dispose()
-    return url
-
-
-async def drop_database(dsn: str, name: str) -> None:
-    """Drop a database, disconnecting whoever still uses it."""
-    admin = await asyncpg.connect(f"{dsn}/postgres")
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 def service_environment(

@@ -63,6 +63,8 @@ class Orchestra:
     api: httpx.AsyncClient
     keys: dict[Role, str]
     recorder: Recorder
+    transport: httpx.ASGITransport
+    """The app's transport, for other clients of the same served orchestrator."""
 
     def as_role(self, role: Role | None) -> dict[str, str]:
         """Headers sending the key of `role` (none for None)."""
@@ -96,16 +98,17 @@ async def serve_orchestrator(settings: OrchestratorSettings) -> AsyncIterator[Or
             )
         )
     app = create_app(runtime, [create_component(runtime, settings)], title="orchestrator")
+    transport = httpx.ASGITransport(app=app)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://o") as api,
+        httpx.AsyncClient(transport=transport, base_url="http://o") as api,
     ):
         keys = {
             role: await new_api_key(runtime.database, role=role, name=f"{role.value}-key")
             for role in Role
         }
         api.headers[KEY_HEADER] = keys[Role.PUBLISHER]
-        yield Orchestra(runtime, settings, api, keys, recorder)
+        yield Orchestra(runtime, settings, api, keys, recorder, transport)
 
 
 async def start_run(orchestra: Orchestra, as_of: dt.date, symbols: list[str]) -> str:

@@ -78,20 +78,11 @@ def serve(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every migration to the configured database (MARKETSENSE_DATABASE_URL)."""
-    from marketsense.common.db.engine import Database
-    from marketsense.common.db.migrate import current_revision, upgrade
+    from marketsense.common.db.migrate import upgrade_url
     from marketsense.common.settings import CommonSettings
 
-    async def go() -> str | None:
-        database = Database(CommonSettings().resolved_database_url())
-        try:
-            await upgrade(database)
-            return await current_revision(database)
-        finally:
-            await database.dispose()
-
     try:
-        revision = asyncio.run(go())
+        revision = asyncio.run(upgrade_url(CommonSettings().resolved_database_url()))
     except OSError as exc:
         raise fail(f"cannot reach the database: {exc}; check MARKETSENSE_DATABASE_URL") from exc
     console.print(f"database at revision {revision}")

@@ -8,6 +8,8 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_HOME = Path(".marketsense")
+LIBPQ_SCHEMES = ("postgresql://", "postgres://")
+ASYNC_POSTGRES_SCHEME = "postgresql+asyncpg://"
 
 
 class CommonSettings(BaseSettings):
@@ -19,7 +21,8 @@ class CommonSettings(BaseSettings):
     """Folder for the embedded default's SQLite file, objects and models."""
 
     database_url: SecretStr | None = None
-    """SQLAlchemy async URL (postgresql+asyncpg://...); unset means SQLite under `home`."""
+    """SQLAlchemy async URL (postgresql+asyncpg://...; a plain postgresql:// URI is read as
+    asyncpg); unset means SQLite under `home`."""
 
     kafka_bootstrap_servers: str | None = None
     """Comma-separated Kafka brokers; unset means the in-process bus."""
@@ -93,7 +96,12 @@ class CommonSettings(BaseSettings):
     def resolved_database_url(self) -> str:
         """The database URL, falling back to the embedded SQLite file."""
         if self.database_url is not None:
-            return self.database_url.get_secret_value()
+            url = self.database_url.get_secret_value()
+            # Operators such as CloudNativePG hand out libpq URIs; SQLAlchemy needs the driver.
+            for scheme in LIBPQ_SCHEMES:
+                if url.startswith(scheme):
+                    return ASYNC_POSTGRES_SCHEME + url.removeprefix(scheme)
+            return url
         return f"sqlite+aiosqlite:///{(self.home / 'marketsense.db').resolve()}"
 
     def resolved_object_store_url(self) -> str:

@@ -27,6 +27,16 @@ async def upgrade(database: Database, revision: str = "head") -> None:
     await _with_connection(database, lambda cfg: command.upgrade(cfg, revision))
 
 
+async def upgrade_url(url: str) -> str | None:
+    """Upgrade the database at `url` to the newest revision; the revision it is then at."""
+    database = Database(url)
+    try:
+        await upgrade(database)
+        return await current_revision(database)
+    finally:
+        await database.dispose()
+
+
 async def downgrade(database: Database, revision: str) -> None:
     """Downgrade the database to a revision."""
     await _with_connection(database, lambda cfg: command.downgrade(cfg, revision))

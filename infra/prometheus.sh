@@ -41,7 +41,7 @@ global:
   scrape_interval: 1s
   evaluation_interval: 1s
 # The same alert rules a deployment loads, so tests can watch them fire.
-rule_files: ['$REPO/deploy/prometheus/alerts.yml']
+rule_files: ['$REPO/deploy/helm/marketsense/files/alerts.yml']
 scrape_configs:
   - job_name: marketsense
     file_sd_configs:

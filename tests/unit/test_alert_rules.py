@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-RULES = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
+RULES = Path(__file__).resolve().parents[2] / "deploy" / "helm" / "marketsense" / "files"
 
 
 def _promtool() -> str:

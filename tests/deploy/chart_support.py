@@ -1,0 +1,146 @@
+"""Render the Helm chart and validate manifests offline with helm and kubeconform."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "deploy" / "helm" / "marketsense"
+PROFILES = {"default": [], "dev": [ROOT / "deploy/helm/values-dev.yaml"], "prod": [ROOT / "deploy/helm/values-prod.yaml"]}
+CRD_SCHEMAS = ROOT / "deploy" / "crd-schemas"
+KUBERNETES_VERSION = "1.37.0"
+"""The newest Kubernetes whose schemas kubernetes-validate ships; the chart needs 1.27 or newer."""
+
+_K8S_SCHEMAS = (
+    Path(kubernetes_validate.__file__).parent
+    / "kubernetes-json-schema"
+    / f"v{KUBERNETES_VERSION}-local-strict"
+)
+_SHARED = "/api/_definitions.json#/$defs/"
+_LOCAL = "#/$defs/"
+
+
+def tool(name: str) -> Path:
+    """A binary infra/k8s-tools.sh built; the test fails with what to run when it is missing."""
+    folder = Path(os.environ.get("MARKETSENSE_TEST_K8S_BIN", ROOT / ".infra" / "bin"))
+    path = folder / name
+    if not path.is_file():
+        pytest.fail(f"{path} is missing: run `bash infra/k8s-tools.sh install` (or scripts/test.sh)")
+    return path
+
+
+def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run helm; with `check`, a non-zero exit fails the test with helm's output."""
+    done = subprocess.run(
+        [str(tool("helm")), *args], capture_output=True, text=True, timeout=120, check=False
+    )
+    if check:
+        assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def template_args(values: Iterable[Path] = (), sets: Iterable[str] = ()) -> list[str]:
+    """`helm template` arguments for the chart with values files and --set pairs."""
+    args = ["template", "ms", str(CHART), "--namespace", "trading", "--kube-version", KUBERNETES_VERSION]
+    for path in values:
+        args += ["--values", str(path)]
+    for pair in sets:
+        args += ["--set", pair]
+    return args
+
+
+def render_text(values: Iterable[Path] = (), sets: Iterable[str] = ()) -> str:
+    """The chart rendered with values files and --set pairs, as helm prints it."""
+    return helm(*template_args(values, sets)).stdout
+
+
+def documents(text: str) -> list[dict[str, Any]]:
+    """The non-empty YAML documents of a rendered chart."""
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def find(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> list[dict[str, Any]]:
+    """Documents of a kind (and name)."""
+    return [
+        d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)
+    ]
+
+
+def _refs(node: Any, found: set[str]) -> None:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            for prefix in (_SHARED, _LOCAL):
+                if ref.startswith(prefix):
+                    found.add(ref.removeprefix(prefix))
+        for value in node.values():
+            _refs(value, found)
+    elif isinstance(node, list):
+        for value in node:
+            _refs(value, found)
+
+
+def standalone_schema(file_name: str) -> dict[str, Any]:
+    """A kubernetes-validate schema with the definitions it needs inlined.
+
+    kubernetes-validate's schemas point into one shared `/api/_definitions.json` by absolute
+    path, which kubeconform cannot follow; inlining what each one uses makes it self-contained.
+    """
+    definitions = json.loads((_K8S_SCHEMAS / "_definitions.json").read_text())["$defs"]
+    schema = json.loads((_K8S_SCHEMAS / file_name).read_text())
+    needed: set[str] = set()
+    _refs(schema, needed)
+    todo = list(needed)
+    while todo:
+        more: set[str] = set()
+        _refs(definitions[todo.pop()], more)
+        todo += sorted(more - needed)
+        needed |= more
+    schema["$defs"] = {name: definitions[name] for name in sorted(needed)}
+    return json.loads(json.dumps(schema).replace(f'"{_SHARED}', f'"{_LOCAL}'))
+
+
+def kubernetes_schema_dir(folder: Path, docs: list[dict[str, Any]]) -> Path:
+    """Write kubeconform's `<version>-standalone-strict/<kind>-<group>-<version>.json` for the
+    built-in kinds among `docs`; returns the folder to pass as its schema location root."""
+    target = folder / f"v{KUBERNETES_VERSION}-standalone-strict"
+    target.mkdir(parents=True, exist_ok=True)
+    for doc in docs:
+        group, _, version = doc["apiVersion"].rpartition("/")
+        suffix = f"-{group.split('.')[0]}-{version}" if group else f"-{version}"
+        name = f"{doc['kind'].lower()}{suffix}.json"
+        if (_K8S_SCHEMAS / name).is_file() and not (target / name).is_file():
+            (target / name).write_text(json.dumps(standalone_schema(name)))
+    return folder
+
+
+def kubeconform(text: str, schema_root: Path) -> subprocess.CompletedProcess[str]:
+    """Validate manifests strictly against the Kubernetes schemas and the repo's CRD schemas."""
+    return subprocess.run(
+        [
+            str(tool("kubeconform")),
+            "-strict",
+            "-summary",
+            "-output", "json",
+            "-kubernetes-version", KUBERNETES_VERSION,
+            "-schema-location",
+            f"{schema_root}/{{{{ .NormalizedKubernetesVersion }}}}-standalone{{{{ .StrictSuffix }}}}/{{{{ .ResourceKind }}}}{{{{ .KindSuffix }}}}.json",
+            "-schema-location",
+            f"{CRD_SCHEMAS}/{{{{ .Group }}}}/{{{{ .ResourceKind }}}}_{{{{ .ResourceAPIVersion }}}}.json",
+            "-",
+        ],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )

@@ -36,6 +36,8 @@ SERVICE_SETTINGS: dict[str, type[BaseSettings]] = {
     "registry": RegistrySettings,
 }
 EGRESS = ["alertSinks", "internet"]
+UNIVERSE_PATTERN = "^[A-Za-z0-9.\\-]+(,[A-Za-z0-9.\\-]+)*$"
+"""Comma-separated symbols without blanks, as the daily run sends them."""
 
 
 def is_secret(cls: type[BaseSettings], name: str) -> bool:
@@ -208,7 +210,7 @@ def document() -> dict[str, Any]:
                     "enabled": {"type": "boolean"},
                     "schedule": {"type": "string", "pattern": "^(\\S+\\s+){4}\\S+$"},
                     "timeZone": {"type": "string", "minLength": 1},
-                    "universe": {"type": "string", "pattern": "^[A-Za-z0-9.\\-]+(,[A-Za-z0-9.\\-]+)*$"},
+                    "universe": {"type": "string", "pattern": UNIVERSE_PATTERN},
                     "attempts": integer(1),
                     "apiKey": {"$ref": "#/$defs/secretRef"},
                 },

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -38,9 +39,12 @@ SOURCES = [
 
 def module_dir(module: str, version: str) -> Path:
     """Download a module through the Go proxy (cached under .infra) and return its folder."""
+    go = shutil.which("go")
+    if go is None:
+        raise SystemExit("error: Go is needed to download the CRDs (install golang 1.24 or newer)")
     env = {**os.environ, "GOMODCACHE": str(ROOT / ".infra" / "go" / "mod"), "GOFLAGS": "-mod=mod"}
     out = subprocess.run(
-        ["go", "mod", "download", "-json", f"{module}@{version}"],
+        [go, "mod", "download", "-json", f"{module}@{version}"],
         check=True,
         capture_output=True,
         text=True,

@@ -15,7 +15,11 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "deploy" / "helm" / "marketsense"
-PROFILES = {"default": [], "dev": [ROOT / "deploy/helm/values-dev.yaml"], "prod": [ROOT / "deploy/helm/values-prod.yaml"]}
+PROFILES = {
+    "default": [],
+    "dev": [ROOT / "deploy/helm/values-dev.yaml"],
+    "prod": [ROOT / "deploy/helm/values-prod.yaml"],
+}
 CRD_SCHEMAS = ROOT / "deploy" / "crd-schemas"
 KUBERNETES_VERSION = "1.37.0"
 """The newest Kubernetes whose schemas kubernetes-validate ships; the chart needs 1.27 or newer."""
@@ -26,6 +30,11 @@ _K8S_SCHEMAS = (
     / f"v{KUBERNETES_VERSION}-local-strict"
 )
 _SHARED = "/api/_definitions.json#/$defs/"
+BUILT_IN_LAYOUT = (
+    "{{ .NormalizedKubernetesVersion }}-standalone{{ .StrictSuffix }}/"
+    "{{ .ResourceKind }}{{ .KindSuffix }}.json"
+)
+CRD_LAYOUT = "{{ .Group }}/{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json"
 _LOCAL = "#/$defs/"
 
 
@@ -34,7 +43,9 @@ def tool(name: str) -> Path:
     folder = Path(os.environ.get("MARKETSENSE_TEST_K8S_BIN", ROOT / ".infra" / "bin"))
     path = folder / name
     if not path.is_file():
-        pytest.fail(f"{path} is missing: run `bash infra/k8s-tools.sh install` (or scripts/test.sh)")
+        pytest.fail(
+            f"{path} is missing: run `bash infra/k8s-tools.sh install` (or scripts/test.sh)"
+        )
     return path
 
 
@@ -50,7 +61,15 @@ def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 def template_args(values: Iterable[Path] = (), sets: Iterable[str] = ()) -> list[str]:
     """`helm template` arguments for the chart with values files and --set pairs."""
-    args = ["template", "ms", str(CHART), "--namespace", "trading", "--kube-version", KUBERNETES_VERSION]
+    args = [
+        "template",
+        "ms",
+        str(CHART),
+        "--namespace",
+        "trading",
+        "--kube-version",
+        KUBERNETES_VERSION,
+    ]
     for path in values:
         args += ["--values", str(path)]
     for pair in sets:
@@ -106,7 +125,8 @@ def standalone_schema(file_name: str) -> dict[str, Any]:
         todo += sorted(more - needed)
         needed |= more
     schema["$defs"] = {name: definitions[name] for name in sorted(needed)}
-    return json.loads(json.dumps(schema).replace(f'"{_SHARED}', f'"{_LOCAL}'))
+    inlined: dict[str, Any] = json.loads(json.dumps(schema).replace(f'"{_SHARED}', f'"{_LOCAL}'))
+    return inlined
 
 
 def kubernetes_schema_dir(folder: Path, docs: list[dict[str, Any]]) -> Path:
@@ -130,12 +150,14 @@ def kubeconform(text: str, schema_root: Path) -> subprocess.CompletedProcess[str
             str(tool("kubeconform")),
             "-strict",
             "-summary",
-            "-output", "json",
-            "-kubernetes-version", KUBERNETES_VERSION,
+            "-output",
+            "json",
+            "-kubernetes-version",
+            KUBERNETES_VERSION,
             "-schema-location",
-            f"{schema_root}/{{{{ .NormalizedKubernetesVersion }}}}-standalone{{{{ .StrictSuffix }}}}/{{{{ .ResourceKind }}}}{{{{ .KindSuffix }}}}.json",
+            f"{schema_root}/{BUILT_IN_LAYOUT}",
             "-schema-location",
-            f"{CRD_SCHEMAS}/{{{{ .Group }}}}/{{{{ .ResourceKind }}}}_{{{{ .ResourceAPIVersion }}}}.json",
+            f"{CRD_SCHEMAS}/{CRD_LAYOUT}",
             "-",
         ],
         input=text,

@@ -266,6 +266,7 @@ def document() -> dict[str, Any]:
                 "properties": {
                     "enabled": {"type": "boolean"},
                     "cluster": {"type": "string", "minLength": 1},
+                    "namespace": {"type": "string"},
                     "partitions": integer(1),
                     "replicas": integer(1, 32767),
                     "config": {"type": "object", "additionalProperties": {"type": "string"}},

@@ -43,6 +43,7 @@ EVERYTHING = [
     "services.prediction.keda.enabled=true",
     "services.orchestrator.keda.enabled=true",
     "kafkaTopics.enabled=true",
+    "kafkaTopics.namespace=kafka",
     "secrets.alert_slack_webhook_url.name=alerts",
     "secrets.alert_webhook_url.name=alerts",
     "secrets.alert_smtp_password.name=alerts",
@@ -413,6 +414,8 @@ def test_strimzi_topics_are_every_event_topic_and_its_dead_letter_topic(
 
     assert topics == events | {f"{t}.dlq" for t in events}
     assert names == {f"ms-marketsense-{t}" for t in topics}
+    assert {d["metadata"]["namespace"] for d in resources} == {"kafka"}
+    assert {d["metadata"]["labels"]["strimzi.io/cluster"] for d in resources} == {"marketsense"}
 
 
 def test_prometheus_rule_is_the_tested_alert_file(

@@ -7,28 +7,15 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
 
 from marketsense.common.auth import Role
-from marketsense.common.db.engine import Database
 from marketsense.common.db.models import OperatorAction, Run
 from marketsense.orchestrator.daily_run import DailyRunSettings, start_daily_run
 from tests.conftest import TEST_AS_OF
-from tests.orchestrator_support import Orchestra, orchestrator_settings, serve_orchestrator
-
-
-@pytest.fixture
-async def orchestra(
-    tmp_path: Path, database: Database, database_url: str
-) -> AsyncIterator[Orchestra]:
-    """An orchestrator served in this process."""
-    async with serve_orchestrator(orchestrator_settings(tmp_path, database_url)) as served:
-        yield served
+from tests.orchestrator_support import Orchestra
 
 
 def _settings(orchestra: Orchestra, role: Role = Role.PUBLISHER) -> DailyRunSettings:

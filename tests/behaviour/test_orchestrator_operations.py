@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import select
 
-from marketsense.common.db.engine import Database
 from marketsense.common.db.models import OperatorAction
 from marketsense.common.events import FeaturesReady, IngestRequested, RawDataReady
 from marketsense.common.states import Stage
@@ -22,21 +18,10 @@ from tests.orchestrator_support import (
     claim,
     fail_symbol,
     finish,
-    orchestrator_settings,
-    serve_orchestrator,
     start_run,
     succeed_symbol,
     task_rows,
 )
-
-
-@pytest.fixture
-async def orchestra(
-    tmp_path: Path, database: Database, database_url: str
-) -> AsyncIterator[Orchestra]:
-    """An orchestrator on an empty database of each kind."""
-    async with serve_orchestrator(orchestrator_settings(tmp_path, database_url)) as served:
-        yield served
 
 
 def _retries(stage: str, reason: str) -> float:

@@ -291,3 +291,20 @@ async def test_relayed_event_reaches_a_subscriber_with_its_typed_payload(
     got, payload = received[0]
     assert got == envelope
     assert payload == IngestRequested(as_of=AS_OF, lookback_days=42)
+
+
+async def test_relay_stop_ends_in_time_when_the_broker_never_answers(
+    database: Database, bus: FlakyBus
+) -> None:
+    await _commit_events(database, [_event("AAA")], source="svc")
+    bus.delay = 3600  # the send is in flight and nothing ever answers it
+    relay = OutboxRelay(database, bus, source="svc", stop_seconds=0.5)
+    await relay.start()
+    await asyncio.sleep(0.2)
+
+    started = asyncio.get_running_loop().time()
+    await relay.stop()
+    took = asyncio.get_running_loop().time() - started
+
+    assert 0.5 <= took < 5
+    assert await _outbox_rows(database, "svc") == 1  # kept for the next start

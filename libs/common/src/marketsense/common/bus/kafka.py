@@ -33,6 +33,10 @@ PRODUCER_STATE_ERRORS = (
 )
 """Errors after which an idempotent producer cannot send again and must be replaced."""
 
+SEND_TIMEOUT_SECONDS = 60.0
+"""Longest wait for the broker to acknowledge a batch. aiokafka's own timeouts (40 s) end a
+plain outage sooner; a send still waiting after this has a wedged client, which is replaced."""
+
 LAG_REFRESH_SECONDS = 1.0
 """How often a consumer recomputes its lag gauge: cheap, but not worth doing per batch."""
 
@@ -49,6 +53,7 @@ class KafkaBus(EventBus):
         retry_base: float = 0.2,
         partitions: int = 4,
         client_id: str = "marketsense",
+        send_timeout: float = SEND_TIMEOUT_SECONDS,
     ):
         super().__init__(
             topic_prefix=topic_prefix, max_attempts=max_attempts, retry_base=retry_base
@@ -56,6 +61,7 @@ class KafkaBus(EventBus):
         self.bootstrap_servers = bootstrap_servers
         self.partitions = partitions
         self.client_id = client_id
+        self.send_timeout = send_timeout
         self._producer: AIOKafkaProducer | None = None
         self._consumers: list[AIOKafkaConsumer] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -182,21 +188,23 @@ class KafkaBus(EventBus):
         if producer is None:
             raise RuntimeError("the Kafka bus is not started")
         try:
-            await self._send_with(producer, messages)
-        except PRODUCER_STATE_ERRORS as exc:
-            # A broker that restarted may have lost the producer's sequence state; this producer
-            # can never send again. A new one gets a new producer id; resending is safe because
-            # every consumer is idempotent.
-            log.warning("producer state lost (%s); starting a new producer", exc)
+            await asyncio.wait_for(self._send_with(producer, messages), self.send_timeout)
+        except (*PRODUCER_STATE_ERRORS, TimeoutError) as exc:
+            # A broker that restarted may have lost the producer's sequence state, or a client
+            # waits on a broker that will never answer it: this producer can never send again. A
+            # new one gets a new producer id and connections; resending is safe because every
+            # consumer is idempotent.
+            reason = str(exc) or f"no acknowledgement in {self.send_timeout:g} s"
+            log.warning("producer cannot send (%s); starting a new producer", reason)
             async with self._replacing:
                 current = self._producer
                 if current is None:
                     raise
                 if current is producer:  # not replaced by a concurrent send already
                     current = self._producer = await self._new_producer()
-                    with contextlib.suppress(KafkaError):
-                        await producer.stop()
-            await self._send_with(current, messages)
+                    with contextlib.suppress(KafkaError, TimeoutError):
+                        await asyncio.wait_for(producer.stop(), self.send_timeout)
+            await asyncio.wait_for(self._send_with(current, messages), self.send_timeout)
 
     @staticmethod
     async def _send_with(producer: AIOKafkaProducer, messages: Sequence[Outgoing]) -> None:

@@ -37,12 +37,14 @@ class OutboxRelay:
         source: str | None,
         batch_size: int = 500,
         poll_seconds: float = 0.5,
+        stop_seconds: float = 15.0,
     ):
         self.database = database
         self.bus = bus
         self.source = source
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
+        self.stop_seconds = stop_seconds
         self._wakeup = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -57,13 +59,28 @@ class OutboxRelay:
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
 
     async def stop(self) -> None:
-        """Send what is committed, then stop."""
+        """Send what is committed, then stop; give up after `stop_seconds`.
+
+        Shutdown must end within the pod's grace period even when the bus does not answer; rows
+        not sent stay in the table for the next start or another replica.
+        """
         self._stopping = True
         self._wakeup.set()
-        if self._task is not None:
+        try:
+            await asyncio.wait_for(self._finish(), self.stop_seconds)
+        except TimeoutError:
+            log.warning("outbox relay stopped with rows unsent after %g s", self.stop_seconds)
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            self._task = None
+        self._task = None
+
+    async def _finish(self) -> None:
+        """Let the running batch end, then send every committed row left."""
+        if self._task is not None:
+            # wait() neither raises the task's outcome nor cancels it when this is cancelled.
+            await asyncio.wait([self._task])
         with contextlib.suppress(Exception):
             while await self.relay_once():
                 pass

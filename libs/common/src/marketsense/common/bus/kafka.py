@@ -33,7 +33,7 @@ PRODUCER_STATE_ERRORS = (
 )
 """Errors after which an idempotent producer cannot send again and must be replaced."""
 
-SEND_TIMEOUT_SECONDS = 60.0
+SEND_TIMEOUT_SECONDS = 120.0
 """Longest wait for the broker to acknowledge a batch. aiokafka's own timeouts (40 s) end a
 plain outage sooner; a send still waiting after this has a wedged client, which is replaced."""
 

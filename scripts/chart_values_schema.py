@@ -61,25 +61,43 @@ def field_schema(cls: type[BaseSettings], name: str) -> dict[str, Any]:
     return schema
 
 
+def closed(properties: dict[str, Any], *, required: list[str] | None = None) -> dict[str, Any]:
+    """An object of exactly these properties: a misspelt name is refused, by name."""
+    schema: dict[str, Any] = {"type": "object", "additionalProperties": False}
+    if required:
+        schema["required"] = required
+    schema["properties"] = properties
+    return schema
+
+
+def integer(minimum: int, maximum: int | None = None) -> dict[str, Any]:
+    """An integer schema with bounds."""
+    schema: dict[str, Any] = {"type": "integer", "minimum": minimum}
+    if maximum is not None:
+        schema["maximum"] = maximum
+    return schema
+
+
+BOOLEAN = {"type": "boolean"}
+STRING = {"type": "string"}
+NON_EMPTY = {"type": "string", "minLength": 1}
+LABELS = {"type": "object", "additionalProperties": STRING}
+"""String to string, as labels, annotations and node selectors are."""
+ANY_OBJECT = {"type": "object"}
+OBJECTS = {"type": "array", "items": ANY_OBJECT}
+
+
 def settings_schema(cls: type[BaseSettings], names: list[str]) -> dict[str, Any]:
     """An object of the named settings, rejecting any other name."""
-    return {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {name: field_schema(cls, name) for name in sorted(names)},
-    }
+    return closed({name: field_schema(cls, name) for name in sorted(names)})
 
 
 def secrets_schema(names: list[str]) -> dict[str, Any]:
     """An object of secret references, one per named secret setting."""
-    return {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {name: {"$ref": "#/$defs/secretRef"} for name in sorted(names)},
-    }
+    return closed({name: {"$ref": "#/$defs/secretRef"} for name in sorted(names)})
 
 
-def service_schema(name: str, cls: type[BaseSettings]) -> dict[str, Any]:
+def service_schema(cls: type[BaseSettings]) -> dict[str, Any]:
     """services.<name>: the common service block with this service's own settings."""
     own = [f for f in cls.model_fields if f not in CommonSettings.model_fields]
     return {
@@ -91,213 +109,148 @@ def service_schema(name: str, cls: type[BaseSettings]) -> dict[str, Any]:
     }
 
 
-def integer(minimum: int, maximum: int | None = None) -> dict[str, Any]:
-    """An integer schema with bounds."""
-    schema: dict[str, Any] = {"type": "integer", "minimum": minimum}
-    if maximum is not None:
-        schema["maximum"] = maximum
-    return schema
-
-
-def document() -> dict[str, Any]:
-    """The whole values schema."""
-    common = list(CommonSettings.model_fields)
+def service_block() -> dict[str, Any]:
+    """What `serviceDefaults` and every entry of `services` may hold."""
     topics = sorted(p.topic for p in PAYLOAD_TYPES.values())
-    peer_list = {"type": "array", "items": {"type": "object"}}
-    destination = {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["to", "ports"],
-        "properties": {"to": peer_list, "ports": {"type": "array", "items": integer(1, 65535)}},
-    }
-    service_block: dict[str, Any] = {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {
-            "enabled": {"type": "boolean"},
+    return closed(
+        {
+            "enabled": BOOLEAN,
             "image": {"type": "string", "description": "Full image reference; empty: built."},
             "port": integer(1, 65535),
             "replicas": integer(0),
             "api": {"type": "boolean", "description": "API clients may call it."},
             "consumes": {"type": "array", "items": {"enum": topics}},
             "egress": {"type": "array", "items": {"enum": EGRESS}},
-            "resources": {"type": "object"},
+            "resources": ANY_OBJECT,
             "tmpSizeLimit": {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti)?$"},
-            "autoscaling": {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {
-                    "enabled": {"type": "boolean"},
+            "autoscaling": closed(
+                {
+                    "enabled": BOOLEAN,
                     "minReplicas": integer(1),
                     "maxReplicas": integer(1),
                     "targetCPUUtilizationPercentage": integer(1, 100),
-                },
-            },
-            "keda": {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {
-                    "enabled": {"type": "boolean"},
+                }
+            ),
+            "keda": closed(
+                {
+                    "enabled": BOOLEAN,
                     "minReplicas": integer(0),
                     "maxReplicas": integer(1),
                     "lagThreshold": integer(1),
                     "pollingInterval": integer(1),
                     "cooldownPeriod": integer(0),
-                },
-            },
-            "podDisruptionBudget": {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {
-                    "enabled": {"type": "boolean"},
-                    "maxUnavailable": {"type": ["integer", "string"]},
-                },
-            },
-            "podAnnotations": {"type": "object", "additionalProperties": {"type": "string"}},
-            "nodeSelector": {"type": "object", "additionalProperties": {"type": "string"}},
-            "tolerations": {"type": "array", "items": {"type": "object"}},
-            "affinity": {"type": "object"},
-            "settings": {"type": "object"},
-            "secrets": {"type": "object"},
-        },
-    }
+                }
+            ),
+            "podDisruptionBudget": closed(
+                {"enabled": BOOLEAN, "maxUnavailable": {"type": ["integer", "string"]}}
+            ),
+            "podAnnotations": LABELS,
+            "nodeSelector": LABELS,
+            "tolerations": OBJECTS,
+            "affinity": ANY_OBJECT,
+            "settings": ANY_OBJECT,
+            "secrets": ANY_OBJECT,
+        }
+    )
+
+
+def document() -> dict[str, Any]:
+    """The whole values schema."""
+    common = list(CommonSettings.model_fields)
+    destination = closed(
+        {"to": OBJECTS, "ports": {"type": "array", "items": integer(1, 65535)}},
+        required=["to", "ports"],
+    )
+    peers = closed({"from": OBJECTS})
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "marketsense chart values",
         "type": "object",
         "additionalProperties": False,
         "$defs": {
-            "secretRef": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["name", "key"],
-                "properties": {
+            "secretRef": closed(
+                {
                     "name": {"type": "string", "description": "Secret name; empty: unset."},
-                    "key": {"type": "string", "minLength": 1},
+                    "key": NON_EMPTY,
                 },
-            },
-            "service": service_block,
+                required=["name", "key"],
+            ),
+            "service": service_block(),
         },
         "properties": {
-            "image": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["registry"],
-                "properties": {
-                    "registry": {"type": "string", "minLength": 1},
-                    "tag": {"type": "string"},
+            "image": closed(
+                {
+                    "registry": NON_EMPTY,
+                    "tag": STRING,
                     "pullPolicy": {"enum": ["Always", "IfNotPresent", "Never"]},
                 },
-            },
-            "imagePullSecrets": {"type": "array", "items": {"type": "object"}},
+                required=["registry"],
+            ),
+            "imagePullSecrets": OBJECTS,
             "settings": settings_schema(
                 CommonSettings, [f for f in common if not is_secret(CommonSettings, f)]
             ),
             "secrets": secrets_schema([f for f in common if is_secret(CommonSettings, f)]),
             "serviceDefaults": {"$ref": "#/$defs/service"},
-            "services": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": list(SERVICE_SETTINGS),
-                "properties": {
-                    name: service_schema(name, cls) for name, cls in SERVICE_SETTINGS.items()
-                },
-            },
-            "dailyRun": {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {
-                    "enabled": {"type": "boolean"},
+            "services": closed(
+                {name: service_schema(cls) for name, cls in SERVICE_SETTINGS.items()},
+                required=list(SERVICE_SETTINGS),
+            ),
+            "dailyRun": closed(
+                {
+                    "enabled": BOOLEAN,
                     "schedule": {"type": "string", "pattern": "^(\\S+\\s+){4}\\S+$"},
-                    "timeZone": {"type": "string", "minLength": 1},
+                    "timeZone": NON_EMPTY,
                     "universe": {"type": "string", "pattern": UNIVERSE_PATTERN},
                     "attempts": integer(1),
                     "apiKey": {"$ref": "#/$defs/secretRef"},
-                },
-            },
-            "migrations": {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {
-                    "enabled": {"type": "boolean"},
+                }
+            ),
+            "migrations": closed(
+                {
+                    "enabled": BOOLEAN,
                     "activeDeadlineSeconds": integer(1),
                     "backoffLimit": integer(0),
-                },
-            },
-            "serviceAccount": {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {
-                    "create": {"type": "boolean"},
-                    "name": {"type": "string"},
-                    "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
-                },
-            },
-            "serviceMonitor": {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {
-                    "enabled": {"type": "boolean"},
+                }
+            ),
+            "serviceAccount": closed({"create": BOOLEAN, "name": STRING, "annotations": LABELS}),
+            "serviceMonitor": closed(
+                {
+                    "enabled": BOOLEAN,
                     "interval": {"type": "string", "pattern": "^[0-9]+(ms|s|m|h)$"},
-                    "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-                },
-            },
-            "prometheusRule": {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {
-                    "enabled": {"type": "boolean"},
-                    "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-                },
-            },
-            "dashboards": {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {
-                    "enabled": {"type": "boolean"},
-                    "label": {"type": "string", "minLength": 1},
-                    "labelValue": {"type": "string"},
-                    "folder": {"type": "string"},
-                },
-            },
-            "kafkaTopics": {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {
-                    "enabled": {"type": "boolean"},
-                    "cluster": {"type": "string", "minLength": 1},
-                    "namespace": {"type": "string"},
+                    "labels": LABELS,
+                }
+            ),
+            "prometheusRule": closed({"enabled": BOOLEAN, "labels": LABELS}),
+            "dashboards": closed(
+                {"enabled": BOOLEAN, "label": NON_EMPTY, "labelValue": STRING, "folder": STRING}
+            ),
+            "kafkaTopics": closed(
+                {
+                    "enabled": BOOLEAN,
+                    "cluster": NON_EMPTY,
+                    "namespace": STRING,
                     "partitions": integer(1),
                     "replicas": integer(1, 32767),
-                    "config": {"type": "object", "additionalProperties": {"type": "string"}},
-                },
-            },
-            "networkPolicy": {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {
-                    "enabled": {"type": "boolean"},
+                    "config": LABELS,
+                }
+            ),
+            "networkPolicy": closed(
+                {
+                    "enabled": BOOLEAN,
                     "dns": destination,
                     "kafka": destination,
                     "database": destination,
                     "objectStore": destination,
                     "alertSinks": destination,
                     "internet": destination,
-                    "prometheus": {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "properties": {"from": peer_list},
-                    },
-                    "apiClients": {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "properties": {"from": peer_list},
-                    },
-                },
-            },
-            "podSecurityContext": {"type": "object"},
-            "securityContext": {"type": "object"},
-            "global": {"type": "object"},
+                    "prometheus": peers,
+                    "apiClients": peers,
+                }
+            ),
+            "podSecurityContext": ANY_OBJECT,
+            "securityContext": ANY_OBJECT,
+            "global": ANY_OBJECT,
         },
     }
 

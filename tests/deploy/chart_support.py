@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -108,13 +109,20 @@ def _refs(node: Any, found: set[str]) -> None:
             _refs(value, found)
 
 
+@functools.cache
+def _definitions() -> dict[str, Any]:
+    """kubernetes-validate's shared definitions, read once (several MB of JSON)."""
+    found: dict[str, Any] = json.loads((_K8S_SCHEMAS / "_definitions.json").read_text())["$defs"]
+    return found
+
+
 def standalone_schema(file_name: str) -> dict[str, Any]:
     """A kubernetes-validate schema with the definitions it needs inlined.
 
     kubernetes-validate's schemas point into one shared `/api/_definitions.json` by absolute
     path, which kubeconform cannot follow; inlining what each one uses makes it self-contained.
     """
-    definitions = json.loads((_K8S_SCHEMAS / "_definitions.json").read_text())["$defs"]
+    definitions = _definitions()
     schema = json.loads((_K8S_SCHEMAS / file_name).read_text())
     needed: set[str] = set()
     _refs(schema, needed)

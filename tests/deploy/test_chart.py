@@ -4,8 +4,10 @@ agrees with the code it deploys (settings, ports, probes, topics, metrics, image
 from __future__ import annotations
 
 import copy
+import functools
 import importlib.util
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ import pytest
 import yaml
 from prometheus_client.metrics import MetricWrapperBase
 from pydantic_settings import BaseSettings
-from scripts.chart_values_schema import SERVICE_SETTINGS, render
+from scripts.chart_values_schema import SERVICE_SETTINGS, is_secret, render
 
 from marketsense.common import metrics
 from marketsense.common.events import PAYLOAD_TYPES
@@ -92,8 +94,6 @@ def read_settings(
     cls: type[BaseSettings], env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> BaseSettings:
     """Settings read from exactly `env`, as the service reads them at start."""
-    import os
-
     for key in [k for k in os.environ if k.startswith("MARKETSENSE_")]:
         monkeypatch.delenv(key)
     for key, value in env.items():
@@ -224,11 +224,8 @@ def test_every_service_starts_with_the_settings_the_chart_gives_it(
     assert settings.model_dump()["kafka_bootstrap_servers"] == "marketsense-kafka-bootstrap:9092"
     assert settings.resolved_database_url().startswith("postgresql+asyncpg://")  # type: ignore[attr-defined]
     if profile == "everything":
-        secrets = {
-            n
-            for n, f in SERVICE_SETTINGS[service].model_fields.items()
-            if "Secret" in str(f.annotation)
-        }
+        cls = SERVICE_SETTINGS[service]
+        secrets = {name for name in cls.model_fields if is_secret(cls, name)}
         assert {f"MARKETSENSE_{s.upper()}" for s in secrets} <= set(env)
 
 
@@ -296,6 +293,7 @@ def test_probes_ports_and_scrape_target_match_the_service(
     assert monitor["spec"]["selector"]["matchLabels"] == svc["spec"]["selector"]
 
 
+@functools.cache
 def _app_routes() -> set[str]:
     """Paths every service's app serves besides its own API (create_app's operations routes)."""
     from marketsense.common.app import create_app

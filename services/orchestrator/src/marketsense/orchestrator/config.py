@@ -9,6 +9,11 @@ from marketsense.common.settings import CommonSettings
 from marketsense.orchestrator.schemas import SYMBOL_PATTERN
 
 
+def split_symbols(text: str) -> list[str]:
+    """Comma-separated symbols as a list, upper case, without blanks."""
+    return [s.strip().upper() for s in text.split(",") if s.strip()]
+
+
 class OrchestratorSettings(CommonSettings):
     """Settings of the orchestrator service."""
 
@@ -50,12 +55,11 @@ class OrchestratorSettings(CommonSettings):
     @field_validator("schedule_universe")
     @classmethod
     def _valid_symbols(cls, value: str) -> str:
-        symbols = [s.strip().upper() for s in value.split(",") if s.strip()]
-        bad = [s for s in symbols if not re.fullmatch(SYMBOL_PATTERN, s)]
+        bad = [s for s in split_symbols(value) if not re.fullmatch(SYMBOL_PATTERN, s)]
         if bad:
             raise ValueError(f"not valid symbols: {bad[:5]} (use A-Z, 0-9, '.', '-', up to 16)")
         return value
 
     def universe(self) -> list[str]:
         """The scheduled runs' symbols, upper case, without blanks."""
-        return [s.strip().upper() for s in self.schedule_universe.split(",") if s.strip()]
+        return split_symbols(self.schedule_universe)

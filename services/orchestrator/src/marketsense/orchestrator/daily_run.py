@@ -25,6 +25,7 @@ from tenacity import (
 )
 
 from marketsense.common.auth import KEY_HEADER
+from marketsense.orchestrator.config import split_symbols
 
 
 class DailyRunSettings(BaseSettings):
@@ -46,7 +47,7 @@ class DailyRunSettings(BaseSettings):
 
     def symbols(self) -> list[str]:
         """The universe, upper case, without blanks."""
-        return [s.strip().upper() for s in self.schedule_universe.split(",") if s.strip()]
+        return split_symbols(self.schedule_universe)
 
 
 class _Passing(Exception):

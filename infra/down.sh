@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stop all test services. Data under .infra/ is kept (except S3: moto is in-memory).
+# Stop all test services. Data under .infra/ is kept (except S3: gofakes3 is in-memory).
 set -euo pipefail
 dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 

@@ -26,8 +26,8 @@ class Database:
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         # No pre-ping: on asyncpg it is three round trips (BEGIN, a ping, ROLLBACK) before every
-        # checkout, a fifth of the stages' database work. `_drop_closed` below catches what it
-        # is there for, a server restart, without a round trip.
+        # checkout, 4% of a pipeline run's CPU (bench/RESULTS.md). `_drop_closed` below catches
+        # what it is there for, a server restart, without a round trip.
         kwargs: dict[str, Any] = {}
         if self.is_sqlite:
             if parsed.database:

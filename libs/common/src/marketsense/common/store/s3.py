@@ -62,7 +62,10 @@ class S3Store(ObjectStore):
             client_options={
                 "allow_http": bool(endpoint_url and endpoint_url.startswith("http://")),
                 "connect_timeout": dt.timedelta(seconds=5),
-                "timeout": dt.timedelta(seconds=30),
+                # A stalled server is caught per read; the whole call may take longer, so that a
+                # model bundle of hundreds of megabytes still downloads.
+                "read_timeout": dt.timedelta(seconds=30),
+                "timeout": dt.timedelta(minutes=10),
             },
             retry_config={"max_retries": 4, "retry_timeout": dt.timedelta(seconds=60)},
             **credentials,

@@ -11,6 +11,7 @@ import boto3
 import obstore
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from obstore.auth.boto3 import Boto3CredentialProvider
 from obstore.exceptions import BaseError
 from obstore.store import S3Store as ObjectStoreS3
 
@@ -28,8 +29,9 @@ class S3Store(ObjectStore):
     """Object calls go through obstore (Rust, async); bucket calls through boto3.
 
     obstore signs and sends a request in native code without a worker thread, which makes an
-    object call about a third of boto3's CPU. It has no bucket operations, so creating the bucket
-    and the health check's HEAD use boto3. A PutObject is atomic by S3's own contract.
+    object call an eighth of boto3's CPU (bench/s3_client.py). It has no bucket operations, so
+    creating the bucket and the health check's HEAD use boto3, as does finding credentials when
+    the settings give none. A PutObject is atomic by S3's own contract.
     """
 
     def __init__(
@@ -47,17 +49,21 @@ class S3Store(ObjectStore):
         self.bucket = parsed.netloc
         self.prefix = parsed.path.strip("/")
         self.base_uri = f"s3://{self.bucket}" + (f"/{self.prefix}" if self.prefix else "")
-        # Unset keys fall back to each client's own AWS credential chain (env, IRSA, IMDS).
-        credentials: dict[str, Any] = {}
-        if access_key_id is not None:
-            credentials["access_key_id"] = access_key_id
-        if secret_access_key is not None:
-            credentials["secret_access_key"] = secret_access_key
+        config: dict[str, Any] = {"region": region}
+        provider = None
+        if access_key_id is not None and secret_access_key is not None:
+            config |= {"access_key_id": access_key_id, "secret_access_key": secret_access_key}
+        else:
+            # Unset keys mean boto3's credential chain, profiles and SSO included, which
+            # object_store's own chain (environment, web identity, instance) lacks.
+            session = boto3.Session(region_name=region)
+            if session.get_credentials() is not None:
+                provider = Boto3CredentialProvider(session)
         if endpoint_url is not None:
-            credentials["endpoint"] = endpoint_url
+            config["endpoint"] = endpoint_url
         self._objects = ObjectStoreS3(
             self.bucket,
-            region=region,
+            credential_provider=provider,
             virtual_hosted_style_request=False,
             client_options={
                 "allow_http": bool(endpoint_url and endpoint_url.startswith("http://")),
@@ -68,7 +74,7 @@ class S3Store(ObjectStore):
                 "timeout": dt.timedelta(minutes=10),
             },
             retry_config={"max_retries": 4, "retry_timeout": dt.timedelta(seconds=60)},
-            **credentials,
+            **config,
         )
         self._buckets: S3Client = boto3.client(
             "s3",

@@ -142,3 +142,22 @@ take_lock() {
   exec 9>"$STATE/.$1.lock"
   flock -w 600 9 || die "$1: another infra/$1.sh has held $STATE/.$1.lock for 10 minutes"
 }
+
+# go_built NAME VERSION: .infra/bin/NAME exists and was built at VERSION.
+go_built() { [[ -x $STATE/bin/$1 ]] && grep -qx -- "$2" "$STATE/bin/$1.version" 2>/dev/null; }
+
+# go_build WHO NAME VERSION PACKAGE LOGFILE: build a Go command from the module proxy into
+# .infra/bin, once per version. Module downloads and the build cache stay under .infra too, so
+# nothing lands in the user's own Go folders.
+go_build() {
+  local who=$1 name=$2 version=$3 package=$4 log=$5 s
+  go_built "$name" "$version" && return 0
+  command -v go >/dev/null || die "$who: Go is needed to build $name (install golang 1.24 or newer)"
+  s=$(now)
+  GOBIN="$STATE/bin" GOMODCACHE="$STATE/go/mod" GOCACHE="$STATE/go/cache" CGO_ENABLED=0 \
+    GOFLAGS=-mod=mod GOTOOLCHAIN=local \
+    go install -trimpath -ldflags="-s -w" "$package@$version" >>"$log" 2>&1 ||
+    die "$who: building $name $version failed" "$log"
+  echo "$version" >"$STATE/bin/$name.version"
+  echo "$who: built $name $version in $(since "$s")"
+}

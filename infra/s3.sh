@@ -20,21 +20,12 @@ mkdir -p "$HOME_DIR"
 
 # install [quiet]: start passes quiet, which hides only the "already installed" line.
 install() {
-  local s log="$HOME_DIR/install.log"
-  if [[ -x $BIN && $(<"$BIN.version") == "$GOFAKES3_VERSION" ]] 2>/dev/null; then
+  if go_built gofakes3 "$GOFAKES3_VERSION"; then
     [[ ${1:-} == quiet ]] || echo "s3: already installed (gofakes3 $GOFAKES3_VERSION)"
     return 0
   fi
-  command -v go >/dev/null || die "s3: Go is needed to build gofakes3 (install golang 1.24 or newer)"
-  s=$(now)
-  # Module downloads and the build cache stay under .infra, as for k8s-tools.sh.
-  GOBIN="$STATE/bin" GOMODCACHE="$STATE/go/mod" GOCACHE="$STATE/go/cache" CGO_ENABLED=0 \
-    GOFLAGS=-mod=mod GOTOOLCHAIN=local \
-    go install -trimpath -ldflags="-s -w" \
-    "github.com/johannesboyne/gofakes3/cmd/gofakes3@$GOFAKES3_VERSION" >"$log" 2>&1 ||
-    die "s3: building gofakes3 $GOFAKES3_VERSION failed" "$log"
-  echo "$GOFAKES3_VERSION" >"$BIN.version"
-  echo "s3: built gofakes3 $GOFAKES3_VERSION in $(since "$s")"
+  go_build s3 gofakes3 "$GOFAKES3_VERSION" github.com/johannesboyne/gofakes3/cmd/gofakes3 \
+    "$HOME_DIR/install.log"
 }
 
 # Any HTTP answer means the server is up (it answers / with a bucket listing).

@@ -49,7 +49,7 @@ from marketsense.common.db.migrate import upgrade
 from marketsense.common.db.models import Prediction, Run, Task
 from marketsense.common.features import FEATURE_COLUMNS, FEATURE_SCHEMA
 from marketsense.common.states import RunState, Stage, TaskState
-from marketsense.prediction.model import PredictorManifest, write_artifact
+from marketsense.models.predictor import PredictorManifest, write_predictor
 
 BENCH_DIR = Path(__file__).resolve().parent
 BARE_APP = BENCH_DIR / "bare_app.py"
@@ -230,7 +230,7 @@ def build_predictor(directory: Path, *, seed: int = 7) -> PredictorManifest:
         evaluation_window="bench: random data",
         training={"source": "bench"},
     )
-    write_artifact(directory, onnx_bytes=onnx_model.SerializeToString(), manifest=manifest)
+    write_predictor(directory, onnx_bytes=onnx_model.SerializeToString(), manifest=manifest)
     return manifest
 
 

@@ -30,7 +30,7 @@ from marketsense.modelkit.sentiment_build import (
     write_default_sentiment_model,
 )
 from marketsense.modelkit.sentiment_data import generate_rows
-from marketsense.processing.sentiment import SentimentModel
+from marketsense.models.sentiment import SentimentModel
 
 THREADS = 2
 TEXT_SEED = 424_242

@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
 from marketsense.common.features import FEATURE_COLUMNS, FEATURE_SCHEMA
-from marketsense.prediction.model import PredictorManifest, write_artifact
+from marketsense.models.predictor import PredictorManifest, write_predictor
 
 WINDOW = "simulated 2026-06-01..2026-09-30"
 """Evaluation window of the small predictors unless a test says otherwise."""
@@ -60,5 +60,5 @@ def small_predictor(
         "metrics": {"holdout_auc": auc},
         "evaluation_window": window,
     } | manifest_overrides
-    write_artifact(directory, onnx_bytes=onnx_bytes, manifest=PredictorManifest(**fields))
+    write_predictor(directory, onnx_bytes=onnx_bytes, manifest=PredictorManifest(**fields))
     return directory

@@ -195,7 +195,7 @@ def build_predictor(directory: Path, sentiment_model: Path) -> Path:
 
     from marketsense.cli.training import build_baseline
     from marketsense.ingestion.sources.simulated import SimulatedMarket
-    from marketsense.processing.sentiment import SentimentModel
+    from marketsense.models.sentiment import SentimentModel
 
     directory.mkdir(parents=True, exist_ok=True)
     build_baseline(

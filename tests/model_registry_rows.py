@@ -34,19 +34,13 @@ from marketsense.common.db.models import (
 from marketsense.common.db.outbox import add_event
 from marketsense.common.events import Envelope, FeaturesReady, ModelPromoted, ObjectRef
 from marketsense.common.features import FEATURE_SCHEMA
-from marketsense.common.model_bundles import (
-    MANIFEST_FILE,
-    PRODUCTION,
-    StoredFile,
-    dump_files,
-    version_files,
-)
 from marketsense.common.parquet import to_parquet_bytes
 from marketsense.common.runtime import Runtime
 from marketsense.common.states import RunState, Stage, TaskState
 from marketsense.common.store import ObjectStore
 from marketsense.ingestion.sources.simulated import SimulatedMarket
-from marketsense.prediction.model import MODEL_FILE
+from marketsense.models.files import MANIFEST_FILE, MODEL_FILE
+from marketsense.models.versions import PRODUCTION, StoredFile, dump_files, version_files
 from marketsense.processing.service import feature_row, features_key
 
 

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator
+import socket
+import threading
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+import uvicorn
+from fastapi import FastAPI
 from sqlalchemy import select, update
 
-from marketsense.common.alerts import Alert
+from marketsense.common.alerts import Alert, Notifier
 from marketsense.common.app import create_app
 from marketsense.common.auth import KEY_HEADER, Role
 from marketsense.common.bus import Subscription
@@ -29,7 +33,7 @@ from marketsense.common.runtime import Runtime
 from marketsense.common.states import Stage, TaskState, move_task
 from marketsense.orchestrator.app import create_component
 from marketsense.orchestrator.config import OrchestratorSettings
-from marketsense.orchestrator.service import settle_run
+from marketsense.orchestrator.runs.flows import settle_run
 from tests.model_registry_rows import new_api_key
 
 
@@ -45,7 +49,7 @@ class Recorder:
         self.events.append((envelope.run_id or "", envelope.symbol, payload))
 
     async def notify(self, alert: Alert) -> bool:
-        """Stand in for the runtime's alerter: remember the alert."""
+        """Stand in for the orchestrator's alerter: remember the alert."""
         self.alerts.append(alert)
         return True
 
@@ -87,7 +91,6 @@ async def serve_orchestrator(settings: OrchestratorSettings) -> AsyncIterator[Or
     """The orchestrator app started in this process, with a key of every role."""
     runtime = Runtime(settings, service="orchestrator")
     recorder = Recorder()
-    runtime.alerter = recorder  # type: ignore[attr-defined,assignment,unused-ignore]
     for payload in (IngestRequested, RawDataReady, FeaturesReady):
         runtime.bus.subscribe(
             Subscription(
@@ -97,7 +100,9 @@ async def serve_orchestrator(settings: OrchestratorSettings) -> AsyncIterator[Or
                 accepts=(payload,),
             )
         )
-    app = create_app(runtime, [create_component(runtime, settings)], title="orchestrator")
+    app = create_app(
+        runtime, [create_component(runtime, settings, notifier=recorder)], title="orchestrator"
+    )
     transport = httpx.ASGITransport(app=app)
     async with (
         app.router.lifespan_context(app),
@@ -169,9 +174,17 @@ async def succeed_all(runtime: Runtime, run_id: str, symbols: list[str]) -> None
 
 
 async def fail_symbol(
-    runtime: Runtime, run_id: str, symbol: str, stage: Stage, error: str, *, attempts: int = 1
+    runtime: Runtime,
+    run_id: str,
+    symbol: str,
+    stage: Stage,
+    error: str,
+    *,
+    attempts: int = 1,
+    notifier: Notifier | None = None,
 ) -> None:
-    """Succeed the stages before `stage`, then fail `stage` after `attempts` claims."""
+    """Succeed the stages before `stage`, then fail `stage` after `attempts` claims, and settle
+    the run as the orchestrator would, alerting `notifier` (by default, nobody)."""
     for earlier in list(Stage)[: list(Stage).index(stage)]:
         await claim(runtime, run_id, symbol, earlier)
         await finish(runtime, run_id, symbol, earlier)
@@ -188,7 +201,7 @@ async def fail_symbol(
                 .values(attempts=Task.attempts + 1)
             )
     await finish(runtime, run_id, symbol, stage, error=error)
-    await settle_run(runtime=runtime, run_id=run_id)
+    await settle_run(runtime=runtime, notifier=notifier or Recorder(), run_id=run_id)
 
 
 async def record_raw(runtime: Runtime, run_id: str, symbol: str) -> None:
@@ -231,3 +244,23 @@ async def task_rows(runtime: Runtime, run_id: str) -> dict[tuple[str, str], Task
     async with runtime.database.session() as session:
         tasks = await session.scalars(select(Task).where(Task.run_id == run_id))
         return {(t.symbol, t.stage): t for t in tasks}
+
+
+@contextlib.contextmanager
+def served_on_loopback(app: FastAPI) -> Iterator[str]:
+    """An app under uvicorn in a thread, on a free loopback port, until the block ends; its URL."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        assert httpx.get(f"{url}/healthz", timeout=60).status_code == 200
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=60)
+        sock.close()
+    assert not thread.is_alive(), "the app did not shut down"

@@ -17,8 +17,8 @@ from marketsense.common.bus import Subscription
 from marketsense.common.db.engine import Database
 from marketsense.common.events import Envelope, ModelPromoted, Payload
 from marketsense.common.runtime import Runtime
+from marketsense.models.bundles import pack_bundle
 from marketsense.registry.app import create_component
-from marketsense.registry.bundles import pack_bundle
 from marketsense.registry.config import RegistrySettings
 from tests.backends import object_store_fields
 

@@ -24,6 +24,7 @@ from werkzeug import Request, Response
 from marketsense.common.alerts import (
     Alert,
     Alerter,
+    AlertSettings,
     JsonWebhookSink,
     SlackWebhookSink,
     SmtpSink,
@@ -31,7 +32,6 @@ from marketsense.common.alerts import (
 )
 from marketsense.common.db.engine import Database
 from marketsense.common.db.models import AlertRecord
-from marketsense.common.settings import CommonSettings
 from tests.e2e.processes import free_port
 
 START = dt.datetime(2026, 11, 20, 21, 30, tzinfo=dt.UTC)
@@ -184,7 +184,7 @@ async def test_email_with_login_authenticates_with_the_configured_user(
     )
     controller.start()
     try:
-        settings = CommonSettings(
+        settings = AlertSettings(
             alert_smtp_host="127.0.0.1",
             alert_smtp_port=port,
             alert_smtp_username="alerts",
@@ -323,7 +323,7 @@ async def test_without_sinks_the_alert_is_logged_and_counted(
     database: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING)
-    alerter = alerter_from_settings(CommonSettings(), database=database, service="orchestrator")
+    alerter = alerter_from_settings(AlertSettings(), database=database, service="orchestrator")
     before = counted("warning", "unconfigured")
 
     assert await alerter.notify(alert("stuck-run:r9", "warning")) is False

@@ -7,38 +7,72 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
 
+import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
 
 from marketsense.common.auth import Role
+from marketsense.common.db.engine import Database
 from marketsense.common.db.models import OperatorAction, Run
+from marketsense.common.runtime import Runtime
+from marketsense.orchestrator.app import build_app
 from marketsense.orchestrator.daily_run import DailyRunSettings, start_daily_run
 from tests.conftest import TEST_AS_OF
-from tests.orchestrator_support import Orchestra
+from tests.model_registry_rows import new_api_key
+from tests.orchestrator_support import orchestrator_settings, served_on_loopback
 
 
-def _settings(orchestra: Orchestra, role: Role = Role.PUBLISHER) -> DailyRunSettings:
+@dataclass(frozen=True)
+class Served:
+    """An orchestrator on loopback, a key of every role, and a runtime on its database."""
+
+    url: str
+    keys: dict[Role, str]
+    runtime: Runtime
+
+
+@pytest.fixture
+async def served(tmp_path: Path, database: Database) -> AsyncIterator[Served]:
+    """The orchestrator under uvicorn on an empty database of each kind, as the CronJob
+    reaches it."""
+    settings = orchestrator_settings(tmp_path, database.url)
+    runtime = Runtime(settings, service="orchestrator")
+    try:
+        keys = {
+            role: await new_api_key(runtime.database, role=role, name=f"{role.value}-key")
+            for role in Role
+        }
+        with served_on_loopback(build_app(settings)) as url:
+            yield Served(url, keys, runtime)
+    finally:
+        await runtime.database.dispose()
+
+
+def _settings(served: Served, role: Role = Role.PUBLISHER) -> DailyRunSettings:
     return DailyRunSettings(
-        orchestrator_url="http://o",
-        api_key=SecretStr(orchestra.keys[role]),
+        orchestrator_url=served.url,
+        api_key=SecretStr(served.keys[role]),
         schedule_universe="aaa, BBB,",
     )
 
 
-async def _start(orchestra: Orchestra, settings: DailyRunSettings, day: dt.date) -> tuple[int, str]:
-    return await start_daily_run(settings, today=lambda: day, transport=orchestra.transport)
+def _start(settings: DailyRunSettings, day: dt.date) -> tuple[int, str]:
+    return start_daily_run(settings, today=lambda: day)
 
 
-async def test_daily_run_starts_the_days_run_once(orchestra: Orchestra) -> None:
-    code, line = await _start(orchestra, _settings(orchestra), TEST_AS_OF)
-    again, line_again = await _start(orchestra, _settings(orchestra), TEST_AS_OF)
+async def test_daily_run_starts_the_days_run_once(served: Served) -> None:
+    code, line = _start(_settings(served), TEST_AS_OF)
+    again, line_again = _start(_settings(served), TEST_AS_OF)
 
     assert code == 0, line
     assert again == 0, line_again
     assert line_again.startswith(f"no new run for {TEST_AS_OF}: run ")
     assert line_again.endswith("is still live; wait for it to finish or cancel it")
-    async with orchestra.runtime.database.session() as session:
+    async with served.runtime.database.session() as session:
         runs = list(await session.scalars(select(Run).where(Run.as_of == TEST_AS_OF)))
         assert [r.id for r in runs] == [line.split()[2]]
         action = await session.scalar(
@@ -46,28 +80,28 @@ async def test_daily_run_starts_the_days_run_once(orchestra: Orchestra) -> None:
         )
     assert action is not None
     assert (action.action, action.actor) == ("start", "publisher-key")
-    run = (await orchestra.api.get(f"/v1/runs/{runs[0].id}")).json()
-    assert run["symbols"] == 2
+    assert runs[0].symbols == 2
 
 
-async def test_daily_run_on_a_weekend_starts_nothing(orchestra: Orchestra) -> None:
+async def test_daily_run_on_a_weekend_starts_nothing(served: Served) -> None:
     saturday = TEST_AS_OF + dt.timedelta(days=5 - TEST_AS_OF.weekday())
 
-    code, line = await _start(orchestra, _settings(orchestra), saturday)
+    code, line = _start(_settings(served), saturday)
 
     assert (code, line) == (0, f"{saturday} is a weekend day: no run")
-    assert (await orchestra.api.get("/v1/runs")).json()["items"] == []
+    async with served.runtime.database.session() as session:
+        assert list(await session.scalars(select(Run))) == []
 
 
-async def test_daily_run_with_a_reader_key_is_refused_with_the_reason(orchestra: Orchestra) -> None:
-    code, line = await _start(orchestra, _settings(orchestra, Role.READER), TEST_AS_OF)
+async def test_daily_run_with_a_reader_key_is_refused_with_the_reason(served: Served) -> None:
+    code, line = _start(_settings(served, Role.READER), TEST_AS_OF)
 
     assert code == 1
     assert line.startswith(f"error: the orchestrator refused the run for {TEST_AS_OF} (403)")
     assert "publisher" in line
 
 
-async def test_daily_run_gives_up_on_an_unreachable_orchestrator_after_its_attempts() -> None:
+def test_daily_run_gives_up_on_an_unreachable_orchestrator_after_its_attempts() -> None:
     with socket.socket() as sock:  # a port nothing listens on once the socket closes
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -78,7 +112,7 @@ async def test_daily_run_gives_up_on_an_unreachable_orchestrator_after_its_attem
         daily_run_attempts=2,
     )
 
-    code, line = await start_daily_run(settings, today=lambda: TEST_AS_OF, max_wait_seconds=0.1)
+    code, line = start_daily_run(settings, today=lambda: TEST_AS_OF, max_wait_seconds=0.1)
 
     assert code == 1
     assert line.startswith(f"error: no run for {TEST_AS_OF} after 2 attempts: cannot reach")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import socket
-import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -14,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from pytest_httpserver import HTTPServer
 from sqlalchemy import func, select
@@ -22,6 +19,7 @@ from typer.testing import CliRunner, Result
 
 from marketsense.cli.embedded import PipelineSettings
 from marketsense.cli.main import app as cli
+from marketsense.common.alerts import AlertSettings, alerter_from_settings
 from marketsense.common.app import create_app
 from marketsense.common.auth import Role
 from marketsense.common.bus import Outgoing, Record
@@ -34,19 +32,28 @@ from marketsense.common.runtime import Runtime
 from marketsense.common.states import Stage, TaskState, move_task
 from marketsense.common.store import sha256_hex
 from marketsense.ingestion.sources.simulated import SimulatedMarket
+from marketsense.orchestrator.app import build_app
 from marketsense.orchestrator.app import create_component as orchestrator
 from marketsense.orchestrator.config import OrchestratorSettings
-from marketsense.orchestrator.dead_letters import record_dead_letter
+from marketsense.orchestrator.dead_letters.flows import index_dead_letter
 from marketsense.prediction.app import create_component as prediction
 from marketsense.processing.app import create_component as processing
 from tests.backends import real_servers
 from tests.conftest import INTEGRATION, eventually
 from tests.model_registry_rows import new_api_key
-from tests.orchestrator_support import orchestrator_settings
+from tests.orchestrator_support import orchestrator_settings, served_on_loopback
 
 AS_OF = dt.date(2026, 11, 18)
 """A day no other test runs for, so its runs never meet another test's live run."""
 HOOK_PATH = "/alerts"
+
+
+async def _index(runtime: Runtime, record: Record) -> DeadLetter | None:
+    """Index a record as the orchestrator's dead-letter consumer does, alerting as configured."""
+    settings = runtime.settings
+    assert isinstance(settings, AlertSettings)
+    alerter = alerter_from_settings(settings, database=runtime.database, service=runtime.service)
+    return await index_dead_letter(runtime, alerter, record)
 
 
 @pytest.fixture(params=["embedded", pytest.param("real", marks=INTEGRATION)])
@@ -345,9 +352,9 @@ async def test_unreadable_records_are_indexed_with_what_can_be_read_once_each(
         _dlq_record(runtime, 2, b"[1, 2]", key="L"),
     ]
     for record in records:
-        assert await record_dead_letter(runtime, record) is not None
+        assert await _index(runtime, record) is not None
     # Kafka may deliver a record twice; the index and the alert keep one.
-    assert await record_dead_letter(runtime, records[0]) is None
+    assert await _index(runtime, records[0]) is None
 
     page = (await pipeline.reader.get("/v1/dead-letters", params={"limit": 2})).json()
     assert [(r["dlq_offset"], r["symbol"]) for r in page["items"]] == [(2, None), (1, "VER")]
@@ -397,27 +404,8 @@ def served(tmp_path: Path) -> Iterator[tuple[str, OrchestratorSettings]]:
     settings = orchestrator_settings(
         tmp_path / "home", f"sqlite+aiosqlite:///{tmp_path / 'orchestrator.db'}"
     )
-    runtime = Runtime(settings, service="orchestrator")
-    app = create_app(
-        runtime,
-        [orchestrator(runtime, settings)],
-        title="orchestrator",
-    )
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen()
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        assert httpx.get(f"{url}/healthz", timeout=60).status_code == 200
+    with served_on_loopback(build_app(settings)) as url:
         yield url, settings
-    finally:
-        server.should_exit = True
-        thread.join(timeout=60)
-        sock.close()
-    assert not thread.is_alive(), "the orchestrator did not shut down"
 
 
 def _cli(url: str, key: str, *args: str) -> Result:
@@ -445,7 +433,7 @@ async def test_dlq_commands_list_and_replay_through_the_api(
     try:
         reader = await new_api_key(runtime.database)
         publisher = await new_api_key(runtime.database, role=Role.PUBLISHER, name="on-call")
-        row = await record_dead_letter(runtime, _dlq_record(runtime, 7, b"{not json"))
+        row = await _index(runtime, _dlq_record(runtime, 7, b"{not json"))
         assert row is not None
 
         listed = _cli(url, reader, "dlq", "list")

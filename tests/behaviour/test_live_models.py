@@ -19,12 +19,13 @@ from sqlalchemy import select
 from marketsense.common.app import create_app
 from marketsense.common.db.models import Prediction
 from marketsense.common.features import FEATURE_COLUMNS
-from marketsense.common.live_model import LiveModel, Refresh
 from marketsense.common.runtime import Runtime
-from marketsense.common.slot import ModelSlot
+from marketsense.models.files import MODEL_FILE
+from marketsense.models.live import LiveModel, Refresh
+from marketsense.models.predictor import OnnxPredictor, warm_up_predictor
+from marketsense.models.slot import ModelSlot
 from marketsense.prediction.app import create_component as prediction
 from marketsense.prediction.config import PredictionSettings
-from marketsense.prediction.model import MODEL_FILE, OnnxPredictor, warm_up
 from marketsense.processing.app import create_component as processing
 from marketsense.processing.config import ProcessingSettings
 from tests.artifacts import small_predictor
@@ -284,7 +285,7 @@ async def test_a_version_that_failed_is_tried_again_only_after_the_alias_moves_a
         name=name,
         slot=slot,
         loader=OnnxPredictor,
-        warm_up=warm_up,
+        warm_up=warm_up_predictor,
         cache_dir=tmp_path / "cache",
         poll_seconds=3600,
     )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from marketsense.orchestrator.alerting import MAX_NAMED, run_ended_alert
-from marketsense.orchestrator.schemas import FailedSymbol
+from marketsense.orchestrator.alerts.service import MAX_NAMED, run_ended_alert
+from marketsense.orchestrator.runs.schemas import FailedSymbol
 from tests.conftest import TEST_AS_OF
 
 

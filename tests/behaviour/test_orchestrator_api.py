@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from marketsense.common.auth import Role
 from marketsense.common.db.engine import Database
 from marketsense.common.states import Stage
-from marketsense.orchestrator import service
-from marketsense.orchestrator.service import settle_run
+from marketsense.orchestrator.runs import service
+from marketsense.orchestrator.runs.flows import settle_run
 from tests.conftest import TEST_AS_OF
 from tests.orchestrator_support import (
     Orchestra,
@@ -111,7 +111,7 @@ async def test_run_list_is_newest_first_filtered_and_paged(orchestra: Orchestra)
         if len(created) % 2:
             await succeed_symbol(orchestra.runtime, run_id, "AAA")
     for run_id in created[::2]:
-        await settle_run(runtime=orchestra.runtime, run_id=run_id)
+        await settle_run(runtime=orchestra.runtime, notifier=orchestra.recorder, run_id=run_id)
 
     seen: list[str] = []
     cursor: str | None = None
@@ -143,9 +143,23 @@ async def test_partial_run_names_every_failed_symbol_with_stage_attempts_and_err
     for symbol in symbols[2:]:
         await succeed_symbol(orchestra.runtime, run_id, symbol)
     await fail_symbol(
-        orchestra.runtime, run_id, "S000", Stage.INGEST, "source has no bars", attempts=3
+        orchestra.runtime,
+        run_id,
+        "S000",
+        Stage.INGEST,
+        "source has no bars",
+        attempts=3,
+        notifier=orchestra.recorder,
     )
-    await fail_symbol(orchestra.runtime, run_id, "S001", Stage.PREDICT, "model refused", attempts=2)
+    await fail_symbol(
+        orchestra.runtime,
+        run_id,
+        "S001",
+        Stage.PREDICT,
+        "model refused",
+        attempts=2,
+        notifier=orchestra.recorder,
+    )
 
     run = (await orchestra.api.get(f"/v1/runs/{run_id}")).json()
     assert run["state"] == "PARTIAL"
@@ -190,7 +204,7 @@ async def test_start_missed_by_the_up_front_check_is_refused_by_the_database(
         checks.append(as_of)
         return None if len(checks) == 1 else await real_check(session, as_of=as_of)
 
-    monkeypatch.setattr(service, "live_run_id", blind_first_check)
+    monkeypatch.setattr("marketsense.orchestrator.runs.flows.live_run_id", blind_first_check)
     refused = await orchestra.api.post(
         "/v1/runs", json={"as_of": TEST_AS_OF.isoformat(), "universe": ["BBB"]}
     )

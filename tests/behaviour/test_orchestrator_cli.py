@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
-import uvicorn
 from typer.testing import CliRunner, Result
 
 from marketsense.cli.main import app as cli
@@ -21,7 +18,12 @@ from marketsense.orchestrator.app import build_app
 from marketsense.orchestrator.config import OrchestratorSettings
 from tests.conftest import TEST_AS_OF
 from tests.model_registry_rows import new_api_key
-from tests.orchestrator_support import fail_symbol, orchestrator_settings, succeed_symbol
+from tests.orchestrator_support import (
+    fail_symbol,
+    orchestrator_settings,
+    served_on_loopback,
+    succeed_symbol,
+)
 
 
 @dataclass(frozen=True)
@@ -39,23 +41,8 @@ def server(tmp_path: Path) -> Iterator[tuple[str, OrchestratorSettings]]:
     settings = orchestrator_settings(
         tmp_path / "home", f"sqlite+aiosqlite:///{tmp_path / 'orchestrator.db'}"
     )
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen()
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = uvicorn.Server(
-        uvicorn.Config(build_app(settings), log_config=None, access_log=False, lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        assert httpx.get(f"{url}/healthz", timeout=60).status_code == 200
+    with served_on_loopback(build_app(settings)) as url:
         yield url, settings
-    finally:
-        server.should_exit = True
-        thread.join(timeout=60)
-        sock.close()
-    assert not thread.is_alive(), "the orchestrator did not shut down"
 
 
 @pytest.fixture

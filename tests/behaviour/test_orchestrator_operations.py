@@ -11,7 +11,7 @@ from marketsense.common.db.models import OperatorAction
 from marketsense.common.events import FeaturesReady, IngestRequested, RawDataReady
 from marketsense.common.states import Stage
 from marketsense.common.tasks import Claim, claim_task
-from marketsense.orchestrator.service import settle_run
+from marketsense.orchestrator.runs.flows import settle_run
 from tests.conftest import TEST_AS_OF, eventually
 from tests.orchestrator_support import (
     Orchestra,
@@ -116,7 +116,9 @@ async def test_retried_run_settles_again_when_its_tasks_finish(orchestra: Orches
     assert features.features.uri.endswith(f"{run_id}/AAA.parquet")
     await claim(runtime, run_id, "AAA", Stage.PREDICT)
     await finish(runtime, run_id, "AAA", Stage.PREDICT)
-    assert await settle_run(runtime=runtime, run_id=run_id) == "SUCCESS"
+    assert (
+        await settle_run(runtime=runtime, notifier=orchestra.recorder, run_id=run_id) == "SUCCESS"
+    )
     assert (await orchestra.api.get(f"/v1/runs/{run_id}")).json()["state"] == "SUCCESS"
 
 
@@ -162,7 +164,7 @@ async def test_finished_successful_run_cannot_be_retried_or_cancelled(
 ) -> None:
     run_id = await start_run(orchestra, TEST_AS_OF, ["AAA"])
     await succeed_symbol(orchestra.runtime, run_id, "AAA")
-    await settle_run(runtime=orchestra.runtime, run_id=run_id)
+    await settle_run(runtime=orchestra.runtime, notifier=orchestra.recorder, run_id=run_id)
     for action in ("cancel", "retry"):
         refused = await orchestra.api.post(f"/v1/runs/{run_id}/{action}", json={"reason": "x"})
         assert refused.status_code == 409

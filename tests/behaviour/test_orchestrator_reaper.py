@@ -12,7 +12,7 @@ from prometheus_client import REGISTRY
 from marketsense.common.db.engine import Database
 from marketsense.common.events import IngestRequested
 from marketsense.common.states import Stage
-from marketsense.orchestrator.reaper import Reaper
+from marketsense.orchestrator.tasks.reaper import Reaper
 from tests.conftest import TEST_AS_OF, eventually
 from tests.orchestrator_support import (
     Orchestra,
@@ -41,6 +41,15 @@ def _later(**delta: float) -> dt.datetime:
     return dt.datetime.now(dt.UTC) + dt.timedelta(**delta)
 
 
+def _reaper(orchestra: Orchestra, **later: float) -> Reaper:
+    """The orchestra's reaper, on a clock `later` ahead of now (or the real one)."""
+    if not later:
+        return Reaper(orchestra.runtime, orchestra.settings, orchestra.recorder)
+    return Reaper(
+        orchestra.runtime, orchestra.settings, orchestra.recorder, clock=lambda: _later(**later)
+    )
+
+
 def _sample(name: str, labels: dict[str, str]) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
@@ -54,8 +63,10 @@ async def test_task_running_past_its_timeout_is_requeued_under_the_attempt_limit
     await claim(runtime, run_id, "BBB", Stage.INGEST)
     retries = _sample("marketsense_task_retries_total", {"stage": "ingest", "reason": "timeout"})
 
-    assert await Reaper(runtime, orchestra.settings).reap_timed_out_tasks() == 0
-    reaper = Reaper(runtime, orchestra.settings, clock=lambda: _later(seconds=61))
+    assert await _reaper(orchestra).reap_timed_out_tasks() == 0
+    reaper = Reaper(
+        runtime, orchestra.settings, orchestra.recorder, clock=lambda: _later(seconds=61)
+    )
     assert await reaper.reap_timed_out_tasks() == 2
 
     tasks = await task_rows(runtime, run_id)
@@ -80,7 +91,9 @@ async def test_task_timing_out_at_the_attempt_limit_fails_and_the_run_settles(
 ) -> None:
     runtime = orchestra.runtime
     run_id = await start_run(orchestra, TEST_AS_OF, ["AAA"])
-    reaper = Reaper(runtime, orchestra.settings, clock=lambda: _later(seconds=61))
+    reaper = Reaper(
+        runtime, orchestra.settings, orchestra.recorder, clock=lambda: _later(seconds=61)
+    )
     for _ in range(orchestra.settings.handler_max_attempts):
         await claim(runtime, run_id, "AAA", Stage.INGEST)
         assert await reaper.reap_timed_out_tasks() == 1
@@ -111,10 +124,14 @@ async def test_run_without_task_changes_for_too_long_raises_a_stuck_run_alert(
     run_id = await start_run(orchestra, TEST_AS_OF, ["AAA", "BBB"])
     await succeed_symbol(runtime, run_id, "AAA")
 
-    early = Reaper(runtime, orchestra.settings, clock=lambda: _later(minutes=29))
+    early = Reaper(
+        runtime, orchestra.settings, orchestra.recorder, clock=lambda: _later(minutes=29)
+    )
     assert await early.alert_stuck_runs() == 0
     assert orchestra.recorder.alerts == []
-    stuck = Reaper(runtime, orchestra.settings, clock=lambda: _later(minutes=31))
+    stuck = Reaper(
+        runtime, orchestra.settings, orchestra.recorder, clock=lambda: _later(minutes=31)
+    )
     assert await stuck.alert_stuck_runs() == 1
 
     [alert] = orchestra.recorder.alerts
@@ -130,7 +147,7 @@ async def test_reaper_pass_sets_the_task_gauge_of_live_runs(orchestra: Orchestra
     await succeed_symbol(runtime, run_id, "AAA")
     await claim(runtime, run_id, "BBB", Stage.INGEST)
 
-    await Reaper(runtime, orchestra.settings).reap_once()
+    await _reaper(orchestra).reap_once()
 
     def gauge(stage: str, state: str) -> float:
         return _sample("marketsense_tasks", {"stage": stage, "state": state})

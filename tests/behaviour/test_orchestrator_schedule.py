@@ -12,7 +12,7 @@ from sqlalchemy import select
 from marketsense.common.db.engine import Database
 from marketsense.common.db.models import OperatorAction, Run
 from marketsense.orchestrator.config import OrchestratorSettings
-from marketsense.orchestrator.scheduler import Scheduler
+from marketsense.orchestrator.runs.scheduler import Scheduler
 from tests.conftest import TEST_AS_OF
 from tests.orchestrator_support import Orchestra, orchestrator_settings, serve_orchestrator
 

@@ -20,9 +20,9 @@ from marketsense.common.db.models import Prediction, Run
 from marketsense.common.features import FEATURE_COLUMNS
 from marketsense.common.runtime import Runtime
 from marketsense.common.states import RunState
+from marketsense.models.predictor import OnnxPredictor
 from marketsense.prediction.app import create_component
 from marketsense.prediction.config import PredictionSettings
-from marketsense.prediction.model import OnnxPredictor
 from tests.artifacts import small_predictor
 from tests.conftest import TEST_AS_OF
 from tests.model_registry_rows import new_api_key

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from marketsense.registry.bundles import BundleError, pack_bundle, unpack_bundle
+from marketsense.models.bundles import BundleError, pack_bundle, unpack_bundle
 
 ALLOWED = {"model.onnx", "tokenizer.json"}
 

@@ -19,10 +19,11 @@ import uvicorn
 from typer.testing import CliRunner, Result
 
 from marketsense.cli.main import app as cli
+from marketsense.common.api_client import ApiError
 from marketsense.common.store import store_from_settings
+from marketsense.models.bundles import pack_bundle
 from marketsense.registry.app import build_app
-from marketsense.registry.bundles import pack_bundle
-from marketsense.registry.client import ChecksumMismatchError, RegistryClient, RegistryError
+from marketsense.registry.client import ChecksumMismatchError, RegistryClient
 from marketsense.registry.config import RegistrySettings
 from tests.artifacts import small_predictor
 from tests.conftest import INTEGRATION
@@ -310,7 +311,7 @@ def test_push_of_an_unregistered_model_says_to_add_create(
     assert "--create" in message
     with (
         RegistryClient(registry.url, keys.reader) as client,
-        pytest.raises(RegistryError) as raised,
+        pytest.raises(ApiError) as raised,
     ):
         client.get_model(name)
     assert raised.value.status == 404
@@ -587,7 +588,7 @@ def test_registry_down_fails_with_one_line_naming_the_url(registry: Registry) ->
     message = one_line_error(result)
     assert down in message
     assert "is the registry running" in message
-    with RegistryClient(down, "msk_" + "k" * 40) as client, pytest.raises(RegistryError) as raised:
+    with RegistryClient(down, "msk_" + "k" * 40) as client, pytest.raises(ApiError) as raised:
         client.list_models()
     assert raised.value.status is None
     assert down in raised.value.detail
@@ -599,11 +600,11 @@ def test_client_errors_carry_the_status_and_the_servers_detail(
     name = model_name()
     with RegistryClient(registry.url, keys.publisher) as client:
         client.create_model(name, "predictor")
-        with pytest.raises(RegistryError) as exists:
+        with pytest.raises(ApiError) as exists:
             client.create_model(name, "predictor")
-        with pytest.raises(RegistryError) as unknown:
+        with pytest.raises(ApiError) as unknown:
             client.get_version(name, 7)
-        with pytest.raises(RegistryError) as forbidden:
+        with pytest.raises(ApiError) as forbidden:
             client.rollback(name, "no approver")
         with pytest.raises(ValueError, match="no timezone"):
             client.alias_at(name, "production", dt.datetime(2026, 11, 20, 12))

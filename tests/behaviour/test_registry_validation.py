@@ -19,8 +19,8 @@ import pytest
 from marketsense.common.db.engine import Database
 from marketsense.common.features import FEATURE_COLUMNS
 from marketsense.common.store import ObjectStore
-from marketsense.processing.sentiment import SentimentManifest
-from marketsense.registry.bundles import pack_bundle
+from marketsense.models.bundles import pack_bundle
+from marketsense.models.sentiment import SentimentManifest
 from tests.artifacts import small_predictor
 from tests.registry_support import (
     Registry,

@@ -39,14 +39,8 @@ from marketsense.modelkit.sentiment_data import (
     split_csv,
     split_text,
 )
-from marketsense.processing.sentiment import (
-    MANIFEST_FILE,
-    MODEL_FILE,
-    QUANTIZED_MODEL_FILE,
-    TOKENIZER_FILE,
-    SentimentManifest,
-    SentimentModel,
-)
+from marketsense.models.files import MANIFEST_FILE, MODEL_FILE, QUANTIZED_MODEL_FILE, TOKENIZER_FILE
+from marketsense.models.sentiment import SentimentManifest, SentimentModel
 
 POSITIVE = "Profits soared to a record and the company raised its dividend and its forecast."
 NEGATIVE = "The company warned of heavy losses, cut its forecast and will lay off 2,000 staff."

@@ -46,9 +46,9 @@ EVERYTHING = [
     "services.orchestrator.keda.enabled=true",
     "kafkaTopics.enabled=true",
     "kafkaTopics.namespace=kafka",
-    "secrets.alert_slack_webhook_url.name=alerts",
-    "secrets.alert_webhook_url.name=alerts",
-    "secrets.alert_smtp_password.name=alerts",
+    "services.orchestrator.secrets.alert_slack_webhook_url.name=alerts",
+    "services.orchestrator.secrets.alert_webhook_url.name=alerts",
+    "services.orchestrator.secrets.alert_smtp_password.name=alerts",
     "services.ingestion.secrets.x_bearer_token.name=x-api",
 ]
 PLACEHOLDER_SECRETS = {

@@ -21,7 +21,7 @@ from marketsense.common.db.models import Prediction, Run
 from marketsense.common.features import FEATURE_COLUMNS
 from marketsense.common.states import RunState
 from marketsense.common.store import ObjectStore
-from marketsense.registry.bundles import pack_bundle
+from marketsense.models.bundles import pack_bundle
 from tests.backends import as_environment, real_servers, s3_store
 from tests.conftest import TEST_AS_OF, eventually
 from tests.e2e.processes import running_services, scraped_by_prometheus

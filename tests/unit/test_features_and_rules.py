@@ -19,9 +19,9 @@ from marketsense.common.features import (
 )
 from marketsense.common.states import RunState
 from marketsense.ingestion.sources.simulated import SimulatedMarket
-from marketsense.orchestrator.schemas import RunCreate
-from marketsense.orchestrator.service import final_state
-from marketsense.prediction.service import signal_for
+from marketsense.orchestrator.runs.schemas import RunCreate
+from marketsense.orchestrator.runs.service import final_state
+from marketsense.prediction.scoring import signal_for
 from marketsense.processing.service import feature_row
 
 AS_OF = dt.date(2026, 11, 20)

@@ -10,7 +10,8 @@ from rich.console import Console
 from marketsense.cli.defaults import DEFAULT_TRAINING_SYMBOLS
 from marketsense.cli.training import build_baseline
 from marketsense.ingestion.sources.simulated import SimulatedMarket
-from marketsense.processing.sentiment import SentimentModel
+from marketsense.models.files import MANIFEST_FILE, MODEL_FILE
+from marketsense.models.sentiment import SentimentModel
 
 
 def ensure_models(
@@ -22,7 +23,7 @@ def ensure_models(
     console: Console,
 ) -> None:
     """Build the default sentiment model and the baseline predictor where they are missing."""
-    if not (sentiment_dir / "manifest.json").exists():
+    if not (sentiment_dir / MANIFEST_FILE).exists():
         # torch is needed only here, to build; serving uses onnxruntime alone.
         from marketsense.modelkit.sentiment_build import build_default_sentiment_model
 
@@ -33,7 +34,7 @@ def ensure_models(
             f"{manifest.metrics['heldout_accuracy']:.3f}, macro-F1 "
             f"{manifest.metrics['heldout_macro_f1']:.3f}"
         )
-    if not (predictor_dir / "model.onnx").exists():
+    if not (predictor_dir / MODEL_FILE).exists():
         sentiment = SentimentModel(sentiment_dir, quantized=True, threads=2)
         predictor = build_baseline(
             predictor_dir,

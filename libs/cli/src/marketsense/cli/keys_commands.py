@@ -14,13 +14,13 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from marketsense.cli.output import console, err, fail
 from marketsense.common.auth import Role, create_key, hash_key, list_keys, revoke_key
 from marketsense.common.db.engine import Database
 from marketsense.common.db.migrate import upgrade
@@ -28,8 +28,6 @@ from marketsense.common.db.models import ApiKey
 from marketsense.common.settings import CommonSettings
 
 keys_app = typer.Typer(help="API keys for the services' APIs (kept in the database as sha256).")
-console = Console()
-err = Console(stderr=True)
 
 T = TypeVar("T")
 
@@ -37,12 +35,6 @@ T = TypeVar("T")
 def register(app: typer.Typer) -> None:
     """Add the `keys` command group to the `marketsense` command."""
     app.add_typer(keys_app, name="keys")
-
-
-def _fail(message: str) -> typer.Exit:
-    """Print one line saying what to fix and return the exit to raise."""
-    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
-    return typer.Exit(code=1)
 
 
 def _in_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
@@ -64,13 +56,13 @@ def _in_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     try:
         return asyncio.run(go())
     except OSError as exc:
-        raise _fail(f"cannot reach the database: {exc}; check MARKETSENSE_DATABASE_URL") from exc
+        raise fail(f"cannot reach the database: {exc}; check MARKETSENSE_DATABASE_URL") from exc
     except IntegrityError as exc:
-        raise _fail(
+        raise fail(
             f"someone stored the same key name or secret at the same time: {exc.orig}"
         ) from exc
     except DBAPIError as exc:
-        raise _fail(
+        raise fail(
             f"database error: {exc.orig}; check MARKETSENSE_DATABASE_URL "
             "and run `marketsense db upgrade`"
         ) from exc
@@ -93,7 +85,7 @@ def create(
     if key_env is not None:
         given = os.environ.get(key_env)
         if not given:
-            raise _fail(f"environment variable {key_env} is not set or empty")
+            raise fail(f"environment variable {key_env} is not set or empty")
 
     async def work(session: AsyncSession) -> str | None:
         if await session.scalar(select(ApiKey.id).where(ApiKey.name == name)) is not None:
@@ -107,11 +99,11 @@ def create(
     try:
         key = _in_session(work)
     except ValueError as exc:
-        raise _fail(f"{exc}: use a longer key in {key_env}") from exc
+        raise fail(f"{exc}: use a longer key in {key_env}") from exc
     if key is None:
-        raise _fail(f"a key named {name!r} already exists: pick another name")
+        raise fail(f"a key named {name!r} already exists: pick another name")
     if not key:
-        raise _fail(f"the key in {key_env} is already stored under another name")
+        raise fail(f"the key in {key_env} is already stored under another name")
     if given is None:
         typer.echo(key)
         err.print(
@@ -161,7 +153,7 @@ def list_(
 def revoke(name: Annotated[str, typer.Argument(help="Name of the key to revoke.")]) -> None:
     """Revoke a key; services that looked it up recently refuse it within their cache TTL."""
     if not _in_session(lambda session: revoke_key(session, name)):
-        raise _fail(f"no live key named {name!r}: see `marketsense keys list`")
+        raise fail(f"no live key named {name!r}: see `marketsense keys list`")
     console.print(
         f"revoked key {escape(repr(name))}; services refuse it within "
         "MARKETSENSE_API_KEY_CACHE_SECONDS (default 30 s)",

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from marketsense.cli import (
     dlq_commands,
@@ -19,6 +18,7 @@ from marketsense.cli import (
     sentiment_commands,
 )
 from marketsense.cli.defaults import DEFAULT_TRAINING_SYMBOLS, last_weekday
+from marketsense.cli.output import console, fail
 from marketsense.common.serve import SERVICES
 from marketsense.common.serve import serve as serve_service
 
@@ -34,14 +34,6 @@ models_commands.register(models_app)
 keys_commands.register(app)
 run_commands.register(app)
 dlq_commands.register(app)
-console = Console()
-err = Console(stderr=True)
-
-
-def fail(message: str) -> typer.Exit:
-    """Print one line saying what to fix and return the exit to raise."""
-    err.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(code=1)
 
 
 @app.command()
@@ -111,11 +103,12 @@ def train_baseline(
     from marketsense.cli.training import build_baseline
     from marketsense.ingestion.config import IngestionSettings
     from marketsense.ingestion.sources import simulated_market
+    from marketsense.models.files import MANIFEST_FILE
+    from marketsense.models.sentiment import SentimentModel
     from marketsense.processing.config import ProcessingSettings
-    from marketsense.processing.sentiment import SentimentModel
 
     sentiment_dir = sentiment_model or ProcessingSettings().resolved_sentiment_model_path()
-    if not (sentiment_dir / "manifest.json").exists():
+    if not (sentiment_dir / MANIFEST_FILE).exists():
         raise fail(
             f"no sentiment model at {sentiment_dir}: build one with "
             "`marketsense models build-sentiment --out DIR` and pass --sentiment-model DIR"

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from pydantic import BaseModel
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
@@ -28,23 +26,21 @@ from rich.progress import (
 )
 from rich.table import Column, Table
 
+from marketsense.cli.output import ApiKey, AsJson, console, err, fail, print_json
+from marketsense.common.api_client import ApiError
 from marketsense.common.serve import DEFAULT_PORTS
+from marketsense.models.files import MANIFEST_FILE
+from marketsense.models.kinds import PRIMARY_METRIC
+from marketsense.models.versions import PRODUCTION
 from marketsense.registry.client import (
     ChecksumMismatchError,
     ProgressCallback,
     RegistryClient,
-    RegistryError,
 )
 from marketsense.registry.schemas import AliasChangeRead, VersionRead
 
-PRODUCTION = "production"
 DEFAULT_REGISTRY_URL = f"http://127.0.0.1:{DEFAULT_PORTS['registry']}"
-PRIMARY_METRIC = {"predictor": "holdout_auc", "sentiment": "heldout_macro_f1"}
-"""The metric the production gate compares, per kind."""
 _API_FORCE_HINT = "; to move it anyway"
-
-console = Console()
-err = Console(stderr=True)
 
 
 class Kind(StrEnum):
@@ -60,16 +56,6 @@ RegistryUrl = Annotated[
     str,
     typer.Option("--url", envvar="MARKETSENSE_REGISTRY_URL", help="Registry base URL."),
 ]
-ApiKey = Annotated[
-    str | None,
-    typer.Option(
-        "--api-key",
-        envvar="MARKETSENSE_API_KEY",
-        help="API key; prefer the environment variable, which keeps it out of shell history.",
-        show_default=False,
-    ),
-]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 AliasOption = Annotated[str, typer.Option(help="Alias to move or read.")]
 
 
@@ -101,19 +87,19 @@ def push(
     api_key: ApiKey = None,
 ) -> None:
     """Push an artifact folder as the model's next version; the registry validates it first."""
-    if not (folder / "manifest.json").is_file():
-        raise _fail(f"{folder} has no manifest.json: pass an artifact folder")
+    if not (folder / MANIFEST_FILE).is_file():
+        raise fail(f"{folder} has no {MANIFEST_FILE}: pass an artifact folder")
     if not create and (kind is not None or description):
-        raise _fail("--kind and --description describe a new model: add --create")
+        raise fail("--kind and --description describe a new model: add --create")
     with _registry(url, api_key) as client:
         if create:
             _ensure_model(client, name, kind or _manifest_kind(folder), description)
         with _transfer(f"uploading {name}") as report:
             try:
                 pushed = client.push(name, folder, on_progress=report)
-            except RegistryError as exc:
+            except ApiError as exc:
                 if exc.status == 404 and not create:
-                    raise RegistryError(404, f"{exc.detail}; add --create to register it") from exc
+                    raise ApiError(404, f"{exc.detail}; add --create to register it") from exc
                 raise
     console.print(
         f"pushed {escape(name)} version {pushed.version}: {_metric_summary(pushed)}",
@@ -128,7 +114,7 @@ def list_models(
     with _registry(url, api_key) as client:
         models = client.list_models()
     if as_json:
-        _print_json(models)
+        print_json(models)
         return
     # Names are what people copy into the next command: never wrapped, the description gives way.
     table = Table(Column("name", no_wrap=True), "kind", "latest", "aliases", "description")
@@ -199,15 +185,15 @@ def promote(
 ) -> None:
     """Point an alias (production by default) at a version; production passes the metric gate."""
     if force and not reason.strip():
-        raise _fail("--force needs --reason TEXT saying why the gate is skipped")
+        raise fail("--force needs --reason TEXT saying why the gate is skipped")
     with _registry(url, api_key) as client:
         try:
             change = client.set_alias(name, alias, version, reason=reason, force=force)
-        except RegistryError as exc:
+        except ApiError as exc:
             if exc.status == 409 and alias == PRODUCTION and not force and _gate_refused(exc):
                 # The registry's hint speaks of the API's fields; say it with this command's flags.
                 detail = exc.detail.split(_API_FORCE_HINT)[0]
-                raise RegistryError(
+                raise ApiError(
                     409, f"{detail}; to promote anyway add --force --reason TEXT"
                 ) from exc
             raise
@@ -222,7 +208,7 @@ def rollback(
 ) -> None:
     """Send production back to the version that held it before its last change."""
     if not reason.strip():
-        raise _fail("--reason must say why production is rolled back")
+        raise fail("--reason must say why production is rolled back")
     with _registry(url, api_key) as client:
         change = client.rollback(name, reason)
     _print_change(change)
@@ -248,7 +234,7 @@ def history(
         if moment is not None:
             held = client.alias_at(name, alias, moment)
             if as_json:
-                _print_json(held)
+                print_json(held)
             else:
                 which = "unset" if held.version is None else f"version {held.version}"
                 console.print(
@@ -258,7 +244,7 @@ def history(
             return
         changes = client.history(name, alias)
     if as_json:
-        _print_json(changes)
+        print_json(changes)
         return
     table = Table("at", "action", "from", "to", "actor", "forced", "reason")
     for change in changes:
@@ -286,9 +272,9 @@ def download(
 ) -> None:
     """Download a version's files, each checked against its recorded sha256, into a new folder."""
     if version is not None and alias is not None:
-        raise _fail("pass --version or --alias, not both")
+        raise fail("pass --version or --alias, not both")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise _fail(f"--out {out} already exists and is not an empty folder")
+        raise fail(f"--out {out} already exists and is not an empty folder")
     with _registry(url, api_key) as client:
         number = version or client.get_alias(name, alias or PRODUCTION).version
         with _transfer(f"downloading {name} v{number}") as report:
@@ -300,17 +286,11 @@ def download(
     )
 
 
-def _fail(message: str) -> typer.Exit:
-    """Print one line saying what to fix and return the exit to raise."""
-    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
-    return typer.Exit(code=1)
-
-
 @contextmanager
 def _registry(url: str, api_key: str | None) -> Iterator[RegistryClient]:
     """A client for `url`; any refusal or local failure becomes one error line and exit code 1."""
     if not api_key:
-        raise _fail(
+        raise fail(
             "no API key: set MARKETSENSE_API_KEY or pass --api-key "
             "(an operator makes one with `marketsense keys create`)"
         )
@@ -318,16 +298,16 @@ def _registry(url: str, api_key: str | None) -> Iterator[RegistryClient]:
         with RegistryClient(url, api_key) as client:
             yield client
     except ChecksumMismatchError as exc:
-        raise _fail(
+        raise fail(
             f"{exc.detail}; try again, and tell the registry's operator if it persists"
         ) from exc
-    except RegistryError as exc:
-        raise _fail(_explain(exc, url)) from exc
+    except ApiError as exc:
+        raise fail(_explain(exc, url)) from exc
     except (OSError, ValueError) as exc:
-        raise _fail(" ".join(str(exc).split())) from exc
+        raise fail(" ".join(str(exc).split())) from exc
 
 
-def _explain(exc: RegistryError, url: str) -> str:
+def _explain(exc: ApiError, url: str) -> str:
     """The registry's answer, plus what to do about the usual causes."""
     if exc.status is None:
         return (
@@ -339,7 +319,7 @@ def _explain(exc: RegistryError, url: str) -> str:
     return f"{exc.detail} ({exc.status} from {url})"
 
 
-def _gate_refused(exc: RegistryError) -> bool:
+def _gate_refused(exc: ApiError) -> bool:
     """Whether a 409 is the metric gate's (forcing helps), not an alias already in place."""
     return "already" not in exc.detail
 
@@ -348,23 +328,23 @@ def _ensure_model(client: RegistryClient, name: str, kind: Kind, description: st
     """Register `name` unless it exists; an existing model of another kind is an error."""
     try:
         model = client.get_model(name)
-    except RegistryError as exc:
+    except ApiError as exc:
         if exc.status != 404:
             raise
         client.create_model(name, kind.value, description)
         console.print(f"registered {escape(name)} ({kind.value})", soft_wrap=True)
         return
     if model.kind != kind.value:
-        raise _fail(f"{name} is registered as a {model.kind} model, not {kind.value}")
+        raise fail(f"{name} is registered as a {model.kind} model, not {kind.value}")
 
 
 def _manifest_kind(folder: Path) -> Kind:
     """The kind a manifest declares, for --create without --kind."""
     try:
-        declared = json.loads((folder / "manifest.json").read_text()).get("kind")
+        declared = json.loads((folder / MANIFEST_FILE).read_text()).get("kind")
         return Kind(declared)
     except (ValueError, AttributeError) as exc:
-        raise _fail(f"{folder}/manifest.json declares no kind I know: pass --kind") from exc
+        raise fail(f"{folder}/{MANIFEST_FILE} declares no kind I know: pass --kind") from exc
 
 
 @contextmanager
@@ -393,7 +373,7 @@ def _transfer(description: str) -> Iterator[ProgressCallback]:
 
 def _show_version(version: VersionRead, *, as_json: bool) -> None:
     if as_json:
-        _print_json(version)
+        print_json(version)
         return
     console.print(
         f"[bold]{escape(version.model_name)}[/] version {version.version} ({version.kind}), "
@@ -421,15 +401,6 @@ def _print_change(change: AliasChangeRead) -> None:
     )
 
 
-def _print_json(value: BaseModel | Sequence[BaseModel]) -> None:
-    data: Any = (
-        value.model_dump(mode="json")
-        if isinstance(value, BaseModel)
-        else [item.model_dump(mode="json") for item in value]
-    )
-    typer.echo(json.dumps(data, indent=2))
-
-
 def _metric_summary(version: VersionRead) -> str:
     metrics = ", ".join(f"{key} {value:.4f}" for key, value in sorted(version.metrics.items()))
     window = f" on {version.evaluation_window}" if version.evaluation_window else ""
@@ -450,5 +421,5 @@ def _parse_time(text: str) -> dt.datetime:
     try:
         moment = dt.datetime.fromisoformat(text)
     except ValueError as exc:
-        raise _fail(f"--at {text!r} is not an ISO time such as 2026-11-25T14:30:00+00:00") from exc
+        raise fail(f"--at {text!r} is not an ISO time such as 2026-11-25T14:30:00+00:00") from exc
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)

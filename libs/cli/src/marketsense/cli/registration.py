@@ -15,8 +15,9 @@ from rich.console import Console
 from marketsense.common.app import create_app
 from marketsense.common.auth import KEY_HEADER, Role, create_key, revoke_key
 from marketsense.common.runtime import Runtime
+from marketsense.models.bundles import pack_bundle
+from marketsense.models.files import MANIFEST_FILE
 from marketsense.registry.app import create_component as registry_component
-from marketsense.registry.bundles import pack_bundle
 from marketsense.registry.config import RegistrySettings
 
 
@@ -50,7 +51,7 @@ async def ensure_registered(
     ):
         api.headers[KEY_HEADER] = key
         for kind, folder in artifacts:
-            name = json.loads((folder / "manifest.json").read_text())["name"]
+            name = json.loads((folder / MANIFEST_FILE).read_text())["name"]
             if (await api.get(f"/v1/models/{name}/aliases/production")).status_code == 200:
                 continue
             if (await api.get(f"/v1/models/{name}")).status_code == 404:
@@ -66,7 +67,7 @@ async def ensure_registered(
                     await api.post(
                         f"/v1/models/{name}/versions",
                         files={
-                            "manifest": ("manifest.json", (folder / "manifest.json").read_bytes()),
+                            "manifest": (MANIFEST_FILE, (folder / MANIFEST_FILE).read_bytes()),
                             "bundle": ("bundle.tar.gz", bundle),
                         },
                     )

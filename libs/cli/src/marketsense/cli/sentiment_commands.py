@@ -13,14 +13,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
-if TYPE_CHECKING:
-    from marketsense.processing.sentiment import SentimentManifest
+from marketsense.cli.output import console, fail
 
-console = Console()
-err = Console(stderr=True)
+if TYPE_CHECKING:
+    from marketsense.models.sentiment import SentimentManifest
 
 
 def register(models_app: typer.Typer) -> None:
@@ -55,7 +53,7 @@ def export_hf(
 ) -> None:
     """Export a local Hugging Face classifier (FinBERT and the like) as a sentiment artifact."""
     if not src.is_dir():
-        raise _fail(f"{src} is not a folder: pass a local model folder with config.json")
+        raise fail(f"{src} is not a folder: pass a local model folder with config.json")
     _check_out(out)
     with _failing_cleanly(), _steps() as step:
         step("loading torch and transformers")
@@ -67,15 +65,9 @@ def export_hf(
     _summarise(manifest, out)
 
 
-def _fail(message: str) -> typer.Exit:
-    """Print one line saying what is wrong and return the exit to raise."""
-    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
-    return typer.Exit(code=1)
-
-
 def _check_out(out: Path) -> None:
     if out.exists() and not out.is_dir():
-        raise _fail(f"--out {out} exists and is not a folder")
+        raise fail(f"--out {out} exists and is not a folder")
 
 
 @contextmanager
@@ -84,12 +76,12 @@ def _failing_cleanly() -> Iterator[None]:
     try:
         yield
     except (OSError, ValueError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     except RuntimeError as exc:
         from marketsense.modelkit.onnx_export import ParityError
 
         if isinstance(exc, ParityError):
-            raise _fail(f"{exc}; nothing was written") from exc
+            raise fail(f"{exc}; nothing was written") from exc
         raise
 
 

@@ -10,11 +10,9 @@ from rich.console import Console
 from rich.progress import Progress
 
 from marketsense.ingestion.sources.simulated import SimulatedMarket
-from marketsense.prediction.model import PredictorManifest
-from marketsense.prediction.training import train_baseline
-from marketsense.processing.sentiment import SentimentModel
-
-"""Simulated symbols the baseline learns from."""
+from marketsense.modelkit.baseline import train_baseline
+from marketsense.models.predictor import PredictorManifest
+from marketsense.models.sentiment import SentimentModel
 
 TRAINING_DAYS = 500
 """Trading days of history per symbol (about two years)."""

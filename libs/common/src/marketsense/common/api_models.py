@@ -1,20 +1,10 @@
-"""Models every service's REST API shares: the error body and UTC timestamps."""
+"""Models every service's REST API shares: the error body and the responses routes document."""
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Annotated
+from typing import Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
-
-
-def _as_utc(value: dt.datetime) -> dt.datetime:
-    # SQLite hands timestamps back without their zone; every stored timestamp is UTC.
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
-UtcDateTime = Annotated[dt.datetime, AfterValidator(_as_utc)]
-"""A timestamp that is always serialised with its zone (UTC), whatever the database returned."""
+from pydantic import BaseModel, ConfigDict
 
 
 class FieldError(BaseModel):
@@ -53,3 +43,24 @@ class ErrorRead(BaseModel):
 
     detail: str | list[FieldError]
     """What went wrong and what to do about it."""
+
+
+Responses = dict[int | str, dict[str, Any]]
+"""Documented responses of a route, as FastAPI's `responses=` takes them."""
+
+
+def error_response(status: int, description: str) -> Responses:
+    """One documented error status whose body is an `ErrorRead`."""
+    return {status: {"model": ErrorRead, "description": description}}
+
+
+AUTH_ERRORS: Responses = {
+    **error_response(401, "No `X-API-Key` header, or an unknown or revoked key."),
+    **error_response(403, "The key's role may not do this."),
+}
+"""What every route behind an API key may answer."""
+
+UNREADABLE_BODY: Responses = error_response(
+    400, "The body cannot be read as JSON text (not UTF-8)."
+)
+"""What a route with a JSON body answers when the body is not UTF-8 text."""

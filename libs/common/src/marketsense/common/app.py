@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -21,6 +23,8 @@ log = logging.getLogger(__name__)
 
 Check = Callable[[], Awaitable[bool]]
 Hook = Callable[[], Awaitable[None]]
+Loop = Callable[[], Awaitable[None]]
+Describe = Callable[[dict[str, Any]], None]
 
 
 @dataclass
@@ -29,13 +33,47 @@ class Component:
 
     name: str
     router: APIRouter | None = None
+    state: object | None = None
+    """What the component's routes depend on (its settings, a served model), kept on
+    `app.state.<name>`: several components can share one app, each with its own."""
     ready_checks: dict[str, Check] = field(default_factory=dict)
     on_start: list[Hook] = field(default_factory=list)
     on_stop: list[Hook] = field(default_factory=list)
+    loops: list[Loop] = field(default_factory=list)
+    """Run as tasks while the app serves (after `on_start`), cancelled before `on_stop`."""
+    describe: list[Describe] = field(default_factory=list)
+    """Edit the OpenAPI document once it is built, to state what this deployment's settings
+    make true (a limit, say): routes are declared once, before any settings exist."""
+
+
+class BackgroundLoops:
+    """Loops that run while the app serves, started and cancelled with it."""
+
+    def __init__(self, loops: list[Loop]):
+        self.loops = loops
+        self.tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Start every loop as a task."""
+        self.tasks = [asyncio.create_task(_awaited(loop)) for loop in self.loops]
+
+    async def stop(self) -> None:
+        """Cancel every loop and wait for it to end."""
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.tasks = []
+
+
+async def _awaited(loop: Loop) -> None:
+    await loop()
 
 
 def create_app(runtime: Runtime, components: list[Component], *, title: str) -> FastAPI:
     """Build an app serving the components on top of a shared runtime."""
+    loops = BackgroundLoops([loop for component in components for loop in component.loops])
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -45,6 +83,7 @@ def create_app(runtime: Runtime, components: list[Component], *, title: str) -> 
             for hook in component.on_start:
                 await hook()
         await runtime.start_messaging()
+        await loops.start()
         # Everything imported and loaded so far lives as long as the process. Frozen, the
         # collector stops walking it on every full collection, which otherwise pauses every
         # in-flight request for 100 ms or more under load (bench/RESULTS.md).
@@ -55,6 +94,7 @@ def create_app(runtime: Runtime, components: list[Component], *, title: str) -> 
             yield
         finally:
             gc.unfreeze()
+            await loops.stop()
             for component in reversed(components):
                 for hook in component.on_stop:
                     await hook()
@@ -63,11 +103,15 @@ def create_app(runtime: Runtime, components: list[Component], *, title: str) -> 
 
     app = FastAPI(title=title, version="0.1.0", lifespan=lifespan)
     app.state.runtime = runtime
+    for component in components:
+        if component.state is not None:
+            setattr(app.state, component.name, component.state)
     app.add_middleware(RequestMetrics, service=runtime.service)
     for component in components:
         if component.router is not None:
             app.include_router(component.router)
 
+    _describe_with(app, [hook for component in components for hook in component.describe])
     checks: dict[str, Check] = {
         "database": runtime.database.healthy,
         "bus": runtime.bus.healthy,
@@ -101,6 +145,21 @@ def create_app(runtime: Runtime, components: list[Component], *, title: str) -> 
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _describe_with(app: FastAPI, hooks: list[Describe]) -> None:
+    """Apply the components' edits to the app's OpenAPI document the first time it is built."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = build()
+            for hook in hooks:
+                hook(document)
+            return document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 class RequestMetrics:

@@ -7,11 +7,10 @@ import hashlib
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from fastapi import HTTPException, Security
+from fastapi import HTTPException
 from fastapi.security import APIKeyHeader
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -123,39 +122,29 @@ class KeyRing:
             self._cache.popitem(last=False)
         return found
 
-    def forget(self) -> None:
-        """Drop every remembered answer (after creating or revoking keys in this process)."""
-        self._cache.clear()
 
-
-_key_header = APIKeyHeader(
+KEY_SCHEME = APIKeyHeader(
     name=KEY_HEADER,
     auto_error=False,
     description="An API key; `marketsense keys create` makes one.",
 )
+"""The API key header as OpenAPI documents it; routes read it through `require`."""
 
-Authorizer = Callable[..., Awaitable[Principal]]
 
-
-def require(keyring: KeyRing, role: Role) -> Authorizer:
-    """A FastAPI dependency admitting keys that hold `role` (401 without a key, 403 below it)."""
-
-    async def authorize(key: str | None = Security(_key_header)) -> Principal:
-        if not key:
-            raise HTTPException(
-                401,
-                f"missing API key: send it in the {KEY_HEADER} header",
-                {"WWW-Authenticate": KEY_HEADER},
-            )
-        principal = await keyring.principal(key)
-        if principal is None:
-            raise HTTPException(401, "unknown or revoked API key", {"WWW-Authenticate": KEY_HEADER})
-        if not role_allows(principal.role, role):
-            raise HTTPException(
-                403,
-                f"this needs the {role.value} role; "
-                f"key {principal.name!r} is {principal.role.value}",
-            )
-        return principal
-
-    return authorize
+async def authorize(keyring: KeyRing, key: str | None, role: Role) -> Principal:
+    """The principal of a key holding `role`: HTTP 401 without a valid key, 403 below the role."""
+    if not key:
+        raise HTTPException(
+            401,
+            f"missing API key: send it in the {KEY_HEADER} header",
+            {"WWW-Authenticate": KEY_HEADER},
+        )
+    principal = await keyring.principal(key)
+    if principal is None:
+        raise HTTPException(401, "unknown or revoked API key", {"WWW-Authenticate": KEY_HEADER})
+    if not role_allows(principal.role, role):
+        raise HTTPException(
+            403,
+            f"this needs the {role.value} role; key {principal.name!r} is {principal.role.value}",
+        )
+    return principal

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from marketsense.common.alerts import alerter_from_settings
 from marketsense.common.auth import KeyRing
 from marketsense.common.bus.factory import bus_from_settings
 from marketsense.common.db.engine import Database
@@ -30,7 +29,6 @@ class Runtime:
         self.bus = bus_from_settings(settings, client_id=f"marketsense-{service}")
         self.store = store_from_settings(settings)
         self.keyring = KeyRing(self.database, ttl=settings.api_key_cache_seconds)
-        self.alerter = alerter_from_settings(settings, database=self.database, service=service)
         # Each service relays the events it wrote; one embedded process relays them all.
         self.relay = OutboxRelay(self.database, self.bus, source=None if relay_all else service)
 

@@ -117,6 +117,22 @@ async def move_task(
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
+async def move_tasks(
+    session: AsyncSession, *, run_id: str, source: Iterable[TaskState], target: TaskState
+) -> int:
+    """Move every task of a run that is in one of `source` to `target`; how many moved."""
+    sources = frozenset(source)
+    for state in sources:
+        check_task_transition(state, target)
+    result = await session.execute(
+        update(Task)
+        .where(Task.run_id == run_id, Task.state.in_(sorted(sources)))
+        .values(state=target, updated_at=_now())
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
 async def move_run(
     session: AsyncSession, *, run_id: str, source: Iterable[RunState], target: RunState
 ) -> bool:

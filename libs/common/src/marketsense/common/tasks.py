@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
+from typing import TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -95,6 +96,38 @@ async def complete_task(
     )
 
 
+MAX_ERROR_CHARS = 4000
+"""Longest error text kept on a task and sent in its TaskFailed event."""
+
+
+def announce_task_failed(
+    session: AsyncSession,
+    *,
+    source: str,
+    run_id: str,
+    symbol: str,
+    stage: Stage,
+    error: str,
+    retryable: bool,
+    attempts: int,
+) -> None:
+    """Queue the TaskFailed event of a task that failed for good, in the caller's transaction."""
+    add_event(
+        session,
+        Envelope.wrap(
+            TaskFailed(
+                stage=stage,
+                error=error[:MAX_ERROR_CHARS],
+                retryable=retryable,
+                attempts=attempts,
+            ),
+            run_id=run_id,
+            symbol=symbol,
+        ),
+        source=source,
+    )
+
+
 async def fail_task(
     runtime: Runtime,
     envelope: Envelope,
@@ -106,8 +139,7 @@ async def fail_task(
     """Mark a task FAILED and announce it, after its event was dead-lettered."""
     if envelope.run_id is None or envelope.symbol is None:
         return
-    retryable = not isinstance(error, NonRetryableError)
-    message = f"{type(error).__name__}: {error}"
+    message = f"{type(error).__name__}: {error}"[:MAX_ERROR_CHARS]
     async with runtime.transaction() as session:
         moved = await move_task(
             session,
@@ -116,33 +148,33 @@ async def fail_task(
             stage=stage,
             source={TaskState.RUNNING},
             target=TaskState.FAILED,
-            error=message[:4000],
+            error=message,
         )
-        if not moved:
-            return
-        add_event(
-            session,
-            Envelope.wrap(
-                TaskFailed(
-                    stage=stage, error=message[:4000], retryable=retryable, attempts=attempts
-                ),
+        if moved:
+            announce_task_failed(
+                session,
+                source=runtime.service,
                 run_id=envelope.run_id,
                 symbol=envelope.symbol,
-            ),
-            source=runtime.service,
-        )
+                stage=stage,
+                error=message,
+                retryable=not isinstance(error, NonRetryableError),
+                attempts=attempts,
+            )
 
 
-StageWork = Callable[[str, str, Payload], Awaitable[None]]
-"""A stage's work for one event: (run_id, symbol, payload)."""
+P = TypeVar("P", bound=Payload)
+
+StageWork = Callable[[str, str, P], Awaitable[None]]
+"""A stage's work for one event: (run_id, symbol, payload of the stage's input type)."""
 
 
 def stage_subscription(
-    runtime: Runtime, *, stage: Stage, service: str, accepts: type[Payload], work: StageWork
+    runtime: Runtime, *, stage: Stage, service: str, accepts: type[P], work: StageWork[P]
 ) -> Subscription:
     """Subscribe a stage to its input event; a dead-lettered event fails the stage's task."""
 
-    async def handle(envelope: Envelope, payload: Payload) -> None:
+    async def handle(envelope: Envelope, payload: P) -> None:
         if envelope.run_id is None or envelope.symbol is None:
             raise NonRetryableError(f"{envelope.type} needs run_id and symbol")
         await work(envelope.run_id, envelope.symbol, payload)
@@ -150,10 +182,6 @@ def stage_subscription(
     async def on_dead_letter(envelope: Envelope, error: BaseException, attempts: int) -> None:
         await fail_task(runtime, envelope, stage=stage, error=error, attempts=attempts)
 
-    return Subscription(
-        topic=accepts.topic,
-        group=runtime.group(service),
-        handler=handle,
-        on_dead_letter=on_dead_letter,
-        accepts=(accepts,),
+    return Subscription.of(
+        accepts, handle, group=runtime.group(service), on_dead_letter=on_dead_letter
     )

@@ -14,10 +14,8 @@ from marketsense.modelkit.encoders import (
     load_sequence_classifier,
 )
 from marketsense.modelkit.onnx_export import ProgressCallback, export_sentiment_artifact
-from marketsense.processing.sentiment import TOKENIZER_FILE, SentimentManifest
-
-SENTIMENT_LABELS = ("negative", "neutral", "positive")
-"""Names the artifact's labels are mapped to; other id2label names are kept, lower-cased."""
+from marketsense.models.files import TOKENIZER_FILE
+from marketsense.models.sentiment import SentimentManifest
 
 MAX_POSITIONS = 512
 """Upper bound on tokens per text when neither the tokenizer nor the config sets a lower one."""

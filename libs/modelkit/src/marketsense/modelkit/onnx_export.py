@@ -23,14 +23,8 @@ from onnxruntime.quantization import QuantType, quantize_dynamic
 from sklearn.metrics import accuracy_score, f1_score
 
 from marketsense.modelkit.sentiment_data import heldout_window, load_split
-from marketsense.processing.sentiment import (
-    MANIFEST_FILE,
-    MODEL_FILE,
-    QUANTIZED_MODEL_FILE,
-    TOKENIZER_FILE,
-    SentimentManifest,
-    SentimentModel,
-)
+from marketsense.models.files import MANIFEST_FILE, MODEL_FILE, QUANTIZED_MODEL_FILE, TOKENIZER_FILE
+from marketsense.models.sentiment import SentimentManifest, SentimentModel
 
 ProgressCallback = Callable[[str], None]
 """Receives a short description of each build step as it starts."""

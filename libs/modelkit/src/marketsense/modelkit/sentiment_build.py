@@ -18,12 +18,8 @@ from sklearn.linear_model import LogisticRegression
 from marketsense.modelkit.encoders import MeanPooledClassifier, load_encoder, minilm_path
 from marketsense.modelkit.onnx_export import ProgressCallback, export_sentiment_artifact
 from marketsense.modelkit.sentiment_data import LABELS, load_split, split_text
-from marketsense.processing.sentiment import (
-    TOKENIZER_FILE,
-    SentimentManifest,
-    encode_texts,
-    load_tokenizer,
-)
+from marketsense.models.files import TOKENIZER_FILE
+from marketsense.models.sentiment import SentimentManifest, encode_texts, load_tokenizer
 
 NAME = "minilm-sentiment"
 """Name of the default sentiment model."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from marketsense.common.bus import Subscription
-from marketsense.common.events import IngestRequested, Payload
+from marketsense.common.events import IngestRequested
 from marketsense.common.runtime import Runtime
 from marketsense.common.states import Stage
 from marketsense.common.tasks import stage_subscription
@@ -14,8 +14,7 @@ from marketsense.ingestion.sources.base import Source
 def subscriptions(runtime: Runtime, source: Source) -> list[Subscription]:
     """Ingestion listens for ingest requests, one per (run, symbol)."""
 
-    async def ingest(run_id: str, symbol: str, payload: Payload) -> None:
-        assert isinstance(payload, IngestRequested)
+    async def ingest(run_id: str, symbol: str, payload: IngestRequested) -> None:
         await ingest_symbol(
             runtime=runtime,
             source=source,

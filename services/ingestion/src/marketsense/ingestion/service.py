@@ -103,4 +103,5 @@ async def _record(
     if row is None:
         row = RawObject(run_id=run_id, symbol=symbol, kind=kind)
         session.add(row)
-    row.as_of, row.uri, row.sha256, row.size, row.rows = as_of, ref.uri, ref.sha256, ref.size, rows
+    row.as_of, row.rows = as_of, rows
+    row.point_at(ref)

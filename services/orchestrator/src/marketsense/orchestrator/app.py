@@ -2,64 +2,43 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import Awaitable, Callable
-
 from fastapi import APIRouter, FastAPI
 
-from marketsense.common.app import Component, create_app
+from marketsense.common.alerts import Notifier, alerter_from_settings
+from marketsense.common.app import Component, Loop, create_app
 from marketsense.common.logs import configure_logging
 from marketsense.common.runtime import Runtime
 from marketsense.orchestrator.config import OrchestratorSettings
-from marketsense.orchestrator.consumers import subscriptions
-from marketsense.orchestrator.dead_letter_views import dead_letter_router
-from marketsense.orchestrator.dead_letters import dead_letter_subscriptions
-from marketsense.orchestrator.reaper import Reaper
-from marketsense.orchestrator.scheduler import Scheduler
-from marketsense.orchestrator.views import router
+from marketsense.orchestrator.dead_letters import consumers as dead_letter_consumers
+from marketsense.orchestrator.dead_letters.views import router as dead_letter_router
+from marketsense.orchestrator.runs import consumers as run_consumers
+from marketsense.orchestrator.runs.scheduler import Scheduler
+from marketsense.orchestrator.runs.views import router as run_router
+from marketsense.orchestrator.tasks.reaper import Reaper
 
 
-def create_component(runtime: Runtime, settings: OrchestratorSettings) -> Component:
-    """The orchestrator's consumers, API, reaper and (when configured) schedule on a runtime."""
-    for subscription in subscriptions(runtime) + dead_letter_subscriptions(runtime):
+def create_component(
+    runtime: Runtime, settings: OrchestratorSettings, *, notifier: Notifier | None = None
+) -> Component:
+    """The orchestrator's consumers, API, reaper and (when configured) schedule on a runtime.
+
+    Alerts go to the sinks the settings name, or to `notifier` when one is given.
+    """
+    notifier = notifier or alerter_from_settings(
+        settings, database=runtime.database, service=runtime.service
+    )
+    for subscription in [
+        *run_consumers.subscriptions(runtime, notifier),
+        *dead_letter_consumers.subscriptions(runtime, notifier),
+    ]:
         runtime.bus.subscribe(subscription)
     api = APIRouter()
-    api.include_router(router(runtime, settings))
-    api.include_router(dead_letter_router(runtime))
-    component = Component(name="orchestrator", router=api)
-    loops: list[Callable[[], Awaitable[None]]] = [Reaper(runtime, settings).run_forever]
+    api.include_router(run_router)
+    api.include_router(dead_letter_router)
+    loops: list[Loop] = [Reaper(runtime, settings, notifier).run_forever]
     if settings.schedule_cron:
         loops.append(Scheduler(runtime, settings).run_forever)
-    background = BackgroundLoops(loops)
-    component.on_start.append(background.start)
-    component.on_stop.append(background.stop)
-    return component
-
-
-class BackgroundLoops:
-    """Loops that run while the app serves, started and cancelled with it."""
-
-    def __init__(self, loops: list[Callable[[], Awaitable[None]]]):
-        self.loops = loops
-        self.tasks: list[asyncio.Task[None]] = []
-
-    async def start(self) -> None:
-        """Start every loop as a task."""
-        self.tasks = [asyncio.create_task(_as_coroutine(loop)) for loop in self.loops]
-
-    async def stop(self) -> None:
-        """Cancel every loop and wait for it to end."""
-        for task in self.tasks:
-            task.cancel()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self.tasks = []
-
-
-async def _as_coroutine(loop: Callable[[], Awaitable[None]]) -> None:
-    await loop()
+    return Component(name="orchestrator", router=api, state=settings, loops=loops)
 
 
 def build_app(settings: OrchestratorSettings | None = None) -> FastAPI:

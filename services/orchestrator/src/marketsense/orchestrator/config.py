@@ -4,9 +4,10 @@ import re
 
 from pydantic import Field, field_validator
 
+from marketsense.common.alerts import AlertSettings
 from marketsense.common.features import MIN_BARS
 from marketsense.common.settings import CommonSettings
-from marketsense.orchestrator.schemas import SYMBOL_PATTERN
+from marketsense.orchestrator.runs.schemas import SYMBOL_PATTERN
 
 
 def split_symbols(text: str) -> list[str]:
@@ -14,8 +15,8 @@ def split_symbols(text: str) -> list[str]:
     return [s.strip().upper() for s in text.split(",") if s.strip()]
 
 
-class OrchestratorSettings(CommonSettings):
-    """Settings of the orchestrator service."""
+class OrchestratorSettings(CommonSettings, AlertSettings):
+    """Settings of the orchestrator service; it is the service that sends alerts."""
 
     lookback_days: int = Field(default=60, ge=MIN_BARS, le=2000)
     """Trading days of history each run asks ingestion for (features need MIN_BARS)."""

@@ -7,16 +7,17 @@ import logging
 from fastapi import FastAPI
 
 from marketsense.common.app import Component, create_app
-from marketsense.common.live_model import LiveModel
 from marketsense.common.logs import configure_logging
 from marketsense.common.runtime import Runtime
+from marketsense.models.live import LiveModel
+from marketsense.models.predictor import OnnxPredictor, warm_up_predictor
 from marketsense.prediction.config import PredictionSettings
 from marketsense.prediction.consumers import subscriptions
+from marketsense.prediction.deps import Serving
 from marketsense.prediction.latest_cache import ResponseCache
-from marketsense.prediction.model import OnnxPredictor, warm_up
 from marketsense.prediction.rescoring import Rescorer
 from marketsense.prediction.service import PredictorHolder
-from marketsense.prediction.views import router
+from marketsense.prediction.views import describe_row_limit, router
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ def create_component(runtime: Runtime, settings: PredictionSettings) -> Componen
         name=settings.predictor_model,
         slot=slot,
         loader=OnnxPredictor,
-        warm_up=warm_up,
+        warm_up=warm_up_predictor,
         cache_dir=settings.resolved_model_cache_dir(),
         poll_seconds=settings.model_poll_seconds,
         fallback=settings.resolved_predictor_path(),
@@ -53,14 +54,15 @@ def create_component(runtime: Runtime, settings: PredictionSettings) -> Componen
 
     return Component(
         name="prediction",
-        router=router(
-            runtime,
-            slot,
-            cache,
+        router=router,
+        state=Serving(
+            slot=slot,
+            cache=cache,
             threshold=settings.signal_threshold,
             max_rows=settings.predict_max_rows,
         ),
         ready_checks={"predictor": model_loaded},
+        describe=[describe_row_limit(settings.predict_max_rows)],
         on_start=[live.start],
         on_stop=[rescorer.stop, live.stop],
     )

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from marketsense.common.live_model import LiveModelSettings
+from marketsense.models.live import LiveModelSettings
 
 
 class PredictionSettings(LiveModelSettings):

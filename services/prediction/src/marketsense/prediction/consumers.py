@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from marketsense.common.bus import Subscription
-from marketsense.common.events import FeaturesReady, Payload
-from marketsense.common.live_model import LiveModel
+from marketsense.common.events import FeaturesReady
 from marketsense.common.runtime import Runtime
 from marketsense.common.states import Stage
 from marketsense.common.tasks import stage_subscription
-from marketsense.prediction.model import OnnxPredictor
+from marketsense.models.live import LiveModel
+from marketsense.models.predictor import OnnxPredictor
 from marketsense.prediction.service import PredictorHolder, predict_symbol
 
 
@@ -23,8 +23,7 @@ def subscriptions(
     """Prediction listens for processed features, one event per (run, symbol), and for
     promotions of the predictor it serves."""
 
-    async def predict(run_id: str, symbol: str, payload: Payload) -> None:
-        assert isinstance(payload, FeaturesReady)
+    async def predict(run_id: str, symbol: str, payload: FeaturesReady) -> None:
         await predict_symbol(
             runtime=runtime,
             holder=holder,

@@ -6,22 +6,18 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import Any, cast
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import CursorResult, func, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketsense.common.db.models import FeatureSet, Prediction
 from marketsense.common.errors import NonRetryableError
-from marketsense.common.events import ObjectRef
 from marketsense.common.parquet import from_parquet_bytes
 from marketsense.common.runtime import Runtime
-from marketsense.prediction.model import OnnxPredictor
-from marketsense.prediction.service import signal_for
+from marketsense.models.predictor import OnnxPredictor
+from marketsense.prediction.store import PredictionRow, save_predictions
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +26,6 @@ CHUNK = 64
 
 ATTEMPTS = 3
 """Tries of one re-scoring job before it gives up until the next swap."""
-
-_UNIQUE = ["run_id", "symbol", "horizon_days", "model_name", "model_version"]
 
 
 async def latest_sources(session: AsyncSession) -> dict[str, str]:
@@ -107,34 +101,28 @@ async def _rescore_chunk(
         return 0
     matrix = np.vstack([row for _, row in usable])
     probabilities = await asyncio.to_thread(predictor.predict_up, matrix)
-    values = [
-        {
-            "run_id": stored.run_id,
-            "symbol": stored.symbol,
-            "as_of": stored.as_of,
-            "horizon_days": manifest.horizon_days,
-            "prob_up": float(prob),
-            "signal": signal_for(float(prob), threshold=threshold),
-            "model_name": manifest.name,
-            "model_version": manifest.version,
-        }
+    rows = [
+        PredictionRow.scored(
+            manifest,
+            run_id=stored.run_id,
+            symbol=stored.symbol,
+            as_of=stored.as_of,
+            prob_up=float(prob),
+            threshold=threshold,
+        )
         for (stored, _), prob in zip(usable, probabilities.tolist(), strict=True)
     ]
-    insert = sqlite_insert if runtime.database.is_sqlite else postgresql_insert
-    statement = insert(Prediction).values(values).on_conflict_do_nothing(index_elements=_UNIQUE)
-    async with runtime.database.session() as session:
-        result = cast(CursorResult[Any], await session.execute(statement))
-        await session.commit()
-    return int(result.rowcount)
+    # Keep what is there: the pipeline may have scored a symbol with this version meanwhile.
+    async with runtime.transaction() as session:
+        return len(await save_predictions(session, rows, replace=False))
 
 
 async def _feature_row(
     runtime: Runtime, stored: FeatureSet, columns: list[str]
 ) -> np.ndarray | None:
     """A symbol's feature row in model order, or None (logged) if its file is unusable."""
-    ref = ObjectRef(uri=stored.uri, sha256=stored.sha256, size=stored.size)
     try:
-        frame: pd.DataFrame = from_parquet_bytes(await runtime.store.get(ref))
+        frame: pd.DataFrame = from_parquet_bytes(await runtime.store.get(stored.ref()))
     except NonRetryableError as exc:  # a missing or corrupt file stays so; skip the symbol
         log.warning("cannot re-score %s of run %s: %s", stored.symbol, stored.run_id, exc)
         return None

@@ -15,29 +15,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from marketsense.common.db.models import FeatureSet, Prediction
 from marketsense.common.db.outbox import add_event
 from marketsense.common.errors import NonRetryableError, RetryableError
-from marketsense.common.events import Envelope, FeaturesReady, ObjectRef, PredictionsReady
+from marketsense.common.events import Envelope, FeaturesReady, PredictionsReady
 from marketsense.common.parquet import from_parquet_bytes
 from marketsense.common.runtime import Runtime
-from marketsense.common.slot import ModelSlot
 from marketsense.common.states import Stage, TaskState
 from marketsense.common.tasks import Claim, claim_task, complete_task, task_state
-from marketsense.prediction.model import OnnxPredictor, PredictorManifest
-from marketsense.prediction.schemas import PredictionRead, PredictResponse, PredictRow
+from marketsense.models.predictor import OnnxPredictor
+from marketsense.models.slot import ModelSlot
+from marketsense.prediction.store import PredictionRow, save_predictions
 
 log = logging.getLogger(__name__)
 
 
 PredictorHolder = ModelSlot[OnnxPredictor]
 """The predictor in service."""
-
-
-def signal_for(prob_up: float, *, threshold: float) -> str:
-    """Turn a probability into a trading signal."""
-    if prob_up >= 0.5 + threshold:
-        return "up"
-    if prob_up <= 0.5 - threshold:
-        return "down"
-    return "flat"
 
 
 async def processed_features(
@@ -85,43 +76,30 @@ async def predict_symbol(
         stored = await processed_features(
             session, run_id=run_id, symbol=symbol, feature_schema=event.feature_schema
         )
-    ref = ObjectRef(uri=stored.uri, sha256=stored.sha256, size=stored.size)
-    row = from_parquet_bytes(await runtime.store.get(ref))
-    missing = [c for c in manifest.features if c not in row.columns]
+    features = from_parquet_bytes(await runtime.store.get(stored.ref()))
+    missing = [c for c in manifest.features if c not in features.columns]
     if missing:
         raise NonRetryableError(f"feature file for {symbol} lacks {missing}")
-    prob_up = float(predictor.predict_up(row[manifest.features].to_numpy(np.float32))[0])
+    prob_up = float(predictor.predict_up(features[manifest.features].to_numpy(np.float32))[0])
+    row = PredictionRow.scored(
+        manifest,
+        run_id=run_id,
+        symbol=symbol,
+        as_of=event.as_of,
+        prob_up=prob_up,
+        threshold=threshold,
+    )
     async with runtime.transaction() as session:
-        # One row per model version: what an earlier version said about this run stays.
-        prediction = await session.scalar(
-            select(Prediction).where(
-                Prediction.run_id == run_id,
-                Prediction.symbol == symbol,
-                Prediction.horizon_days == manifest.horizon_days,
-                Prediction.model_name == manifest.name,
-                Prediction.model_version == manifest.version,
-            )
-        )
-        if prediction is None:
-            prediction = Prediction(
-                run_id=run_id,
-                symbol=symbol,
-                horizon_days=manifest.horizon_days,
-                model_name=manifest.name,
-                model_version=manifest.version,
-            )
-            session.add(prediction)
-        prediction.as_of = event.as_of
-        prediction.prob_up = prob_up
-        prediction.signal = signal_for(prob_up, threshold=threshold)
-        await session.flush()
+        # Scoring the same run again with the same version replaces its row; what an earlier
+        # version said about this run stays.
+        [prediction_id] = await save_predictions(session, [row], replace=True)
         await complete_task(session, run_id=run_id, symbol=symbol, stage=Stage.PREDICT)
         add_event(
             session,
             Envelope.wrap(
                 PredictionsReady(
                     as_of=event.as_of,
-                    prediction_id=prediction.id,
+                    prediction_id=prediction_id,
                     model_name=manifest.name,
                     model_version=manifest.version,
                 ),
@@ -185,80 +163,3 @@ def decode_cursor(cursor: str) -> int:
     if not text.startswith(_CURSOR_PREFIX) or not text[len(_CURSOR_PREFIX) :].isdigit():
         raise ValueError("not a cursor this API returned")
     return int(text[len(_CURSOR_PREFIX) :])
-
-
-FieldProblem = dict[str, Any]
-"""One invalid field, shaped like FastAPI's validation errors (type, loc, msg, input)."""
-
-
-class FeatureMismatch(ValueError):
-    """Supplied feature rows do not fit the served model's inputs."""
-
-    def __init__(self, problems: list[FieldProblem]):
-        super().__init__(f"{len(problems)} feature problem(s)")
-        self.problems = problems
-
-
-def feature_matrix(manifest: PredictorManifest, rows: Sequence[PredictRow]) -> np.ndarray:
-    """The model's input (float32, manifest column order, missing as NaN) for supplied rows;
-    raise FeatureMismatch naming every absent or unknown feature."""
-    wanted = manifest.features
-    known = set(wanted)
-    problems: list[FieldProblem] = []
-    for i, row in enumerate(rows):
-        for column in wanted:
-            if column not in row.features:
-                problems.append(
-                    {
-                        "type": "missing",
-                        "loc": ("body", "rows", i, "features", column),
-                        "msg": f"missing feature {column} ({manifest.name} version "
-                        f"{manifest.version} reads it; send null for a missing value)",
-                        "input": None,
-                    }
-                )
-        for column in row.features.keys() - known:
-            problems.append(
-                {
-                    "type": "extra_forbidden",
-                    "loc": ("body", "rows", i, "features", column),
-                    "msg": f"unknown feature {column} ({manifest.name} version "
-                    f"{manifest.version} reads {', '.join(wanted)})",
-                    "input": row.features[column],
-                }
-            )
-    if problems:
-        raise FeatureMismatch(problems)
-    nan = float("nan")
-    return np.array(
-        [[nan if (v := row.features[c]) is None else v for c in wanted] for row in rows],
-        dtype=np.float32,
-    ).reshape(len(rows), len(wanted))
-
-
-def online_predictions(
-    manifest: PredictorManifest,
-    rows: Sequence[PredictRow],
-    probabilities: np.ndarray,
-    *,
-    threshold: float,
-) -> PredictResponse:
-    """The response for scored rows: one prediction per row, without a run."""
-    return PredictResponse(
-        model_name=manifest.name,
-        model_version=manifest.version,
-        horizon_days=manifest.horizon_days,
-        predictions=[
-            PredictionRead(
-                symbol=row.symbol,
-                as_of=row.as_of,
-                horizon_days=manifest.horizon_days,
-                prob_up=float(prob),
-                signal=signal_for(float(prob), threshold=threshold),
-                model_name=manifest.name,
-                model_version=manifest.version,
-                run_id=None,
-            )
-            for row, prob in zip(rows, probabilities.tolist(), strict=True)
-        ],
-    )

@@ -7,30 +7,29 @@ import datetime as dt
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 
-from marketsense.common.auth import KEY_HEADER, Role, require
+from marketsense.common.api_models import AUTH_ERRORS, UNREADABLE_BODY, error_response
+from marketsense.common.app import Describe
+from marketsense.common.auth import KEY_HEADER, Role, authorize
+from marketsense.common.deps import get_runtime
 from marketsense.common.runtime import Runtime
-from marketsense.prediction.latest_cache import ResponseCache
-from marketsense.prediction.model import OnnxPredictor
+from marketsense.models.predictor import OnnxPredictor
+from marketsense.prediction.deps import ReaderKey, ServingDep, SessionDep, get_serving
 from marketsense.prediction.schemas import (
     SYMBOL_PATTERN,
-    ErrorRead,
     PredictionPage,
     PredictionRead,
     PredictRequest,
     PredictResponse,
 )
+from marketsense.prediction.scoring import FeatureMismatch, feature_matrix, online_predictions
 from marketsense.prediction.service import (
-    FeatureMismatch,
-    PredictorHolder,
     decode_cursor,
     encode_cursor,
-    feature_matrix,
     latest_prediction,
     list_predictions,
-    online_predictions,
 )
 
 SymbolPath = Annotated[
@@ -45,24 +44,13 @@ MAX_SYMBOLS = 200
 
 _SYMBOL = re.compile(SYMBOL_PATTERN)
 
-_AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {
-        "model": ErrorRead,
-        "description": f"No `{KEY_HEADER}` header, or an unknown or revoked key.",
-    },
-    403: {"model": ErrorRead, "description": "The key's role may not read predictions."},
-}
-_INVALID: dict[int | str, dict[str, Any]] = {
-    422: {"model": ErrorRead, "description": "Invalid request; `detail` lists each bad field."}
-}
-_UNREADABLE_BODY: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorRead, "description": "The body cannot be read as JSON text (not UTF-8)."}
-}
-_NO_MODEL: dict[int | str, dict[str, Any]] = {
-    503: {"model": ErrorRead, "description": "No predictor is loaded yet; retry shortly."}
-}
+_INVALID = error_response(422, "Invalid request; `detail` lists each bad field.")
+_NO_MODEL = error_response(503, "No predictor is loaded yet; retry shortly.")
 
 _JSON = "application/json"
+
+MAX_ROWS_SENTENCE = "At most `MARKETSENSE_PREDICT_MAX_ROWS` rows"
+"""How the row limit reads in the OpenAPI document until the service states its own."""
 
 _SECURITY_SCHEME = "APIKeyHeader"
 """The name FastAPI gives the API key scheme that `require` declares."""
@@ -79,150 +67,142 @@ def _invalid(loc: tuple[str | int, ...], msg: str, value: object) -> RequestVali
     return RequestValidationError([{"type": "value_error", "loc": loc, "msg": msg, "input": value}])
 
 
-def router(
-    runtime: Runtime,
-    slot: PredictorHolder,
-    cache: ResponseCache,
-    *,
-    threshold: float,
-    max_rows: int,
-) -> APIRouter:
-    """Routes for downstream apps."""
-    reader = require(runtime.keyring, Role.READER)
-    readers_only = [Depends(reader)]
-    api = APIRouter(tags=["predictions"])
+router = APIRouter(tags=["predictions"])
 
-    async def load_latest(symbol: str, predictor: OnnxPredictor) -> bytes | None:
-        manifest = predictor.manifest
-        async with runtime.database.session() as session:
-            prediction = await latest_prediction(
-                session=session, symbol=symbol, preferred=(manifest.name, manifest.version)
-            )
-        if prediction is None:
-            return None
-        return PredictionRead.model_validate(prediction).model_dump_json().encode()
 
-    @api.get(
-        "/v1/predictions/{symbol}/latest",
-        response_model=PredictionRead,
-        summary="The latest prediction for a symbol.",
-        response_description="The prediction.",
-        description=(
-            "The prediction for the symbol's latest trading day, by the predictor version the "
-            "service serves now if it has scored that day (after a promotion it re-scores within "
-            "seconds), else by the version that did. An answer may be up to the service's "
-            "`latest_cache_seconds` (1 s by default) old."
-        ),
-        responses={
-            **_AUTH_ERRORS,
-            404: {"model": ErrorRead, "description": "No prediction for this symbol."},
-            **_INVALID,
-            **_NO_MODEL,
-        },
-        # The key is checked in the route, not by a dependency: this route is the hot path, and
-        # FastAPI's dependency resolution costs more than the rest of a cached answer.
-        openapi_extra={"security": [{_SECURITY_SCHEME: []}]},
-    )
-    async def get_latest(symbol: SymbolPath, request: Request) -> Response:
-        await reader(request.headers.get(KEY_HEADER))
-        predictor = slot.current
-        if predictor is None:
-            raise _no_model()
-        key = symbol.upper()
-        body = cache.get(key)
-        if body is None:
-            body = await cache.get_or_load(key, lambda: load_latest(key, predictor))
-            if body is None:
-                raise HTTPException(404, f"no prediction for symbol {key}")
-        return Response(body, media_type=_JSON)
-
-    @api.get(
-        "/v1/predictions",
-        response_model=PredictionPage,
-        summary="Stored predictions, filtered and paged.",
-        response_description="One page of predictions and the cursor of the next.",
-        description=(
-            "Every stored prediction (every model version's), oldest first, optionally for one "
-            "trading day and some symbols. Follow `next_cursor` until it is null: pages neither "
-            "repeat nor skip a prediction, even while new ones are stored."
-        ),
-        responses={**_AUTH_ERRORS, **_INVALID},
-        dependencies=readers_only,
-    )
-    async def get_predictions(
-        as_of: Annotated[
-            dt.date | None,
-            Query(
-                description="Only this trading day; all days if omitted.", examples=["2026-11-25"]
-            ),
-        ] = None,
-        symbols: Annotated[
-            str | None,
-            Query(
-                description=f"Comma-separated symbols (at most {MAX_SYMBOLS}); all if omitted.",
-                examples=["AAPL,MSFT"],
-            ),
-        ] = None,
-        limit: Annotated[
-            int, Query(ge=1, le=1000, description="Most predictions on one page.", examples=[100])
-        ] = 100,
-        cursor: Annotated[
-            str | None,
-            Query(
-                description="`next_cursor` of the previous page; omit for the first page.",
-                examples=["aWQ6MTI4"],
-            ),
-        ] = None,
-    ) -> PredictionPage:
-        wanted = _parse_symbols(symbols) if symbols is not None else None
-        try:
-            after_id = decode_cursor(cursor) if cursor is not None else None
-        except ValueError as exc:
-            raise _invalid(("query", "cursor"), str(exc), cursor) from exc
-        async with runtime.database.session() as session:
-            rows = await list_predictions(
-                session=session, as_of=as_of, symbols=wanted, after_id=after_id, limit=limit + 1
-            )
-        page = rows[:limit]
-        return PredictionPage(
-            items=[PredictionRead.model_validate(row) for row in page],
-            next_cursor=encode_cursor(page[-1].id) if len(rows) > limit else None,
+async def _load_latest(runtime: Runtime, symbol: str, predictor: OnnxPredictor) -> bytes | None:
+    """The serialised latest prediction of a symbol, preferring the served version's."""
+    manifest = predictor.manifest
+    async with runtime.database.session() as session:
+        prediction = await latest_prediction(
+            session=session, symbol=symbol, preferred=(manifest.name, manifest.version)
         )
+    if prediction is None:
+        return None
+    return PredictionRead.model_validate(prediction).model_dump_json().encode()
 
-    @api.post(
-        "/v1/predict",
-        response_model=PredictResponse,
-        summary="Score supplied feature rows with the served predictor.",
-        response_description="One prediction per row, in the order of the request.",
-        description=(
-            f"Online scoring: each row names a symbol, a day and every feature the served model "
-            f"reads (`null` for a missing value). At most {max_rows} rows per request, scored "
-            "together in one call. Nothing is stored, so the predictions carry no `run_id`."
+
+@router.get(
+    "/v1/predictions/{symbol}/latest",
+    response_model=PredictionRead,
+    summary="The latest prediction for a symbol.",
+    response_description="The prediction.",
+    description=(
+        "The prediction for the symbol's latest trading day, by the predictor version the "
+        "service serves now if it has scored that day (after a promotion it re-scores within "
+        "seconds), else by the version that did. An answer may be up to the service's "
+        "`latest_cache_seconds` (1 s by default) old."
+    ),
+    responses={
+        **AUTH_ERRORS,
+        **error_response(404, "No prediction for this symbol."),
+        **_INVALID,
+        **_NO_MODEL,
+    },
+    # The key is checked in the route, not by a dependency: this route is the hot path, and
+    # FastAPI's dependency resolution costs more than the rest of a cached answer.
+    openapi_extra={"security": [{_SECURITY_SCHEME: []}]},
+)
+async def get_latest(symbol: SymbolPath, request: Request) -> Response:
+    runtime, serving = get_runtime(request), get_serving(request)
+    await authorize(runtime.keyring, request.headers.get(KEY_HEADER), Role.READER)
+    predictor = serving.slot.current
+    if predictor is None:
+        raise _no_model()
+    key = symbol.upper()
+    body = serving.cache.get(key)
+    if body is None:
+        body = await serving.cache.get_or_load(key, lambda: _load_latest(runtime, key, predictor))
+        if body is None:
+            raise HTTPException(404, f"no prediction for symbol {key}")
+    return Response(body, media_type=_JSON)
+
+
+@router.get(
+    "/v1/predictions",
+    response_model=PredictionPage,
+    summary="Stored predictions, filtered and paged.",
+    response_description="One page of predictions and the cursor of the next.",
+    description=(
+        "Every stored prediction (every model version's), oldest first, optionally for one "
+        "trading day and some symbols. Follow `next_cursor` until it is null: pages neither "
+        "repeat nor skip a prediction, even while new ones are stored."
+    ),
+    responses={**AUTH_ERRORS, **_INVALID},
+)
+async def get_predictions(
+    _key: ReaderKey,
+    session: SessionDep,
+    as_of: Annotated[
+        dt.date | None,
+        Query(description="Only this trading day; all days if omitted.", examples=["2026-11-25"]),
+    ] = None,
+    symbols: Annotated[
+        str | None,
+        Query(
+            description=f"Comma-separated symbols (at most {MAX_SYMBOLS}); all if omitted.",
+            examples=["AAPL,MSFT"],
         ),
-        responses={**_UNREADABLE_BODY, **_AUTH_ERRORS, **_INVALID, **_NO_MODEL},
-        dependencies=readers_only,
+    ] = None,
+    limit: Annotated[
+        int, Query(ge=1, le=1000, description="Most predictions on one page.", examples=[100])
+    ] = 100,
+    cursor: Annotated[
+        str | None,
+        Query(
+            description="`next_cursor` of the previous page; omit for the first page.",
+            examples=["aWQ6MTI4"],
+        ),
+    ] = None,
+) -> PredictionPage:
+    wanted = _parse_symbols(symbols) if symbols is not None else None
+    try:
+        after_id = decode_cursor(cursor) if cursor is not None else None
+    except ValueError as exc:
+        raise _invalid(("query", "cursor"), str(exc), cursor) from exc
+    rows = await list_predictions(
+        session=session, as_of=as_of, symbols=wanted, after_id=after_id, limit=limit + 1
     )
-    async def predict(request: PredictRequest) -> Response:
-        predictor = slot.current
-        if predictor is None:
-            raise _no_model()
-        rows = request.rows
-        if len(rows) > max_rows:
-            raise _invalid(
-                ("body", "rows"), f"at most {max_rows} rows per request, got {len(rows)}", None
-            )
-        try:
-            matrix = feature_matrix(predictor.manifest, rows)
-        except FeatureMismatch as exc:
-            raise RequestValidationError(exc.problems) from exc
-        if len(rows) > THREAD_ROWS:
-            probabilities = await asyncio.to_thread(predictor.predict_up, matrix)
-        else:
-            probabilities = predictor.predict_up(matrix)
-        result = online_predictions(predictor.manifest, rows, probabilities, threshold=threshold)
-        return Response(result.model_dump_json().encode(), media_type=_JSON)
+    page = rows[:limit]
+    return PredictionPage(
+        items=[PredictionRead.model_validate(row) for row in page],
+        next_cursor=encode_cursor(page[-1].id) if len(rows) > limit else None,
+    )
 
-    return api
+
+@router.post(
+    "/v1/predict",
+    response_model=PredictResponse,
+    summary="Score supplied feature rows with the served predictor.",
+    response_description="One prediction per row, in the order of the request.",
+    description=(
+        "Online scoring: each row names a symbol, a day and every feature the served model "
+        f"reads (`null` for a missing value). {MAX_ROWS_SENTENCE} per request, scored together "
+        "in one call. Nothing is stored, so the predictions carry no `run_id`."
+    ),
+    responses={**UNREADABLE_BODY, **AUTH_ERRORS, **_INVALID, **_NO_MODEL},
+)
+async def predict(request: PredictRequest, _key: ReaderKey, serving: ServingDep) -> Response:
+    predictor = serving.slot.current
+    if predictor is None:
+        raise _no_model()
+    rows = request.rows
+    if len(rows) > serving.max_rows:
+        raise _invalid(
+            ("body", "rows"), f"at most {serving.max_rows} rows per request, got {len(rows)}", None
+        )
+    try:
+        matrix = feature_matrix(predictor.manifest, rows)
+    except FeatureMismatch as exc:
+        raise RequestValidationError(exc.problems) from exc
+    if len(rows) > THREAD_ROWS:
+        probabilities = await asyncio.to_thread(predictor.predict_up, matrix)
+    else:
+        probabilities = predictor.predict_up(matrix)
+    result = online_predictions(
+        predictor.manifest, rows, probabilities, threshold=serving.threshold
+    )
+    return Response(result.model_dump_json().encode(), media_type=_JSON)
 
 
 def _parse_symbols(text: str) -> list[str]:
@@ -236,3 +216,15 @@ def _parse_symbols(text: str) -> list[str]:
             ("query", "symbols"), f"at most {MAX_SYMBOLS} symbols, got {len(symbols)}", text
         )
     return symbols
+
+
+def describe_row_limit(max_rows: int) -> Describe:
+    """An OpenAPI edit stating the row limit the service was configured with."""
+
+    def describe(document: dict[str, Any]) -> None:
+        operation = document["paths"]["/v1/predict"]["post"]
+        operation["description"] = operation["description"].replace(
+            MAX_ROWS_SENTENCE, f"At most {max_rows} rows"
+        )
+
+    return describe

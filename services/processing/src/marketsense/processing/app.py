@@ -4,29 +4,19 @@ from __future__ import annotations
 
 import functools
 import logging
-from pathlib import Path
 
 from fastapi import FastAPI
 
 from marketsense.common.app import Component, create_app
-from marketsense.common.live_model import LiveModel
 from marketsense.common.logs import configure_logging
 from marketsense.common.runtime import Runtime
+from marketsense.models.live import LiveModel
+from marketsense.models.sentiment import load_sentiment_model, warm_up_sentiment
 from marketsense.processing.config import ProcessingSettings
 from marketsense.processing.consumers import subscriptions
-from marketsense.processing.sentiment import QUANTIZED_MODEL_FILE, SentimentModel
-from marketsense.processing.service import SentimentSlot, warm_up
+from marketsense.processing.service import SentimentSlot
 
 log = logging.getLogger(__name__)
-
-
-def load_sentiment_model(directory: Path, *, quantized: bool, threads: int) -> SentimentModel:
-    """A sentiment artifact, int8 when asked for and the artifact has it."""
-    return SentimentModel(
-        directory,
-        quantized=quantized and (directory / QUANTIZED_MODEL_FILE).exists(),
-        threads=threads,
-    )
 
 
 def create_component(runtime: Runtime, settings: ProcessingSettings) -> Component:
@@ -41,7 +31,7 @@ def create_component(runtime: Runtime, settings: ProcessingSettings) -> Componen
             quantized=settings.sentiment_quantized,
             threads=settings.sentiment_threads,
         ),
-        warm_up=warm_up,
+        warm_up=warm_up_sentiment,
         cache_dir=settings.resolved_model_cache_dir(),
         poll_seconds=settings.model_poll_seconds,
         fallback=settings.resolved_sentiment_model_path(),

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from marketsense.common.bus import Subscription
-from marketsense.common.events import Payload, RawDataReady
-from marketsense.common.live_model import LiveModel
+from marketsense.common.events import RawDataReady
 from marketsense.common.runtime import Runtime
 from marketsense.common.states import Stage
 from marketsense.common.tasks import stage_subscription
-from marketsense.processing.sentiment import SentimentModel
+from marketsense.models.live import LiveModel
+from marketsense.models.sentiment import SentimentModel
 from marketsense.processing.service import SentimentSlot, process_symbol
 
 
@@ -23,8 +23,7 @@ def subscriptions(
     """Processing listens for raw data, one event per (run, symbol), and for promotions of the
     sentiment model it serves."""
 
-    async def process(run_id: str, symbol: str, payload: Payload) -> None:
-        assert isinstance(payload, RawDataReady)
+    async def process(run_id: str, symbol: str, payload: RawDataReady) -> None:
         await process_symbol(
             runtime=runtime,
             sentiment=sentiment,

@@ -6,7 +6,6 @@ import asyncio
 import datetime as dt
 import logging
 
-import numpy as np
 import pandas as pd
 from sqlalchemy import select
 
@@ -17,25 +16,15 @@ from marketsense.common.events import Envelope, FeaturesReady, RawDataReady
 from marketsense.common.features import BAR_COLUMNS, FEATURE_SCHEMA, MIN_BARS, compute_features
 from marketsense.common.parquet import from_parquet_bytes, to_parquet_bytes
 from marketsense.common.runtime import Runtime
-from marketsense.common.slot import ModelSlot
 from marketsense.common.states import Stage
 from marketsense.common.tasks import Claim, claim_task, complete_task
-from marketsense.processing.sentiment import SentimentModel
+from marketsense.models.sentiment import SentimentModel
+from marketsense.models.slot import ModelSlot
 
 log = logging.getLogger(__name__)
 
 SentimentSlot = ModelSlot[SentimentModel]
 """The sentiment model in service."""
-
-WARM_UP_TEXTS = ("Shares rose after the company beat estimates.", "Guidance was cut again.")
-"""Scored once before a model serves, so a graph that cannot run fails before it is swapped in."""
-
-
-def warm_up(model: SentimentModel) -> None:
-    """Score two texts and check the scores are usable."""
-    scores = model.scores(list(WARM_UP_TEXTS), batch_size=len(WARM_UP_TEXTS))
-    if scores.shape != (len(WARM_UP_TEXTS),) or not np.isfinite(scores).all():
-        raise ValueError(f"{model.manifest.name} scored warm-up texts as {scores!r}")
 
 
 def features_key(*, as_of: dt.date, run_id: str, symbol: str) -> str:
@@ -121,12 +110,8 @@ async def process_symbol(
         if stored is None:
             stored = FeatureSet(run_id=run_id, symbol=symbol, feature_schema=FEATURE_SCHEMA)
             session.add(stored)
-        stored.as_of, stored.uri, stored.sha256, stored.size = (
-            event.as_of,
-            ref.uri,
-            ref.sha256,
-            ref.size,
-        )
+        stored.as_of = event.as_of
+        stored.point_at(ref)
         await complete_task(session, run_id=run_id, symbol=symbol, stage=Stage.PROCESS)
         add_event(
             session,

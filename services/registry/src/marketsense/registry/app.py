@@ -8,12 +8,17 @@ from marketsense.common.app import Component, create_app
 from marketsense.common.logs import configure_logging
 from marketsense.common.runtime import Runtime
 from marketsense.registry.config import RegistrySettings
-from marketsense.registry.views import router
+from marketsense.registry.views import describe_bundle_limit, router
 
 
 def create_component(runtime: Runtime, settings: RegistrySettings) -> Component:
     """The registry component: its REST API on the runtime's database and object store."""
-    return Component(name="registry", router=router(runtime, settings))
+    return Component(
+        name="registry",
+        router=router,
+        state=settings,
+        describe=[describe_bundle_limit(settings.registry_max_bundle_mb)],
+    )
 
 
 def build_app(settings: RegistrySettings | None = None) -> FastAPI:

@@ -5,26 +5,23 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
-import json
 import shutil
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self, TypeVar
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel
 
-from marketsense.common.auth import KEY_HEADER
-from marketsense.registry.bundles import pack_bundle
+from marketsense.common.api_client import ApiClient, ApiError
+from marketsense.models.bundles import pack_bundle
+from marketsense.models.files import MANIFEST_FILE
+from marketsense.models.kinds import ModelKind
+from marketsense.models.versions import PRODUCTION
 from marketsense.registry.schemas import (
     AliasAtRead,
     AliasChangeRead,
     AuditPageRead,
-    ModelKind,
     ModelRead,
     VersionRead,
 )
@@ -32,65 +29,22 @@ from marketsense.registry.schemas import (
 ProgressCallback = Callable[[int, int], None]
 """Called with (bytes done, bytes in total) as an upload or download goes."""
 
-MANIFEST_FILE = "manifest.json"
-PRODUCTION = "production"
 # Pushes are answered only after the registry has loaded and run the model; downloads can be large.
 SLOW_READ_SECONDS = 600.0
 _CHUNK = 64 * 1024
 
-M = TypeVar("M", bound=BaseModel)
 
-
-class RegistryError(Exception):
-    """The registry refused a request (`status` 4xx/5xx) or was unreachable (`status` None)."""
-
-    def __init__(self, status: int | None, detail: str):
-        super().__init__(detail if status is None else f"{status}: {detail}")
-        self.status = status
-        """HTTP status of the answer; None when there was no answer."""
-        self.detail = detail
-        """The registry's explanation (its `detail`), or what failed on the way."""
-
-
-class ChecksumMismatchError(RegistryError):
+class ChecksumMismatchError(ApiError):
     """A downloaded file's bytes do not match the sha256 or size the registry recorded."""
 
     def __init__(self, detail: str):
         super().__init__(None, detail)
 
 
-class RegistryClient:
+class RegistryClient(ApiClient):
     """Every route of the registry API, returning its pydantic models; a context manager."""
 
-    def __init__(
-        self,
-        base_url: str,
-        api_key: str | None,
-        timeout: float = 30.0,
-        *,
-        transport: httpx.BaseTransport | None = None,
-    ):
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-        headers = {KEY_HEADER: api_key} if api_key else {}
-        self._http = httpx.Client(
-            base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
-        )
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the connection pool."""
-        self._http.close()
+    service = "the registry"
 
     # Models
 
@@ -234,40 +188,8 @@ class RegistryClient:
             params["cursor"] = cursor
         return self._call(AuditPageRead, "GET", "/v1/audit", params=params)
 
-    # Plumbing
-
     def _slow_timeout(self) -> httpx.Timeout:
         return httpx.Timeout(self.timeout, read=max(self.timeout, SLOW_READ_SECONDS))
-
-    def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        with self._stream(method, url, **kwargs) as response:
-            response.read()
-        return response
-
-    @contextmanager
-    def _stream(self, method: str, url: str, **kwargs: Any) -> Iterator[httpx.Response]:
-        """A streamed response with a success status; anything else raises RegistryError."""
-        try:
-            with self._http.stream(method, url, **kwargs) as response:
-                if response.status_code >= 400:
-                    response.read()
-                    raise RegistryError(response.status_code, _detail(response))
-                yield response
-        except httpx.TimeoutException as exc:
-            raise RegistryError(
-                None, f"the registry at {self.base_url} did not answer in time ({exc!r})"
-            ) from exc
-        except httpx.TransportError as exc:
-            raise RegistryError(
-                None, f"cannot reach the registry at {self.base_url}: {exc or type(exc).__name__}"
-            ) from exc
-
-    def _call(self, model: type[M], method: str, url: str, **kwargs: Any) -> M:
-        return model.model_validate_json(self._send(method, url, **kwargs).content)
-
-    def _call_list(self, model: type[M], method: str, url: str, **kwargs: Any) -> list[M]:
-        items = self._send(method, url, **kwargs).json()
-        return [model.model_validate(item) for item in items]
 
 
 class _ProgressReader(io.BytesIO):
@@ -296,25 +218,3 @@ def _version_path(name: str, version: int) -> str:
 
 def _alias_path(name: str, alias: str) -> str:
     return f"{_model_path(name)}/aliases/{quote(alias, safe='')}"
-
-
-def _detail(response: httpx.Response) -> str:
-    """The server's `detail`, flattened to one line; the body or reason when there is none."""
-    try:
-        detail = response.json().get("detail")
-    except (ValueError, AttributeError):
-        detail = None
-    if isinstance(detail, str) and detail:
-        return detail
-    if isinstance(detail, list):  # FastAPI's request validation errors
-        return "; ".join(_validation_error(item) for item in detail)
-    if detail is not None:
-        return json.dumps(detail)
-    return response.text.strip()[:500] or response.reason_phrase
-
-
-def _validation_error(item: object) -> str:
-    if not isinstance(item, dict):
-        return str(item)
-    where = ".".join(str(part) for part in item.get("loc", ()) if part != "body")
-    return f"{where}: {item.get('msg', '')}" if where else str(item.get("msg", item))

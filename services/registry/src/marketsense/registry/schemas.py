@@ -7,13 +7,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from marketsense.models.kinds import ModelKind
+
 MODEL_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,127}$"
 """Registered model names: lower case, digits, '.', '_' and '-', up to 128 characters."""
 ALIAS_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
 """Alias names, such as `production` or `staging`."""
-
-ModelKind = Literal["sentiment", "predictor"]
-"""What a model does: scores headlines (sentiment) or predicts moves (predictor)."""
 
 AliasAction = Literal["promote", "rollback"]
 """How an alias moved: set to a chosen version, or sent back to the one it held before."""
@@ -33,40 +32,6 @@ _EXAMPLE_CHANGE: dict[str, Any] = {
     "forced": False,
     "at": _EXAMPLE_TIME,
 }
-
-
-class FieldError(BaseModel):
-    """One problem with a request that does not match its schema."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [{"loc": ["body", "kind"], "msg": "Field required", "type": "missing"}]
-        }
-    )
-
-    loc: list[str | int]
-    """Where: `body`, `query`, `path` or `header`, then the field path."""
-    msg: str
-    """What is wrong with it."""
-    type: str
-    """Kind of problem, such as `missing` or `string_pattern_mismatch`."""
-
-
-class ErrorRead(BaseModel):
-    """An error response: a sentence, or for a request that does not match its schema (422)
-    FastAPI's list of field errors."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {"detail": "no model named 'baseline-predictor'"},
-                {"detail": [{"loc": ["body", "kind"], "msg": "Field required", "type": "missing"}]},
-            ]
-        }
-    )
-
-    detail: str | list[FieldError]
-    """What went wrong and what to do about it."""
 
 
 class ModelCreate(BaseModel):

@@ -6,6 +6,7 @@ import asyncio
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO
 
 from python_multipart.exceptions import MultipartParseError
@@ -128,9 +129,12 @@ async def read_push_upload(
     content_length: str | None,
     body: AsyncIterator[bytes],
     max_bundle_bytes: int,
-    spool_dir: str | None = None,
+    spool_dir: Path | None = None,
 ) -> PushUpload:
-    """Parse a push's multipart body; raise UploadTooLarge as soon as a limit is passed."""
+    """Parse a push's multipart body; raise UploadTooLarge as soon as a limit is passed.
+
+    A bundle over a megabyte is spooled to a file in `spool_dir` (created if missing).
+    """
     if content_length is not None:
         try:
             declared = int(content_length)
@@ -145,7 +149,11 @@ async def read_push_upload(
             "send the push as multipart/form-data with the parts "
             f"{MANIFEST_PART!r} and {BUNDLE_PART!r}"
         )
-    reader = _FormReader(max_bundle_bytes=max_bundle_bytes, spool_dir=spool_dir)
+    if spool_dir is not None:
+        await asyncio.to_thread(spool_dir.mkdir, parents=True, exist_ok=True)
+    reader = _FormReader(
+        max_bundle_bytes=max_bundle_bytes, spool_dir=None if spool_dir is None else str(spool_dir)
+    )
     parser = MultipartParser(
         boundary,
         {

@@ -4,27 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from tenacity import AsyncRetrying, stop_after_attempt, wait_exponential
 
 from marketsense.common.alerts.model import Alert, Delivery
+from marketsense.common.alerts.settings import AlertSettings
 from marketsense.common.alerts.sinks import AlertSink, JsonWebhookSink, SlackWebhookSink, SmtpSink
+from marketsense.common.clock import Clock, utc_now
 from marketsense.common.db.engine import Database
 from marketsense.common.db.models import AlertRecord
 from marketsense.common.metrics import ALERTS
-from marketsense.common.settings import CommonSettings
 
 log = logging.getLogger(__name__)
-
-Clock = Callable[[], dt.datetime]
-
-
-def utc_now() -> dt.datetime:
-    """The current time in UTC."""
-    return dt.datetime.now(dt.UTC)
 
 
 class Alerter:
@@ -134,9 +128,6 @@ class Alerter:
                 await session.execute(select(AlertRecord.first_at, AlertRecord.count).where(key))
             ).one()
             await session.commit()
-        if first_at.tzinfo is None:
-            # SQLite gives back the UTC time it stored without its zone.
-            first_at = first_at.replace(tzinfo=dt.UTC)
         return Delivery(alert, first_at=first_at, count=count, service=self.service)
 
     async def _release(self, alert: Alert, sent_at: dt.datetime) -> None:
@@ -180,7 +171,7 @@ def _redacted(text: str, secrets: Sequence[str]) -> str:
     return text
 
 
-def sinks_from_settings(settings: CommonSettings) -> list[AlertSink]:
+def sinks_from_settings(settings: AlertSettings) -> list[AlertSink]:
     """Every sink the settings configure, in the order Slack, webhook, email."""
     sinks: list[AlertSink] = []
     if settings.alert_slack_webhook_url is not None:
@@ -205,7 +196,7 @@ def sinks_from_settings(settings: CommonSettings) -> list[AlertSink]:
 
 
 def alerter_from_settings(
-    settings: CommonSettings, *, database: Database, service: str, clock: Clock = utc_now
+    settings: AlertSettings, *, database: Database, service: str, clock: Clock = utc_now
 ) -> Alerter:
     """An alerter with the sinks and dedupe window the settings choose."""
     return Alerter(

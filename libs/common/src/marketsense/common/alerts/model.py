@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -44,3 +44,11 @@ class Delivery:
             "count": self.count,
             "service": self.service,
         }
+
+
+class Notifier(Protocol):
+    """Anything that takes alerts: the alerter, or a recorder in tests."""
+
+    async def notify(self, alert: Alert) -> bool:
+        """Send (True) or count (False) an alert; never raises."""
+        ...

@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from tenacity import (
     AsyncRetrying,
@@ -47,6 +47,8 @@ RawHandler = Callable[["Record"], Awaitable[None]]
 DeadLetterHook = Callable[[Envelope, BaseException, int], Awaitable[None]]
 
 DLQ_SUFFIX = ".dlq"
+
+P = TypeVar("P", bound=Payload)
 
 
 class Record(NamedTuple):
@@ -91,6 +93,31 @@ class Subscription:
     """Called after a parsed event was dead-lettered, so the owner can record the failure."""
     accepts: tuple[type[Payload], ...] = field(default_factory=tuple)
     """Payload types the handler takes; others are dead-lettered. Empty means any."""
+
+    @classmethod
+    def of(
+        cls,
+        accepts: type[P],
+        handler: Callable[[Envelope, P], Awaitable[None]],
+        *,
+        group: str,
+        on_dead_letter: DeadLetterHook | None = None,
+    ) -> Subscription:
+        """A handler of one payload type on its topic, called with the payload typed."""
+
+        async def typed(envelope: Envelope, payload: Payload) -> None:
+            # The bus dead-letters other types before the handler runs; this narrows the type.
+            if not isinstance(payload, accepts):
+                raise NonRetryableError(f"{envelope.type} is not {accepts.event_type}")
+            await handler(envelope, payload)
+
+        return cls(
+            topic=accepts.topic,
+            group=group,
+            handler=typed,
+            on_dead_letter=on_dead_letter,
+            accepts=(accepts,),
+        )
 
 
 class EventBus(abc.ABC):

@@ -9,6 +9,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Dialect,
     Float,
     ForeignKey,
     Index,
@@ -17,11 +18,14 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
     func,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from marketsense.common.events import ObjectRef
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -40,8 +44,50 @@ class Base(DeclarativeBase):
     )
 
 
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """A timestamp kept in UTC and read back as an aware UTC datetime on every engine.
+
+    SQLite has no time zones: it stores the naive UTC value and returns it naive, so the zone is
+    added back here, once, instead of wherever a stored time is compared or shown.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        """Any aware time as UTC; a naive one is taken to be UTC already."""
+        if value is None:
+            return None
+        utc = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
+        """The stored time, aware and in UTC."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
 def _now() -> Mapped[dt.datetime]:
-    return mapped_column(DateTime(timezone=True), server_default=func.now())
+    return mapped_column(UtcDateTime(), server_default=func.now())
+
+
+class StoredObject:
+    """Columns of a row that records one object in the object store, and its reference."""
+
+    uri: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+
+    def ref(self) -> ObjectRef:
+        """The reference to read the object with (its checksum verified)."""
+        return ObjectRef(uri=self.uri, sha256=self.sha256, size=self.size)
+
+    def point_at(self, ref: ObjectRef) -> None:
+        """Record the object a reference names."""
+        self.uri, self.sha256, self.size = ref.uri, ref.sha256, ref.size
 
 
 LIVE_RUN_STATES = ("PENDING", "RUNNING")
@@ -70,7 +116,7 @@ class Run(Base):
     failure_threshold: Mapped[float] = mapped_column(Float, default=0.01)
     created_at: Mapped[dt.datetime] = _now()
     updated_at: Mapped[dt.datetime] = _now()
-    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
 
 
 class Task(Base):
@@ -94,7 +140,7 @@ class Task(Base):
     updated_at: Mapped[dt.datetime] = _now()
 
 
-class RawObject(Base):
+class RawObject(StoredObject, Base):
     """A raw object that ingestion stored for a (run, symbol)."""
 
     __tablename__ = "raw_objects"
@@ -105,14 +151,11 @@ class RawObject(Base):
     symbol: Mapped[str] = mapped_column(String(32))
     as_of: Mapped[dt.date] = mapped_column(Date)
     kind: Mapped[str] = mapped_column(String(32))
-    uri: Mapped[str] = mapped_column(Text)
-    sha256: Mapped[str] = mapped_column(String(64))
-    size: Mapped[int] = mapped_column(BigInteger)
     rows: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = _now()
 
 
-class FeatureSet(Base):
+class FeatureSet(StoredObject, Base):
     """A feature row that processing stored for a (run, symbol)."""
 
     __tablename__ = "features"
@@ -123,9 +166,6 @@ class FeatureSet(Base):
     symbol: Mapped[str] = mapped_column(String(32))
     as_of: Mapped[dt.date] = mapped_column(Date)
     feature_schema: Mapped[str] = mapped_column(String(64))
-    uri: Mapped[str] = mapped_column(Text)
-    sha256: Mapped[str] = mapped_column(String(64))
-    size: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[dt.datetime] = _now()
 
 
@@ -204,7 +244,7 @@ class ModelAlias(Base):
     )
     alias: Mapped[str] = mapped_column(String(64), primary_key=True)
     version: Mapped[int] = mapped_column(Integer)
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
 
 
 class AliasChange(Base):
@@ -227,7 +267,7 @@ class AliasChange(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     forced: Mapped[bool] = mapped_column(Boolean, default=False)
     """Whether the metric gate was overridden."""
-    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     """Set by the application in UTC, so "which version at time T" reads the same on any engine."""
 
 
@@ -241,7 +281,7 @@ class ApiKey(Base):
     role: Mapped[str] = mapped_column(String(16))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = _now()
-    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
 
 
 class DeadLetter(Base):
@@ -268,9 +308,9 @@ class DeadLetter(Base):
     event_type: Mapped[str | None] = mapped_column(String(64))
     run_id: Mapped[str | None] = mapped_column(String(36))
     symbol: Mapped[str | None] = mapped_column(String(32))
-    failed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    failed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
     recorded_at: Mapped[dt.datetime] = _now()
-    replayed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    replayed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
     replayed_by: Mapped[str | None] = mapped_column(String(128))
 
 
@@ -289,7 +329,7 @@ class OperatorAction(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     details: Mapped[str] = mapped_column(Text, default="{}")
     """What the action did, as a JSON object (tasks retried, records replayed...)."""
-    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
 
 
 class AlertRecord(Base):
@@ -302,9 +342,9 @@ class AlertRecord(Base):
     severity: Mapped[str] = mapped_column(String(16))
     title: Mapped[str] = mapped_column(Text)
     text: Mapped[str] = mapped_column(Text)
-    first_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    last_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    first_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    last_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
     """When the sinks last received it; repeats within the dedupe window are only counted."""
     count: Mapped[int] = mapped_column(Integer, default=1)
 

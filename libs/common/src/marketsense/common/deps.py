@@ -1,0 +1,66 @@
+"""Dependencies every service's routes share: the runtime, a database session, API keys by role.
+
+Each service's `deps.py` re-exports these next to its own, so a route imports from one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated, TypeVar
+
+from fastapi import Depends, Request, Security
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from marketsense.common.auth import KEY_SCHEME, Principal, Role, authorize
+from marketsense.common.runtime import Runtime
+
+T = TypeVar("T")
+
+
+def get_runtime(request: Request) -> Runtime:
+    """The runtime the app was built on."""
+    runtime = request.app.state.runtime
+    if not isinstance(runtime, Runtime):
+        raise TypeError("the app has no runtime; build it with marketsense.common.app.create_app")
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+"""The app's runtime: database, bus, object store, key ring."""
+
+
+async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    """A read session for one request, closed after it."""
+    async with runtime.database.session() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+"""A database session for reading; writes go through a service function's own transaction."""
+
+
+def require(role: Role) -> Callable[..., Awaitable[Principal]]:
+    """A dependency admitting keys that hold `role` (401 without a valid key, 403 below it)."""
+
+    async def key_holder(
+        request: Request, key: Annotated[str | None, Security(KEY_SCHEME)]
+    ) -> Principal:
+        return await authorize(get_runtime(request).keyring, key, role)
+
+    return key_holder
+
+
+ReaderKey = Annotated[Principal, Depends(require(Role.READER))]
+"""Who called, holding at least the reader role."""
+PublisherKey = Annotated[Principal, Depends(require(Role.PUBLISHER))]
+"""Who called, holding at least the publisher role."""
+ApproverKey = Annotated[Principal, Depends(require(Role.APPROVER))]
+"""Who called, holding the approver role."""
+
+
+def component_state(request: Request, name: str, kind: type[T]) -> T:
+    """What a component of the app keeps for its routes (see `Component.state`)."""
+    state = getattr(request.app.state, name, None)
+    if not isinstance(state, kind):
+        raise TypeError(f"the app serves no {name} component with a {kind.__name__}")
+    return state

@@ -1,0 +1,215 @@
+"""The registry's checks of a pushed version: load it the way the serving services will."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import onnxruntime as ort
+from pydantic import ValidationError
+
+from marketsense.common.features import FEATURE_COLUMNS, FEATURE_SCHEMA
+from marketsense.models.bundles import BundleError, unpack_bundle
+from marketsense.models.files import (
+    MANIFEST_FILE,
+    MODEL_FILE,
+    OPTIONAL_FILES,
+    QUANTIZED_MODEL_FILE,
+    REQUIRED_FILES,
+    TOKENIZER_FILE,
+)
+from marketsense.models.kinds import ModelKind
+from marketsense.models.predictor import OnnxPredictor, PredictorManifest, warm_up_predictor
+from marketsense.models.sentiment import SentimentManifest, SentimentModel, load_tokenizer
+
+Manifest = PredictorManifest | SentimentManifest
+"""A manifest of either kind."""
+KNOWN_FEATURE_SCHEMAS = (FEATURE_SCHEMA,)
+"""Feature schemas processing produces; a predictor must read one of them."""
+_PROBE_TEXTS = ["Shares jump after record quarterly results.", "The company warns of weak demand."]
+_PLACEHOLDER_VERSION = "0"
+
+
+class InvalidUpload(ValueError):
+    """A pushed version that the serving services could not load or use (HTTP 422)."""
+
+
+@dataclass(frozen=True)
+class CheckedBundle:
+    """A version that passed every check, unpacked in a folder with its manifest."""
+
+    directory: Path
+    manifest: Manifest
+    files: list[str]
+    """Bundle files, sorted; `manifest.json` is not among them."""
+
+
+def check_upload(
+    *,
+    kind: ModelKind,
+    model_name: str,
+    manifest_bytes: bytes,
+    bundle: IO[bytes],
+    directory: Path,
+    max_unpacked_bytes: int,
+) -> CheckedBundle:
+    """Unpack a push into `directory` and load it as its service would; raise InvalidUpload."""
+    manifest = parse_manifest(kind=kind, model_name=model_name, data=manifest_bytes)
+    required, optional = REQUIRED_FILES[kind], OPTIONAL_FILES[kind]
+    try:
+        files = unpack_bundle(
+            bundle, directory, allowed={*required, *optional}, max_bytes=max_unpacked_bytes
+        )
+    except BundleError as error:
+        raise InvalidUpload(str(error)) from error
+    missing = [name for name in required if name not in files]
+    if missing:
+        raise InvalidUpload(f"{kind} bundle has no {', '.join(missing)}")
+    (directory / MANIFEST_FILE).write_text(manifest_json(manifest), encoding="utf-8")
+    if isinstance(manifest, PredictorManifest):
+        check_predictor(directory, manifest)
+    else:
+        check_sentiment(directory, manifest)
+    return CheckedBundle(directory=directory, manifest=manifest, files=files)
+
+
+def parse_manifest(*, kind: ModelKind, model_name: str, data: bytes) -> Manifest:
+    """The manifest part as its kind's model, named after the registered model."""
+    try:
+        raw: Any = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InvalidUpload(f"manifest is not JSON: {error}") from error
+    if not isinstance(raw, dict):
+        raise InvalidUpload("manifest must be a JSON object")
+    declared = raw.get("kind", kind)
+    if declared != kind:
+        raise InvalidUpload(
+            f"manifest kind {declared!r} does not match model {model_name!r}, "
+            f"which is registered as {kind!r}"
+        )
+    # The registry names and numbers versions; whatever the pusher wrote there is replaced.
+    raw |= {"name": model_name, "version": _PLACEHOLDER_VERSION}
+    schema: type[Manifest] = PredictorManifest if kind == "predictor" else SentimentManifest
+    try:
+        return schema.model_validate(raw)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'manifest'}: {e['msg']}"
+            for e in error.errors()
+        )
+        raise InvalidUpload(f"manifest is invalid: {problems}") from error
+
+
+def manifest_json(manifest: Manifest) -> str:
+    """The stored form of a manifest."""
+    return json.dumps(manifest.model_dump(mode="json"), indent=2)
+
+
+def check_predictor(directory: Path, manifest: PredictorManifest) -> None:
+    """Check a predictor's schema and features, then load it and score one row of zeros."""
+    if manifest.feature_schema not in KNOWN_FEATURE_SCHEMAS:
+        raise InvalidUpload(
+            f"feature schema {manifest.feature_schema!r} is not one processing produces "
+            f"(known: {', '.join(KNOWN_FEATURE_SCHEMAS)})"
+        )
+    features = manifest.features
+    if not features:
+        raise InvalidUpload("manifest lists no features")
+    repeated = sorted({f for f in features if features.count(f) > 1})
+    if repeated:
+        raise InvalidUpload(f"manifest lists the features {repeated} more than once")
+    unknown = [f for f in features if f not in FEATURE_COLUMNS]
+    if unknown:
+        raise InvalidUpload(
+            f"features {unknown} are not columns of feature schema {manifest.feature_schema!r}"
+        )
+    session = _load_graph(directory / MODEL_FILE)
+    inputs = {i.name: i for i in session.get_inputs()}
+    outputs = [o.name for o in session.get_outputs()]
+    if manifest.input_name not in inputs:
+        raise InvalidUpload(
+            f"manifest input {manifest.input_name!r} is not a graph input "
+            f"(graph has {sorted(inputs)})"
+        )
+    if manifest.probability_output not in outputs:
+        raise InvalidUpload(
+            f"manifest output {manifest.probability_output!r} is not a graph output "
+            f"(graph has {sorted(outputs)})"
+        )
+    graph_input = inputs[manifest.input_name]
+    if graph_input.type != "tensor(float)":
+        raise InvalidUpload(
+            f"graph input {manifest.input_name!r} is {graph_input.type}, not float32 "
+            "(tensor(float))"
+        )
+    width = graph_input.shape[-1] if graph_input.shape else None
+    if isinstance(width, int) and width != len(features):
+        raise InvalidUpload(
+            f"graph input {manifest.input_name!r} takes {width} features but the manifest "
+            f"lists {len(features)}"
+        )
+    row = np.zeros((1, len(features)), dtype=np.float32)
+    try:
+        (probabilities,) = session.run([manifest.probability_output], {manifest.input_name: row})
+    except Exception as error:  # onnxruntime's errors share no base class beyond Exception
+        raise InvalidUpload(f"{MODEL_FILE} fails on one row of zeros: {error}") from error
+    result = np.asarray(probabilities)
+    if result.shape != (1, 2):
+        raise InvalidUpload(
+            f"output {manifest.probability_output!r} has shape {list(result.shape)} for one row; "
+            "expected [1, 2] class probabilities"
+        )
+    if not (np.all(np.isfinite(result)) and np.all((result >= 0) & (result <= 1))) or not (
+        abs(float(result.sum()) - 1.0) < 1e-3
+    ):
+        raise InvalidUpload(
+            f"output {manifest.probability_output!r} is not probabilities "
+            f"(one row of zeros gives {result.tolist()})"
+        )
+    try:
+        warm_up_predictor(OnnxPredictor(directory))
+    except Exception as error:  # whatever stops the service from loading it stops the push
+        raise InvalidUpload(f"the prediction service cannot load the version: {error}") from error
+
+
+def check_sentiment(directory: Path, manifest: SentimentManifest) -> None:
+    """Check a sentiment model's tokenizer and graphs, and score two short texts with each."""
+    if manifest.feeds_feature_schema not in KNOWN_FEATURE_SCHEMAS:
+        raise InvalidUpload(
+            f"feature schema {manifest.feeds_feature_schema!r} is not one processing produces "
+            f"(known: {', '.join(KNOWN_FEATURE_SCHEMAS)})"
+        )
+    try:
+        load_tokenizer(directory / TOKENIZER_FILE, max_length=manifest.max_length)
+    except Exception as error:  # the tokenizers library raises plain Exception on bad JSON
+        raise InvalidUpload(f"{TOKENIZER_FILE} does not load: {error}") from error
+    graphs = [False] + ([True] if (directory / QUANTIZED_MODEL_FILE).is_file() else [])
+    for quantized in graphs:
+        name = QUANTIZED_MODEL_FILE if quantized else MODEL_FILE
+        try:
+            model = SentimentModel(directory, quantized=quantized)
+        except ValueError as error:
+            raise InvalidUpload(f"{name} does not match the manifest: {error}") from error
+        except Exception as error:  # onnxruntime's errors share no base class beyond Exception
+            raise InvalidUpload(f"{name} does not load in onnxruntime: {error}") from error
+        try:
+            scores = model.probabilities(_PROBE_TEXTS)
+        except Exception as error:  # any failure here would fail every scoring call too
+            raise InvalidUpload(f"{name} fails to score two short texts: {error}") from error
+        expected = (len(_PROBE_TEXTS), len(manifest.labels))
+        if scores.shape != expected or not np.all(np.isfinite(scores)):
+            raise InvalidUpload(
+                f"{name} gives scores of shape {list(scores.shape)} for two texts; "
+                f"expected {list(expected)} finite values"
+            )
+
+
+def _load_graph(path: Path) -> ort.InferenceSession:
+    """An onnxruntime session on a graph file, or InvalidUpload saying why it does not load."""
+    try:
+        return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime's errors share no base class beyond Exception
+        raise InvalidUpload(f"{path.name} does not load in onnxruntime: {error}") from error

@@ -1,0 +1,1 @@
+"""The operator audit log: who started, retried, cancelled or replayed what, and why."""

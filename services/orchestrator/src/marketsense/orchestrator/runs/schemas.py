@@ -1,0 +1,147 @@
+"""Orchestrator API models."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+
+SYMBOL_PATTERN = r"^[A-Z0-9.\-]{1,16}$"
+
+
+class RunCreate(BaseModel):
+    """A request to run the pipeline for one day over a set of symbols."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"as_of": "2026-11-25", "universe": ["AAPL", "MSFT"]}]},
+    )
+
+    as_of: dt.date
+    """Trading day to run for (a weekday, not in the future)."""
+    universe: list[str] = Field(min_length=1, validation_alias=AliasChoices("universe", "symbols"))
+    """Symbols to run, upper case, each at most 16 characters (`symbols` is accepted too)."""
+
+    @field_validator("universe")
+    @classmethod
+    def _normalise(cls, symbols: list[str]) -> list[str]:
+        cleaned = [s.strip().upper() for s in symbols]
+        bad = [s for s in cleaned if not re.fullmatch(SYMBOL_PATTERN, s)]
+        if bad:
+            raise ValueError(f"not valid symbols: {bad[:5]} (use A-Z, 0-9, '.', '-', up to 16)")
+        duplicates = sorted({s for s in cleaned if cleaned.count(s) > 1})
+        if duplicates:
+            raise ValueError(f"symbols listed twice: {duplicates[:5]}")
+        return cleaned
+
+    @field_validator("as_of")
+    @classmethod
+    def _trading_day(cls, as_of: dt.date) -> dt.date:
+        if as_of > dt.datetime.now(dt.UTC).date():
+            raise ValueError(f"{as_of} is in the future")
+        if as_of.weekday() >= 5:
+            raise ValueError(f"{as_of} is a weekend day, not a trading day")
+        return as_of
+
+
+class StageCounts(BaseModel):
+    """How many tasks of one stage are in each state."""
+
+    stage: str
+    """Stage name."""
+    counts: dict[str, int]
+    """Tasks per state."""
+
+
+class FailedSymbol(BaseModel):
+    """A symbol that failed, where and why."""
+
+    symbol: str
+    """Stock symbol."""
+    stage: str
+    """Stage that failed."""
+    attempts: int
+    """Attempts made."""
+    last_error: str | None
+    """The last error."""
+
+
+class TaskNotes(BaseModel):
+    """What a stage cleaned or dropped from a symbol's input, and why."""
+
+    symbol: str
+    """Stock symbol."""
+    stage: str
+    """Stage that wrote the notes."""
+    notes: list[str]
+    """One reason per line, such as "dropped 2 rows with non-positive prices"."""
+
+
+class RunRead(BaseModel):
+    """A run and its progress."""
+
+    id: str
+    """Run id."""
+    as_of: dt.date
+    """Trading day."""
+    state: str
+    """PENDING, RUNNING, SUCCESS, PARTIAL, FAILED or CANCELLED."""
+    symbols: int
+    """Symbols in the run."""
+    created_at: dt.datetime
+    """When the run was created."""
+    finished_at: dt.datetime | None
+    """When the run reached a final state."""
+    stages: list[StageCounts]
+    """Task counts per stage and state."""
+    failed: list[FailedSymbol]
+    """Every failed symbol with its stage, attempts and last error."""
+    cleaned: list[TaskNotes]
+    """Every task whose input was cleaned, with the reasons."""
+
+
+class RunSummary(BaseModel):
+    """A run as listed: its day, state and size."""
+
+    id: str
+    """Run id."""
+    as_of: dt.date
+    """Trading day."""
+    state: str
+    """PENDING, RUNNING, SUCCESS, PARTIAL, FAILED or CANCELLED."""
+    symbols: int
+    """Symbols in the run."""
+    created_at: dt.datetime
+    """When the run was created."""
+    finished_at: dt.datetime | None
+    """When the run reached a final state."""
+
+
+class RunPage(BaseModel):
+    """One page of runs, newest first."""
+
+    items: list[RunSummary]
+    """Runs on this page."""
+    next_cursor: str | None
+    """Pass as `cursor` for the next page; null on the last page."""
+
+
+class RunAction(BaseModel):
+    """An operator's retry or cancellation of a run, and why."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"reason": "source outage fixed"}]}
+    )
+
+    reason: str = Field(min_length=1, max_length=2000)
+    """Why, for the audit log."""
+
+
+class RunActionRead(BaseModel):
+    """What a retry or cancellation did."""
+
+    run: RunRead
+    """The run after the action."""
+    tasks: int
+    """Tasks the action re-queued or cancelled."""

@@ -1,0 +1,107 @@
+"""The reaper: fails tasks whose worker was lost, alerts on stuck runs, refreshes task gauges."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+
+from marketsense.common.alerts import Notifier
+from marketsense.common.clock import Clock, utc_now
+from marketsense.common.metrics import TASKS_BY_STATE
+from marketsense.common.runtime import Runtime
+from marketsense.common.states import Stage, TaskState
+from marketsense.orchestrator.alerts.service import raise_alert, stuck_run_alert
+from marketsense.orchestrator.config import OrchestratorSettings
+from marketsense.orchestrator.runs.flows import settle_run
+from marketsense.orchestrator.runs.service import idle_runs
+from marketsense.orchestrator.tasks.flows import time_out_task
+from marketsense.orchestrator.tasks.service import live_task_counts, open_task_count, overdue_tasks
+
+log = logging.getLogger(__name__)
+
+
+class Reaper:
+    """Finds timed-out tasks and stuck runs on a clock that tests may replace."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        settings: OrchestratorSettings,
+        notifier: Notifier,
+        *,
+        clock: Clock = utc_now,
+    ):
+        self.runtime = runtime
+        self.settings = settings
+        self.notifier = notifier
+        self.clock = clock
+
+    async def run_forever(self) -> None:
+        """Reap every `reaper_interval_seconds` until cancelled; one failed pass is only logged."""
+        while True:
+            try:
+                await self.reap_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reaper pass failed; trying again next interval")
+            await asyncio.sleep(self.settings.reaper_interval_seconds)
+
+    async def reap_once(self) -> tuple[int, int]:
+        """One pass: (timed-out tasks handled, stuck runs alerted); task gauges refreshed."""
+        reaped = await self.reap_timed_out_tasks()
+        stuck = await self.alert_stuck_runs()
+        await self.refresh_gauges()
+        return reaped, stuck
+
+    async def reap_timed_out_tasks(self) -> int:
+        """Fail every task RUNNING past its timeout: re-queue it under the attempt limit."""
+        cutoff = self.clock() - dt.timedelta(seconds=self.settings.task_timeout_seconds)
+        async with self.runtime.database.session() as session:
+            overdue = await overdue_tasks(session, cutoff=cutoff)
+        handled = 0
+        for run_id, symbol, stage in overdue:
+            failed_for_good = await time_out_task(
+                runtime=self.runtime,
+                run_id=run_id,
+                symbol=symbol,
+                stage=stage,
+                max_attempts=self.settings.handler_max_attempts,
+                lookback_days=self.settings.lookback_days,
+            )
+            if failed_for_good is None:
+                continue
+            handled += 1
+            if failed_for_good:
+                await settle_run(runtime=self.runtime, notifier=self.notifier, run_id=run_id)
+        return handled
+
+    async def alert_stuck_runs(self) -> int:
+        """Alert once per RUNNING run whose tasks have not changed for `stuck_run_minutes`."""
+        now = self.clock()
+        cutoff = now - dt.timedelta(minutes=self.settings.stuck_run_minutes)
+        async with self.runtime.database.session() as session:
+            stuck = []
+            for run, changed in await idle_runs(session, cutoff=cutoff):
+                open_tasks = await open_task_count(session, run_id=run.id)
+                stuck.append((run.id, run.as_of, (now - changed).total_seconds() / 60, open_tasks))
+        for run_id, as_of, idle, open_tasks in stuck:
+            log.warning("run %s has not moved for %.0f minutes", run_id, idle)
+            await raise_alert(
+                self.notifier,
+                stuck_run_alert(
+                    run_id=run_id, as_of=as_of, idle_minutes=idle, open_tasks=open_tasks
+                ),
+            )
+        return len(stuck)
+
+    async def refresh_gauges(self) -> None:
+        """Set the tasks gauge to the live runs' task counts by stage and state."""
+        async with self.runtime.database.session() as session:
+            counts = await live_task_counts(session)
+        for stage in Stage:
+            for state in TaskState:
+                TASKS_BY_STATE.labels(stage.value, state.value).set(
+                    counts.get((stage.value, state.value), 0)
+                )

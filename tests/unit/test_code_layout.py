@@ -119,3 +119,45 @@ def test_no_module_is_longer_than_the_limit() -> None:
         if lines > MAX_MODULE_LINES:
             found.append(f"{path.relative_to(REPO)} has {lines} lines")
     assert not found, f"modules over {MAX_MODULE_LINES} lines:\n" + "\n".join(found)
+
+
+WIRING = {"__init__", "__main__", "app", "config", "deps", "schemas", "consumers"}
+"""Modules that declare or wire rather than decide: their behaviour is tested through the
+routes, handlers and settings they put together."""
+
+TEST_TIERS = ("unit", "behaviour", "integration", "e2e", "deploy")
+
+
+def holds_logic(path: Path) -> bool:
+    """Whether a module defines a function or method (not only names, types and constants)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return any(isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) for n in ast.walk(tree))
+
+
+def test_modules_for(path: Path) -> list[Path]:
+    """Where a reader looks for a source module's tests: `test_<module>.py` at the module's own
+    place under any tier, or, for an interface with adapters (`bus/`, `store/`),
+    `test_<package>.py` beside the package."""
+    inside = path.relative_to(REPO).parts
+    package = inside[inside.index("marketsense") + 1 : -1]
+    return [
+        candidate
+        for tier in TEST_TIERS
+        for candidate in (
+            REPO / "tests" / tier / Path(*package) / f"test_{path.stem}.py",
+            REPO / "tests" / tier / Path(*package[:-1]) / f"test_{package[-1]}.py",
+        )
+    ]
+
+
+def test_every_module_with_logic_has_a_test_module_named_after_it() -> None:
+    missing = [
+        str(path.relative_to(REPO))
+        for path in source_files()
+        if package_of(path) is not None
+        and "migrations" not in path.parts
+        and path.stem not in WIRING
+        and holds_logic(path)
+        and not any(candidate.is_file() for candidate in test_modules_for(path))
+    ]
+    assert not missing, "modules without a test module named after them:\n" + "\n".join(missing)

@@ -10,7 +10,6 @@ import datetime as dt
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -30,7 +29,7 @@ from marketsense.cli.output import ApiKey, AsJson, console, err, fail, print_jso
 from marketsense.common.api_client import ApiError
 from marketsense.common.serve import DEFAULT_PORTS
 from marketsense.models.files import MANIFEST_FILE
-from marketsense.models.kinds import PRIMARY_METRIC
+from marketsense.models.kinds import PRIMARY_METRIC, ModelKind, as_kind
 from marketsense.models.versions import PRODUCTION
 from marketsense.registry.client import (
     ChecksumMismatchError,
@@ -41,15 +40,6 @@ from marketsense.registry.schemas import AliasChangeRead, VersionRead
 
 DEFAULT_REGISTRY_URL = f"http://127.0.0.1:{DEFAULT_PORTS['registry']}"
 _API_FORCE_HINT = "; to move it anyway"
-
-
-class Kind(StrEnum):
-    """What a registered model does."""
-
-    SENTIMENT = "sentiment"
-    """Scores headlines and posts."""
-    PREDICTOR = "predictor"
-    """Predicts next-day moves from features."""
 
 
 RegistryUrl = Annotated[
@@ -76,7 +66,7 @@ def push(
         Path, typer.Argument(help="Artifact folder: manifest.json and the model's files.")
     ],
     kind: Annotated[
-        Kind | None,
+        ModelKind | None,
         typer.Option(help="Kind to register with --create (default: the manifest's kind)."),
     ] = None,
     description: Annotated[str, typer.Option(help="Description to register with --create.")] = "",
@@ -324,25 +314,25 @@ def _gate_refused(exc: ApiError) -> bool:
     return "already" not in exc.detail
 
 
-def _ensure_model(client: RegistryClient, name: str, kind: Kind, description: str) -> None:
+def _ensure_model(client: RegistryClient, name: str, kind: ModelKind, description: str) -> None:
     """Register `name` unless it exists; an existing model of another kind is an error."""
     try:
         model = client.get_model(name)
     except ApiError as exc:
         if exc.status != 404:
             raise
-        client.create_model(name, kind.value, description)
-        console.print(f"registered {escape(name)} ({kind.value})", soft_wrap=True)
+        client.create_model(name, kind, description)
+        console.print(f"registered {escape(name)} ({kind})", soft_wrap=True)
         return
-    if model.kind != kind.value:
-        raise fail(f"{name} is registered as a {model.kind} model, not {kind.value}")
+    if model.kind != kind:
+        raise fail(f"{name} is registered as a {model.kind} model, not {kind}")
 
 
-def _manifest_kind(folder: Path) -> Kind:
+def _manifest_kind(folder: Path) -> ModelKind:
     """The kind a manifest declares, for --create without --kind."""
     try:
         declared = json.loads((folder / MANIFEST_FILE).read_text()).get("kind")
-        return Kind(declared)
+        return as_kind(str(declared))
     except (ValueError, AttributeError) as exc:
         raise fail(f"{folder}/{MANIFEST_FILE} declares no kind I know: pass --kind") from exc
 

@@ -35,6 +35,7 @@ from tests.deploy.chart_support import (
     render_text,
     template_args,
 )
+from tests.deploy.image_support import image, instruction
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -278,12 +279,12 @@ def test_probes_ports_and_scrape_target_match_the_service(
     [svc] = find(docs, "Service", name)
     [monitor] = find(docs, "ServiceMonitor", name)
     routes = _app_routes()
-    dockerfile = (ROOT / "services" / service / "Dockerfile").read_text()
+    runtime = image(service)[-1]
 
     assert container["ports"] == [
         {"name": "http", "containerPort": DEFAULT_PORTS[service], "protocol": "TCP"}
     ]
-    assert f"EXPOSE {DEFAULT_PORTS[service]}" in dockerfile
+    assert instruction(runtime, "EXPOSE") == [str(DEFAULT_PORTS[service])]
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert container["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}

@@ -1,9 +1,11 @@
-"""Run one service's app under uvicorn."""
+"""Run one service's app under uvicorn; `python -m marketsense.common.serve` runs the service
+`MARKETSENSE_SERVICE` names."""
 
 from __future__ import annotations
 
 import importlib
 import os
+import sys
 
 import uvicorn
 
@@ -12,6 +14,9 @@ SERVICES = ("orchestrator", "ingestion", "processing", "prediction", "monitoring
 
 DEFAULT_PORTS = {name: 8000 + i for i, name in enumerate(SERVICES)}
 """Port each service listens on unless `--port` or `MARKETSENSE_PORT` says otherwise."""
+
+SERVICE_VARIABLE = "MARKETSENSE_SERVICE"
+"""Names the service `python -m marketsense.common.serve` runs; each image sets it."""
 
 
 def serve(service: str, *, host: str | None = None, port: int | None = None) -> None:
@@ -28,3 +33,19 @@ def serve(service: str, *, host: str | None = None, port: int | None = None) -> 
         access_log=False,
         timeout_graceful_shutdown=30,
     )
+
+
+def main() -> None:
+    """Serve the service `MARKETSENSE_SERVICE` names; exit 2 with one line if it names none."""
+    service = os.environ.get(SERVICE_VARIABLE, "")
+    if service not in SERVICES:
+        given = f"is {service!r}, not a service" if service else "is not set"
+        print(
+            f"{SERVICE_VARIABLE} {given}: set it to one of {', '.join(SERVICES)}", file=sys.stderr
+        )
+        raise SystemExit(2)
+    serve(service)
+
+
+if __name__ == "__main__":
+    main()

@@ -251,3 +251,14 @@ async def test_passing_failures_are_reproducible_and_a_retry_can_succeed() -> No
 async def test_failure_rate_zero_never_fails_and_one_always_does() -> None:
     assert all(await outcomes(SimulatedMarket(7, transient_failure_rate=0.0), "A", 10))
     assert not any(await outcomes(SimulatedMarket(7, transient_failure_rate=1.0), "A", 10))
+
+
+def test_simulated_market_is_deterministic_and_consistent_across_as_of_days() -> None:
+    a = SimulatedMarket(seed=7).daily_bars("AAPL", as_of=AS_OF, days=30)
+    b = SimulatedMarket(seed=7).daily_bars("AAPL", as_of=AS_OF + dt.timedelta(days=7), days=40)
+    pd.testing.assert_frame_equal(a, b[b["date"] <= AS_OF].tail(30).reset_index(drop=True))
+    other = SimulatedMarket(seed=8).daily_bars("AAPL", as_of=AS_OF, days=30)
+    assert not np.allclose(a["close"], other["close"])
+    assert (a["low"] <= a[["open", "close"]].min(axis=1)).all()
+    assert (a["high"] >= a[["open", "close"]].max(axis=1)).all()
+    assert a["date"].iloc[-1] == AS_OF

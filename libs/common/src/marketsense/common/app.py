@@ -9,15 +9,17 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from marketsense.common.logs import configure_logging
 from marketsense.common.metrics import HTTP_REQUEST_SECONDS
 from marketsense.common.runtime import Runtime
+from marketsense.common.settings import CommonSettings
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +147,18 @@ def create_app(runtime: Runtime, components: list[Component], *, title: str) -> 
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+S = TypeVar("S", bound=CommonSettings)
+
+
+def build_service_app(
+    service: str, settings: S, component: Callable[[Runtime, S], Component]
+) -> FastAPI:
+    """One service as its own process: its logging, its runtime, and an app serving it."""
+    configure_logging(level=settings.log_level, json_lines=settings.log_json, service=service)
+    runtime = Runtime(settings, service=service)
+    return create_app(runtime, [component(runtime, settings)], title=f"marketsense {service}")
 
 
 def _describe_with(app: FastAPI, hooks: list[Describe]) -> None:

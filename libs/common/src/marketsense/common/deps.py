@@ -64,3 +64,12 @@ def component_state(request: Request, name: str, kind: type[T]) -> T:
     if not isinstance(state, kind):
         raise TypeError(f"the app serves no {name} component with a {kind.__name__}")
     return state
+
+
+def state_of(name: str, kind: type[T]) -> Callable[[Request], T]:
+    """A dependency returning what the component `name` keeps for its routes, typed as `kind`."""
+
+    def dependency(request: Request) -> T:
+        return component_state(request, name, kind)
+
+    return dependency

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from marketsense.common.app import Component, create_app
-from marketsense.common.logs import configure_logging
+from marketsense.common.app import Component, build_service_app
 from marketsense.common.runtime import Runtime
 from marketsense.ingestion.config import IngestionSettings
 from marketsense.ingestion.consumers import subscriptions
@@ -22,7 +21,4 @@ def create_component(runtime: Runtime, settings: IngestionSettings) -> Component
 
 def build_app(settings: IngestionSettings | None = None) -> FastAPI:
     """The ingestion service as its own process."""
-    settings = settings or IngestionSettings()
-    configure_logging(level=settings.log_level, json_lines=settings.log_json, service="ingestion")
-    runtime = Runtime(settings, service="ingestion")
-    return create_app(runtime, [create_component(runtime, settings)], title="marketsense ingestion")
+    return build_service_app("ingestion", settings or IngestionSettings(), create_component)

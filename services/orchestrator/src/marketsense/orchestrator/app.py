@@ -5,8 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from marketsense.common.alerts import Notifier, alerter_from_settings
-from marketsense.common.app import Component, Loop, create_app
-from marketsense.common.logs import configure_logging
+from marketsense.common.app import Component, Loop, build_service_app
 from marketsense.common.runtime import Runtime
 from marketsense.orchestrator.config import OrchestratorSettings
 from marketsense.orchestrator.dead_letters import consumers as dead_letter_consumers
@@ -43,11 +42,4 @@ def create_component(
 
 def build_app(settings: OrchestratorSettings | None = None) -> FastAPI:
     """The orchestrator as its own process."""
-    settings = settings or OrchestratorSettings()
-    configure_logging(
-        level=settings.log_level, json_lines=settings.log_json, service="orchestrator"
-    )
-    runtime = Runtime(settings, service="orchestrator")
-    return create_app(
-        runtime, [create_component(runtime, settings)], title="marketsense orchestrator"
-    )
+    return build_service_app("orchestrator", settings or OrchestratorSettings(), create_component)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from marketsense.common.deps import (
     ApproverKey,
@@ -12,7 +12,7 @@ from marketsense.common.deps import (
     ReaderKey,
     RuntimeDep,
     SessionDep,
-    component_state,
+    state_of,
 )
 from marketsense.orchestrator.config import OrchestratorSettings
 
@@ -26,10 +26,7 @@ __all__ = [
 ]
 
 
-def get_settings(request: Request) -> OrchestratorSettings:
-    """The orchestrator's settings, as its app was built with."""
-    return component_state(request, "orchestrator", OrchestratorSettings)
-
-
-SettingsDep = Annotated[OrchestratorSettings, Depends(get_settings)]
+SettingsDep = Annotated[
+    OrchestratorSettings, Depends(state_of("orchestrator", OrchestratorSettings))
+]
 """The orchestrator's settings."""

@@ -6,8 +6,7 @@ import logging
 
 from fastapi import FastAPI
 
-from marketsense.common.app import Component, create_app
-from marketsense.common.logs import configure_logging
+from marketsense.common.app import Component, build_service_app
 from marketsense.common.runtime import Runtime
 from marketsense.models.live import LiveModel
 from marketsense.models.predictor import OnnxPredictor, warm_up_predictor
@@ -70,9 +69,4 @@ def create_component(runtime: Runtime, settings: PredictionSettings) -> Componen
 
 def build_app(settings: PredictionSettings | None = None) -> FastAPI:
     """The prediction service as its own process."""
-    settings = settings or PredictionSettings()
-    configure_logging(level=settings.log_level, json_lines=settings.log_json, service="prediction")
-    runtime = Runtime(settings, service="prediction")
-    return create_app(
-        runtime, [create_component(runtime, settings)], title="marketsense prediction"
-    )
+    return build_service_app("prediction", settings or PredictionSettings(), create_component)

@@ -7,8 +7,7 @@ import logging
 
 from fastapi import FastAPI
 
-from marketsense.common.app import Component, create_app
-from marketsense.common.logs import configure_logging
+from marketsense.common.app import Component, build_service_app
 from marketsense.common.runtime import Runtime
 from marketsense.models.live import LiveModel
 from marketsense.models.sentiment import load_sentiment_model, warm_up_sentiment
@@ -54,9 +53,4 @@ def create_component(runtime: Runtime, settings: ProcessingSettings) -> Componen
 
 def build_app(settings: ProcessingSettings | None = None) -> FastAPI:
     """The processing service as its own process."""
-    settings = settings or ProcessingSettings()
-    configure_logging(level=settings.log_level, json_lines=settings.log_json, service="processing")
-    runtime = Runtime(settings, service="processing")
-    return create_app(
-        runtime, [create_component(runtime, settings)], title="marketsense processing"
-    )
+    return build_service_app("processing", settings or ProcessingSettings(), create_component)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from marketsense.common.app import Component, create_app
-from marketsense.common.logs import configure_logging
+from marketsense.common.app import Component, build_service_app
 from marketsense.common.runtime import Runtime
 from marketsense.registry.config import RegistrySettings
 from marketsense.registry.views import describe_bundle_limit, router
@@ -23,7 +22,4 @@ def create_component(runtime: Runtime, settings: RegistrySettings) -> Component:
 
 def build_app(settings: RegistrySettings | None = None) -> FastAPI:
     """The registry service as its own process."""
-    settings = settings or RegistrySettings()
-    configure_logging(level=settings.log_level, json_lines=settings.log_json, service="registry")
-    runtime = Runtime(settings, service="registry")
-    return create_app(runtime, [create_component(runtime, settings)], title="marketsense registry")
+    return build_service_app("registry", settings or RegistrySettings(), create_component)

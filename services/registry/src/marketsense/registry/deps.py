@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from marketsense.common.deps import (
     ApproverKey,
@@ -12,7 +12,7 @@ from marketsense.common.deps import (
     ReaderKey,
     RuntimeDep,
     SessionDep,
-    component_state,
+    state_of,
 )
 from marketsense.registry.config import RegistrySettings
 
@@ -26,10 +26,5 @@ __all__ = [
 ]
 
 
-def get_settings(request: Request) -> RegistrySettings:
-    """The registry's settings, as its app was built with."""
-    return component_state(request, "registry", RegistrySettings)
-
-
-SettingsDep = Annotated[RegistrySettings, Depends(get_settings)]
+SettingsDep = Annotated[RegistrySettings, Depends(state_of("registry", RegistrySettings))]
 """The registry's settings."""

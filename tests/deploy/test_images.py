@@ -8,7 +8,6 @@ import json
 import os
 import shlex
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -122,31 +121,6 @@ def test_build_stage_stops_without_a_service_or_a_port(missing: list[str]) -> No
     assert refused.returncode != 0
     assert "--build-arg SERVICE=<service> --build-arg PORT=<port>" in refused.stderr
     assert built.returncode == 0, built.stderr
-
-
-@pytest.mark.parametrize("value", [None, "", "nope"])
-def test_serve_module_without_a_known_service_exits_2_with_one_line_naming_the_variable(
-    value: str | None,
-) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "MARKETSENSE_SERVICE"}
-    if value is not None:
-        env["MARKETSENSE_SERVICE"] = value
-
-    done = subprocess.run(
-        [sys.executable, "-m", "marketsense.common.serve"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-    assert done.returncode == 2
-    assert done.stdout == ""
-    [line] = done.stderr.splitlines()
-    assert line.startswith("MARKETSENSE_SERVICE ")
-    assert ", ".join(SERVICES) in line
-    assert ("'nope'" in line) == (value == "nope")
 
 
 @pytest.mark.parametrize("service", SERVICES)

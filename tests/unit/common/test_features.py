@@ -65,3 +65,55 @@ def test_label_is_whether_the_next_close_is_higher_and_unknown_for_the_last_day(
     labels = next_day_up(bars)
     assert labels.tolist()[:3] == [True, False, False]
     assert pd.isna(labels.iloc[3])
+
+
+@pytest.mark.parametrize("bars_given", [0, 1, MIN_BARS - 1, MIN_BARS, MIN_BARS + 1])
+def test_a_feature_row_needs_min_bars_of_history(bars_given: int) -> None:
+    bars = SimulatedMarket(seed=7).daily_bars("X", as_of=AS_OF, days=60).iloc[:bars_given]
+
+    features = compute_features(bars)
+
+    assert len(features) == max(0, bars_given - MIN_BARS + 1)
+    assert list(features.columns) == list(FEATURE_COLUMNS)
+    assert set(features.dtypes) == {np.dtype("float32")}
+
+
+def test_bars_in_any_order_give_the_same_features() -> None:
+    bars = SimulatedMarket(seed=7).daily_bars("X", as_of=AS_OF, days=60)
+    shuffled = bars.sample(frac=1, random_state=3)
+
+    pd.testing.assert_frame_equal(compute_features(shuffled), compute_features(bars))
+
+
+def test_texts_of_days_without_a_bar_are_ignored_and_no_texts_is_no_sentiment() -> None:
+    bars = SimulatedMarket(seed=7).daily_bars("X", as_of=AS_OF, days=40)
+    weekend = AS_OF + dt.timedelta(days=1)  # a Saturday, after the last bar
+    stray = pd.DataFrame({"date": [weekend, weekend], "score": [0.9, 0.8]})
+    empty = pd.DataFrame({"date": [], "score": []})
+
+    without = compute_features(bars)
+
+    pd.testing.assert_frame_equal(compute_features(bars, stray), without)
+    pd.testing.assert_frame_equal(compute_features(bars, empty), without)
+    assert (without["has_sentiment"] == 0).all()
+
+
+def test_the_strongest_of_equally_strong_scores_is_the_first() -> None:
+    bars = SimulatedMarket(seed=7).daily_bars("X", as_of=AS_OF, days=40)
+    day = bars["date"].iloc[-1]
+    scored = pd.DataFrame({"date": [day, day, day], "score": [0.1, 0.6, -0.6]})
+
+    last = compute_features(bars, scored).iloc[-1]
+
+    assert last["sentiment_strongest"] == pytest.approx(0.6)
+    assert last["sentiment_mean"] == pytest.approx(0.1 / 3)
+
+
+def test_the_label_follows_the_dates_not_the_row_order() -> None:
+    bars = pd.DataFrame({"date": [3, 1, 2], "close": [12.0, 10.0, 11.0]})
+
+    labels = next_day_up(bars)
+
+    assert labels.index.tolist() == [1, 2, 3]
+    assert labels.tolist()[:2] == [True, True]
+    assert pd.isna(labels.iloc[2])

@@ -19,7 +19,7 @@ T = TypeVar("T")
 
 def get_runtime(request: Request) -> Runtime:
     """The runtime the app was built on."""
-    runtime = request.app.state.runtime
+    runtime = getattr(request.app.state, "runtime", None)
     if not isinstance(runtime, Runtime):
         raise TypeError("the app has no runtime; build it with marketsense.common.app.create_app")
     return runtime

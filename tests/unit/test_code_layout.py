@@ -134,7 +134,7 @@ def holds_logic(path: Path) -> bool:
     return any(isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) for n in ast.walk(tree))
 
 
-def test_modules_for(path: Path) -> list[Path]:
+def candidate_test_modules(path: Path) -> list[Path]:
     """Where a reader looks for a source module's tests: `test_<module>.py` at the module's own
     place under any tier, or, for an interface with adapters (`bus/`, `store/`),
     `test_<package>.py` beside the package."""
@@ -158,6 +158,6 @@ def test_every_module_with_logic_has_a_test_module_named_after_it() -> None:
         and "migrations" not in path.parts
         and path.stem not in WIRING
         and holds_logic(path)
-        and not any(candidate.is_file() for candidate in test_modules_for(path))
+        and not any(candidate.is_file() for candidate in candidate_test_modules(path))
     ]
     assert not missing, "modules without a test module named after them:\n" + "\n".join(missing)

@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
@@ -23,6 +24,7 @@ from marketsense.common.deps import (
     RuntimeDep,
     SessionDep,
     component_state,
+    state_of,
 )
 from marketsense.common.runtime import Runtime
 from marketsense.common.settings import CommonSettings
@@ -66,6 +68,14 @@ def tiny_app(runtime: object) -> FastAPI:
     @app.get("/state/{name}")
     async def state(request: Request, name: str) -> dict[str, int]:
         return {"limit": component_state(request, name, Widgets).limit}
+
+    @app.get("/widgets")
+    async def widgets(kept: Annotated[Widgets, Depends(state_of("widgets", Widgets))]) -> int:
+        return kept.limit
+
+    @app.get("/gadgets")
+    async def gadgets(kept: Annotated[Widgets, Depends(state_of("gadgets", Widgets))]) -> int:
+        return kept.limit
 
     return app
 
@@ -142,6 +152,14 @@ async def test_component_state_is_what_the_component_keeps_of_the_asked_type(
         await served.api.get("/state/gadgets")
     with pytest.raises(TypeError, match="the app serves no missing component with a Widgets"):
         await served.api.get("/state/missing")
+
+
+async def test_state_of_gives_routes_the_components_state_as_a_dependency(
+    served: Served,
+) -> None:
+    assert (await served.api.get("/widgets")).json() == 3
+    with pytest.raises(TypeError, match="the app serves no gadgets component with a Widgets"):
+        await served.api.get("/gadgets")
 
 
 @pytest.mark.parametrize("runtime", [None, "a runtime's name"], ids=["none", "not-a-runtime"])

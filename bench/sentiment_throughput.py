@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -56,6 +57,67 @@ def timed(run: Callable[[], object]) -> float:
     started = time.perf_counter()
     run()
     return time.perf_counter() - started
+
+
+def best_of_rounds(
+    groups: list[dict[str, Callable[[], object]]], rounds: int
+) -> list[dict[str, float]]:
+    """The best seconds of each run of each group over `rounds`, every round running the groups
+    in turn, so no side always meets a warmer or cooler machine."""
+    best = [dict.fromkeys(group, float("inf")) for group in groups]
+    for _ in range(rounds):
+        for group, fastest in zip(groups, best, strict=True):
+            for name, run in group.items():
+                fastest[name] = min(fastest[name], timed(run))
+    return best
+
+
+def summary(
+    args: argparse.Namespace,
+    *,
+    best: dict[str, float],
+    best_end_to_end: dict[str, float],
+    batches: list[dict[str, np.ndarray]],
+    worst_diff: float,
+    metrics: dict[str, float],
+) -> dict[str, Any]:
+    """The JSON line: rates, ratios against torch, accuracy of both graphs, goals met."""
+    rates = {name: args.texts / seconds for name, seconds in best.items()}
+    gap = metrics["heldout_accuracy"] - metrics["heldout_accuracy_int8"]
+    result = {
+        "benchmark": "sentiment_throughput",
+        "texts": args.texts,
+        "batch_size": args.batch_size,
+        "threads": THREADS,
+        "rounds": args.rounds,
+        "mean_tokens_per_text": round(
+            float(np.mean([b["attention_mask"].sum(axis=1).mean() for b in batches])), 1
+        ),
+        "texts_per_s": {name: round(rate) for name, rate in rates.items()},
+        "ratio_vs_torch": {
+            name: round(rates[name] / rates["torch"], 2) for name in ("onnx_fp32", "onnx_int8")
+        },
+        "end_to_end_texts_per_s": {
+            name: round(args.texts / seconds) for name, seconds in best_end_to_end.items()
+        },
+        "max_abs_logit_diff_torch_vs_fp32": worst_diff,
+        "heldout_accuracy": {
+            "fp32": round(metrics["heldout_accuracy"], 4),
+            "int8": round(metrics["heldout_accuracy_int8"], 4),
+        },
+        "heldout_macro_f1": {
+            "fp32": round(metrics["heldout_macro_f1"], 4),
+            "int8": round(metrics["heldout_macro_f1_int8"], 4),
+        },
+        "goals_met": {
+            "fp32_at_least_1.5x_torch": rates["onnx_fp32"] >= 1.5 * rates["torch"],
+            "int8_at_least_3x_torch": rates["onnx_int8"] >= 3 * rates["torch"],
+            "int8_accuracy_within_1_point": gap <= 0.01,
+        },
+        "python": platform.python_version(),
+        "versions": library_versions(),
+    }
+    return result
 
 
 def main() -> None:
@@ -102,13 +164,7 @@ def main() -> None:
         }
         for run in [*sides.values(), *end_to_end.values()]:
             run()  # warm-up: first-run allocations and thread-pool start
-        best = dict.fromkeys(sides, float("inf"))
-        best_end_to_end = dict.fromkeys(end_to_end, float("inf"))
-        for _ in range(args.rounds):
-            for name, run in sides.items():
-                best[name] = min(best[name], timed(run))
-            for name, run_all in end_to_end.items():
-                best_end_to_end[name] = min(best_end_to_end[name], timed(run_all))
+        best, best_end_to_end = best_of_rounds([sides, end_to_end], args.rounds)
 
         with torch.inference_mode():
             worst_diff = max(
@@ -116,42 +172,14 @@ def main() -> None:
                 for feed, inputs in zip(batches, tensors, strict=True)
             )
 
-    rates = {name: args.texts / seconds for name, seconds in best.items()}
-    metrics = manifest.metrics
-    gap = metrics["heldout_accuracy"] - metrics["heldout_accuracy_int8"]
-    result = {
-        "benchmark": "sentiment_throughput",
-        "texts": args.texts,
-        "batch_size": args.batch_size,
-        "threads": THREADS,
-        "rounds": args.rounds,
-        "mean_tokens_per_text": round(
-            float(np.mean([b["attention_mask"].sum(axis=1).mean() for b in batches])), 1
-        ),
-        "texts_per_s": {name: round(rate) for name, rate in rates.items()},
-        "ratio_vs_torch": {
-            name: round(rates[name] / rates["torch"], 2) for name in ("onnx_fp32", "onnx_int8")
-        },
-        "end_to_end_texts_per_s": {
-            name: round(args.texts / seconds) for name, seconds in best_end_to_end.items()
-        },
-        "max_abs_logit_diff_torch_vs_fp32": worst_diff,
-        "heldout_accuracy": {
-            "fp32": round(metrics["heldout_accuracy"], 4),
-            "int8": round(metrics["heldout_accuracy_int8"], 4),
-        },
-        "heldout_macro_f1": {
-            "fp32": round(metrics["heldout_macro_f1"], 4),
-            "int8": round(metrics["heldout_macro_f1_int8"], 4),
-        },
-        "goals_met": {
-            "fp32_at_least_1.5x_torch": rates["onnx_fp32"] >= 1.5 * rates["torch"],
-            "int8_at_least_3x_torch": rates["onnx_int8"] >= 3 * rates["torch"],
-            "int8_accuracy_within_1_point": gap <= 0.01,
-        },
-        "python": platform.python_version(),
-        "versions": library_versions(),
-    }
+    result = summary(
+        args,
+        best=best,
+        best_end_to_end=best_end_to_end,
+        batches=batches,
+        worst_diff=worst_diff,
+        metrics=manifest.metrics,
+    )
     print(json.dumps(result))
 
 

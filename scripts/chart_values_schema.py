@@ -154,14 +154,104 @@ def service_block() -> dict[str, Any]:
     )
 
 
-def document() -> dict[str, Any]:
-    """The whole values schema."""
-    common = list(CommonSettings.model_fields)
+def network_policy() -> dict[str, Any]:
+    """networkPolicy: where each kind of egress may go, and who may reach the services."""
     destination = closed(
         {"to": OBJECTS, "ports": {"type": "array", "items": integer(1, 65535)}},
         required=["to", "ports"],
     )
     peers = closed({"from": OBJECTS})
+    return closed(
+        {
+            "enabled": BOOLEAN,
+            "dns": destination,
+            "kafka": destination,
+            "database": destination,
+            "objectStore": destination,
+            "alertSinks": destination,
+            "internet": destination,
+            "prometheus": peers,
+            "apiClients": peers,
+        }
+    )
+
+
+def workload_properties() -> dict[str, Any]:
+    """The image, the shared settings and secrets, and every service's block."""
+    common = list(CommonSettings.model_fields)
+    return {
+        "image": closed(
+            {
+                "registry": NON_EMPTY,
+                "tag": STRING,
+                "pullPolicy": {"enum": ["Always", "IfNotPresent", "Never"]},
+            },
+            required=["registry"],
+        ),
+        "imagePullSecrets": OBJECTS,
+        "settings": settings_schema(
+            CommonSettings, [f for f in common if not is_secret(CommonSettings, f)]
+        ),
+        "secrets": secrets_schema([f for f in common if is_secret(CommonSettings, f)]),
+        "serviceDefaults": {"$ref": "#/$defs/service"},
+        "services": closed(
+            {name: service_schema(cls) for name, cls in SERVICE_SETTINGS.items()},
+            required=list(SERVICE_SETTINGS),
+        ),
+    }
+
+
+def operations_properties() -> dict[str, Any]:
+    """The daily run, migrations, and what the chart installs around the services."""
+    return {
+        "dailyRun": closed(
+            {
+                "enabled": BOOLEAN,
+                "schedule": {"type": "string", "pattern": "^(\\S+\\s+){4}\\S+$"},
+                "timeZone": NON_EMPTY,
+                "universe": {"type": "string", "pattern": UNIVERSE_PATTERN},
+                "attempts": integer(1),
+                "apiKey": {"$ref": "#/$defs/secretRef"},
+            }
+        ),
+        "migrations": closed(
+            {
+                "enabled": BOOLEAN,
+                "activeDeadlineSeconds": integer(1),
+                "backoffLimit": integer(0),
+            }
+        ),
+        "serviceAccount": closed({"create": BOOLEAN, "name": STRING, "annotations": LABELS}),
+        "serviceMonitor": closed(
+            {
+                "enabled": BOOLEAN,
+                "interval": {"type": "string", "pattern": "^[0-9]+(ms|s|m|h)$"},
+                "labels": LABELS,
+            }
+        ),
+        "prometheusRule": closed({"enabled": BOOLEAN, "labels": LABELS}),
+        "dashboards": closed(
+            {"enabled": BOOLEAN, "label": NON_EMPTY, "labelValue": STRING, "folder": STRING}
+        ),
+        "kafkaTopics": closed(
+            {
+                "enabled": BOOLEAN,
+                "cluster": NON_EMPTY,
+                "namespace": STRING,
+                "partitions": integer(1),
+                "replicas": integer(1, 32767),
+                "config": LABELS,
+            }
+        ),
+        "networkPolicy": network_policy(),
+        "podSecurityContext": ANY_OBJECT,
+        "securityContext": ANY_OBJECT,
+        "global": ANY_OBJECT,
+    }
+
+
+def document() -> dict[str, Any]:
+    """The whole values schema."""
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "marketsense chart values",
@@ -177,81 +267,7 @@ def document() -> dict[str, Any]:
             ),
             "service": service_block(),
         },
-        "properties": {
-            "image": closed(
-                {
-                    "registry": NON_EMPTY,
-                    "tag": STRING,
-                    "pullPolicy": {"enum": ["Always", "IfNotPresent", "Never"]},
-                },
-                required=["registry"],
-            ),
-            "imagePullSecrets": OBJECTS,
-            "settings": settings_schema(
-                CommonSettings, [f for f in common if not is_secret(CommonSettings, f)]
-            ),
-            "secrets": secrets_schema([f for f in common if is_secret(CommonSettings, f)]),
-            "serviceDefaults": {"$ref": "#/$defs/service"},
-            "services": closed(
-                {name: service_schema(cls) for name, cls in SERVICE_SETTINGS.items()},
-                required=list(SERVICE_SETTINGS),
-            ),
-            "dailyRun": closed(
-                {
-                    "enabled": BOOLEAN,
-                    "schedule": {"type": "string", "pattern": "^(\\S+\\s+){4}\\S+$"},
-                    "timeZone": NON_EMPTY,
-                    "universe": {"type": "string", "pattern": UNIVERSE_PATTERN},
-                    "attempts": integer(1),
-                    "apiKey": {"$ref": "#/$defs/secretRef"},
-                }
-            ),
-            "migrations": closed(
-                {
-                    "enabled": BOOLEAN,
-                    "activeDeadlineSeconds": integer(1),
-                    "backoffLimit": integer(0),
-                }
-            ),
-            "serviceAccount": closed({"create": BOOLEAN, "name": STRING, "annotations": LABELS}),
-            "serviceMonitor": closed(
-                {
-                    "enabled": BOOLEAN,
-                    "interval": {"type": "string", "pattern": "^[0-9]+(ms|s|m|h)$"},
-                    "labels": LABELS,
-                }
-            ),
-            "prometheusRule": closed({"enabled": BOOLEAN, "labels": LABELS}),
-            "dashboards": closed(
-                {"enabled": BOOLEAN, "label": NON_EMPTY, "labelValue": STRING, "folder": STRING}
-            ),
-            "kafkaTopics": closed(
-                {
-                    "enabled": BOOLEAN,
-                    "cluster": NON_EMPTY,
-                    "namespace": STRING,
-                    "partitions": integer(1),
-                    "replicas": integer(1, 32767),
-                    "config": LABELS,
-                }
-            ),
-            "networkPolicy": closed(
-                {
-                    "enabled": BOOLEAN,
-                    "dns": destination,
-                    "kafka": destination,
-                    "database": destination,
-                    "objectStore": destination,
-                    "alertSinks": destination,
-                    "internet": destination,
-                    "prometheus": peers,
-                    "apiClients": peers,
-                }
-            ),
-            "podSecurityContext": ANY_OBJECT,
-            "securityContext": ANY_OBJECT,
-            "global": ANY_OBJECT,
-        },
+        "properties": {**workload_properties(), **operations_properties()},
     }
 
 

@@ -20,6 +20,7 @@ from marketsense.common.runtime import Runtime
 from marketsense.models.bundles import pack_bundle
 from marketsense.registry.app import create_component
 from marketsense.registry.config import RegistrySettings
+from tests.artifacts import small_predictor
 from tests.backends import object_store_fields
 
 
@@ -143,3 +144,13 @@ async def running_registry(
         ) as api,
     ):
         yield Registry(api=api, runtime=runtime, keys=keys, promoted=promoted)
+
+
+async def with_versions(registry: Registry, tmp_path: Path, name: str, *aucs: float) -> None:
+    """Register `name` and push one small predictor per AUC (versions 1, 2, …), all on one
+    window."""
+    assert (await registry.create_model(name)).status_code == 201
+    for number, auc in enumerate(aucs, start=1):
+        pushed = await registry.push(name, small_predictor(tmp_path / f"v{number}", auc=auc))
+        assert pushed.status_code == 201, pushed.text
+        assert pushed.json()["version"] == number

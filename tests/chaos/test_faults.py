@@ -95,23 +95,17 @@ async def audit(deployment: Deployment, run_id: str) -> dict[str, int]:
     }
 
 
-async def test_three_permanently_failing_symbols_end_the_run_partial_without_their_predictions(
-    deploy: Deploy, chaos_database: Database, httpserver: HTTPServer
-) -> None:
-    httpserver.expect_request("/alerts", method="POST").respond_with_data("ok")
-    failing = sorted({SYMBOLS[7], SYMBOLS[len(SYMBOLS) // 2], SYMBOLS[-3]})
-    as_of = day(1)
-    # An earlier day's prediction for one of them must not pass for today's.
-    earlier = as_of - dt.timedelta(days=1)
+async def _earlier_prediction(database: Database, *, symbol: str, as_of: dt.date) -> str:
+    """A finished run of `as_of` that predicted `symbol`; its id."""
     old_run = str(uuid.uuid4())
-    async with chaos_database.session() as session:
-        session.add(Run(id=old_run, as_of=earlier, state=RunState.SUCCESS, symbols=1))
+    async with database.session() as session:
+        session.add(Run(id=old_run, as_of=as_of, state=RunState.SUCCESS, symbols=1))
         await session.flush()
         session.add(
             Prediction(
                 run_id=old_run,
-                symbol=failing[0],
-                as_of=earlier,
+                symbol=symbol,
+                as_of=as_of,
                 horizon_days=1,
                 prob_up=0.9,
                 signal="up",
@@ -120,6 +114,38 @@ async def test_three_permanently_failing_symbols_end_the_run_partial_without_the
             )
         )
         await session.commit()
+    return old_run
+
+
+async def _failed_ingest_attempts_and_predicted(
+    database: Database, run_id: str
+) -> tuple[list[int], set[str]]:
+    """Attempts of each FAILED ingest task of a run, and the symbols it predicted."""
+    async with database.session() as session:
+        attempts = (
+            await session.scalars(
+                select(Task.attempts).where(
+                    Task.run_id == run_id, Task.stage == "ingest", Task.state == "FAILED"
+                )
+            )
+        ).all()
+        predicted = set(
+            (
+                await session.scalars(select(Prediction.symbol).where(Prediction.run_id == run_id))
+            ).all()
+        )
+    return list(attempts), predicted
+
+
+async def test_three_permanently_failing_symbols_end_the_run_partial_without_their_predictions(
+    deploy: Deploy, chaos_database: Database, httpserver: HTTPServer
+) -> None:
+    httpserver.expect_request("/alerts", method="POST").respond_with_data("ok")
+    failing = sorted({SYMBOLS[7], SYMBOLS[len(SYMBOLS) // 2], SYMBOLS[-3]})
+    as_of = day(1)
+    # An earlier day's prediction for one of them must not pass for today's.
+    earlier = as_of - dt.timedelta(days=1)
+    old_run = await _earlier_prediction(chaos_database, symbol=failing[0], as_of=earlier)
     deployment = await deploy(
         # The source never answers for them: a retryable error on every attempt.
         ingestion_env={"MARKETSENSE_UNAVAILABLE_SYMBOLS": ",".join(failing)},
@@ -145,21 +171,7 @@ async def test_three_permanently_failing_symbols_end_the_run_partial_without_the
         tasks = await task_counts(chaos_database, run_id)
         assert tasks["ingest"] == {"SUCCESS": len(SYMBOLS) - 3, "FAILED": 3}
         assert tasks["predict"].get("SUCCESS") == len(SYMBOLS) - 3
-        async with chaos_database.session() as session:
-            attempts = (
-                await session.scalars(
-                    select(Task.attempts).where(
-                        Task.run_id == run_id, Task.stage == "ingest", Task.state == "FAILED"
-                    )
-                )
-            ).all()
-            predicted = set(
-                (
-                    await session.scalars(
-                        select(Prediction.symbol).where(Prediction.run_id == run_id)
-                    )
-                ).all()
-            )
+        attempts, predicted = await _failed_ingest_attempts_and_predicted(chaos_database, run_id)
         assert attempts == [MAX_ATTEMPTS] * 3
         assert predicted == set(SYMBOLS) - set(failing)
 

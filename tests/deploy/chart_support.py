@@ -13,6 +13,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
+from pydantic_settings import BaseSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "deploy" / "helm" / "marketsense"
@@ -174,3 +175,58 @@ def kubeconform(text: str, schema_root: Path) -> subprocess.CompletedProcess[str
         timeout=120,
         check=False,
     )
+
+
+# Every optional resource on: KEDA for each consumer, Strimzi topics, every secret named.
+EVERYTHING = [
+    "services.ingestion.keda.enabled=true",
+    "services.processing.keda.enabled=true",
+    "services.prediction.keda.enabled=true",
+    "services.orchestrator.keda.enabled=true",
+    "kafkaTopics.enabled=true",
+    "kafkaTopics.namespace=kafka",
+    "services.orchestrator.secrets.alert_slack_webhook_url.name=alerts",
+    "services.orchestrator.secrets.alert_webhook_url.name=alerts",
+    "services.orchestrator.secrets.alert_smtp_password.name=alerts",
+    "services.ingestion.secrets.x_bearer_token.name=x-api",
+]
+PLACEHOLDER_SECRETS = {
+    "MARKETSENSE_DATABASE_URL": "postgresql://app:pw@db-rw:5432/app",
+    "MARKETSENSE_API_KEY": "msk_" + "k" * 40,
+}
+
+
+def pod_spec(doc: dict[str, Any]) -> dict[str, Any]:
+    """The pod spec of a Deployment, Job or CronJob."""
+    if doc["kind"] == "CronJob":
+        return dict(doc["spec"]["jobTemplate"]["spec"]["template"]["spec"])
+    return dict(doc["spec"]["template"]["spec"])
+
+
+def pod_environment(docs: list[dict[str, Any]], workload: dict[str, Any]) -> dict[str, str]:
+    """The MARKETSENSE_* environment a workload's container starts with (secrets as stand-ins)."""
+    [container] = pod_spec(workload)["containers"]
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        [config_map] = find(docs, "ConfigMap", source["configMapRef"]["name"])
+        env.update(config_map.get("data", {}))
+    for item in container.get("env", []):
+        if "value" in item:
+            env[item["name"]] = item["value"]
+        else:
+            ref = item["valueFrom"]["secretKeyRef"]
+            assert ref["name"], item
+            assert ref["key"], item
+            env[item["name"]] = PLACEHOLDER_SECRETS.get(item["name"], f"secret-{ref['key']}")
+    return env
+
+
+def read_settings(
+    cls: type[BaseSettings], env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> BaseSettings:
+    """Settings read from exactly `env`, as the service reads them at start."""
+    for key in [k for k in os.environ if k.startswith("MARKETSENSE_")]:
+        monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return cls()

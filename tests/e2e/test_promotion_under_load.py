@@ -7,6 +7,7 @@ import json
 import shutil
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -24,7 +25,7 @@ from marketsense.common.store import ObjectStore
 from marketsense.models.bundles import pack_bundle
 from tests.backends import as_environment, real_servers, s3_store
 from tests.conftest import TEST_AS_OF, eventually
-from tests.e2e.processes import running_services, scraped_by_prometheus
+from tests.e2e.processes import Services, running_services, scraped_by_prometheus
 from tests.model_registry_rows import add_features, new_api_key
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -116,6 +117,133 @@ def _load_failures(metrics_text: str, model: str, version: str) -> float:
     )
 
 
+@dataclass
+class _Models:
+    """The served registry's routes for one model, called with an approver's key."""
+
+    client: httpx.AsyncClient
+    api: str
+    model: str
+    approver: dict[str, str]
+    manifest: bytes
+    bundle: bytes
+
+    async def create(self) -> None:
+        """Register the model."""
+        created = await self.client.post(
+            self.api,
+            headers=self.approver,
+            json={"name": self.model, "kind": "predictor", "description": ""},
+        )
+        assert created.status_code == 201, created.text
+
+    async def push(self) -> str:
+        """Push the artifact as the model's next version; its number."""
+        response = await self.client.post(
+            f"{self.api}/{self.model}/versions",
+            headers=self.approver,
+            files={
+                "manifest": ("manifest.json", self.manifest),
+                "bundle": ("b.tar.gz", self.bundle),
+            },
+        )
+        assert response.status_code == 201, response.text
+        return str(response.json()["version"])
+
+    async def promote(self, version: str) -> None:
+        """Point production at `version`."""
+        response = await self.client.put(
+            f"{self.api}/{self.model}/aliases/production",
+            headers=self.approver,
+            json={"version": int(version), "reason": "e2e"},
+        )
+        assert response.status_code == 200, response.text
+
+
+def _environment(settings: dict[str, str], home: Path, model: str) -> dict[str, str]:
+    """The services' variables: real servers, serving `model` only as the registry names it."""
+    return as_environment(
+        settings
+        | {
+            "home": home / "home",
+            "predictor_model": model,
+            # No local fallback and a poll too slow to matter: only the event brings a version.
+            "predictor_path": home / "no-local-model",
+            "model_poll_seconds": 600,
+            "log_level": "WARNING",
+        }
+    )
+
+
+async def _alert_firing(client: httpx.AsyncClient, query: str, model: str) -> bool:
+    """Whether Prometheus has the model-load alert firing for `model`."""
+    result = await client.get(
+        query,
+        params={
+            "query": 'ALERTS{alertname="MarketsenseModelLoadFailed",'
+            f'alertstate="firing",model="{model}"}}'
+        },
+    )
+    return bool(result.json()["data"]["result"])
+
+
+@dataclass
+class _Outcome:
+    """What the load saw: its answers, how long the old version lasted, when the broken version
+    was promoted, and the service's readiness afterwards."""
+
+    load: Load
+    switch_seconds: float
+    broken_at: float
+    ready: httpx.Response
+
+
+async def _promote_under_load(
+    models: _Models,
+    store: ObjectStore,
+    prediction: Services,
+    *,
+    reader: str,
+    prefix: str,
+    first: str,
+    second: str,
+) -> _Outcome:
+    """Under load: promote `second`, then a version whose stored graph is broken."""
+    client, model = models.client, models.model
+    await prediction.wait_ready(client)
+    load = Load(client, prediction.url("prediction"), reader)
+    assert load.versions_since(0) == set()
+    load.start()
+    try:
+        await eventually(lambda: load.versions_since(0) == {first}, timeout=10)
+
+        await models.promote(second)
+        promoted_at = time.monotonic()
+        await eventually(lambda: load.versions_since(time.monotonic() - 1) == {second}, timeout=15)
+        old_answers = [at for at, _, v in load.answers if v == first]
+        switch_seconds = max(0.0, max(old_answers) - promoted_at)
+
+        # A version whose stored bytes no longer match its checksum must not be served.
+        third = await models.push()
+        await store.put(f"models/{model}/{third}/model.onnx", b"not an onnx graph")
+        await models.promote(third)
+        broken_at = time.monotonic()
+
+        async def refused() -> bool:
+            text = (await client.get(f"{prediction.url('prediction')}/metrics")).text
+            return _load_failures(text, model, third) >= 1
+
+        await eventually(refused, timeout=30)
+
+        # ... and the SREs' alert fires from what Prometheus scrapes.
+        with scraped_by_prometheus(prediction.ports, prefix) as query:
+            await eventually(lambda: _alert_firing(client, query, model), timeout=60, interval=0.5)
+    finally:
+        await load.stop()
+    ready = await client.get(f"{prediction.url('prediction')}/readyz")
+    return _Outcome(load, switch_seconds, broken_at, ready)
+
+
 async def test_promotion_under_load_switches_every_answer_within_5_s_and_a_broken_one_is_refused(
     pg_database: Database,
     fresh_pg_database_url: str,
@@ -127,17 +255,7 @@ async def test_promotion_under_load_switches_every_answer_within_5_s_and_a_broke
     settings = real_servers(
         database_url=fresh_pg_database_url, prefix=prefix, bucket="marketsense-e2e"
     )
-    env = as_environment(
-        settings
-        | {
-            "home": tmp_path / "home",
-            "predictor_model": model,
-            # No local fallback and a poll too slow to matter: only the event brings a version.
-            "predictor_path": tmp_path / "no-local-model",
-            "model_poll_seconds": 600,
-            "log_level": "WARNING",
-        }
-    )
+    env = _environment(settings, tmp_path, model)
     store = s3_store(settings["object_store_url"])
     await store.start()
     keys = {
@@ -155,80 +273,31 @@ async def test_promotion_under_load_switches_every_answer_within_5_s_and_a_broke
         async with httpx.AsyncClient(timeout=30) as client:
             await registry.wait_ready(client)
             api = f"{registry.url('registry')}/v1/models"
-
-            async def push() -> str:
-                response = await client.post(
-                    f"{api}/{model}/versions",
-                    headers=approver,
-                    files={"manifest": ("manifest.json", manifest), "bundle": ("b.tar.gz", bundle)},
-                )
-                assert response.status_code == 201, response.text
-                return str(response.json()["version"])
-
-            async def promote(version: str) -> None:
-                response = await client.put(
-                    f"{api}/{model}/aliases/production",
-                    headers=approver,
-                    json={"version": int(version), "reason": "e2e"},
-                )
-                assert response.status_code == 200, response.text
-
-            created = await client.post(
-                api, headers=approver, json={"name": model, "kind": "predictor", "description": ""}
-            )
-            assert created.status_code == 201, created.text
-            first = await push()
-            await promote(first)
+            models = _Models(client, api, model, approver, manifest, bundle)
+            await models.create()
+            first = await models.push()
+            await models.promote(first)
             await _seed_features_and_predictions(
                 pg_database, store, model_name=model, version=first
             )
-            second = await push()
+            second = await models.push()
 
             with running_services(("prediction",), env, tmp_path) as prediction:
-                await prediction.wait_ready(client)
-                load = Load(client, prediction.url("prediction"), keys[Role.READER])
-                assert load.versions_since(0) == set()
-                load.start()
-                try:
-                    await eventually(lambda: load.versions_since(0) == {first}, timeout=10)
-
-                    await promote(second)
-                    promoted_at = time.monotonic()
-                    await eventually(
-                        lambda: load.versions_since(time.monotonic() - 1) == {second}, timeout=15
-                    )
-                    old_answers = [at for at, _, v in load.answers if v == first]
-                    switch_seconds = max(0.0, max(old_answers) - promoted_at)
-
-                    # A version whose stored bytes no longer match its checksum must not be served.
-                    third = await push()
-                    await store.put(f"models/{model}/{third}/model.onnx", b"not an onnx graph")
-                    await promote(third)
-                    broken_at = time.monotonic()
-
-                    async def refused() -> bool:
-                        text = (await client.get(f"{prediction.url('prediction')}/metrics")).text
-                        return _load_failures(text, model, third) >= 1
-
-                    await eventually(refused, timeout=30)
-
-                    # ... and the SREs' alert fires from what Prometheus scrapes.
-                    with scraped_by_prometheus(prediction.ports, prefix) as query:
-
-                        async def alert_firing() -> bool:
-                            result = await client.get(
-                                query,
-                                params={
-                                    "query": 'ALERTS{alertname="MarketsenseModelLoadFailed",'
-                                    f'alertstate="firing",model="{model}"}}'
-                                },
-                            )
-                            return bool(result.json()["data"]["result"])
-
-                        await eventually(alert_firing, timeout=60, interval=0.5)
-                finally:
-                    await load.stop()
-                ready = await client.get(f"{prediction.url('prediction')}/readyz")
+                outcome = await _promote_under_load(
+                    models,
+                    store,
+                    prediction,
+                    reader=keys[Role.READER],
+                    prefix=prefix,
+                    first=first,
+                    second=second,
+                )
+    load, switch_seconds, broken_at, ready = (
+        outcome.load,
+        outcome.switch_seconds,
+        outcome.broken_at,
+        outcome.ready,
+    )
 
     await store.close()
     assert load.errors == []

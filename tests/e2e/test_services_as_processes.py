@@ -26,6 +26,7 @@ from marketsense.common.events import (
     parse_event,
 )
 from marketsense.common.parquet import from_parquet_bytes
+from marketsense.common.store import ObjectStore
 from tests.backends import as_environment, real_servers, s3_store
 from tests.conftest import TEST_AS_OF, eventually, infra
 from tests.e2e.processes import Services, running_services, scraped_by_prometheus
@@ -96,6 +97,113 @@ async def _row_counts(database: Database, run_id: str) -> dict[str, int]:
         }
 
 
+async def _run_to_the_end(client: httpx.AsyncClient, orchestrator: str) -> dict[str, object]:
+    """Start a run over every symbol and wait until it ends; the finished run."""
+    created = await client.post(
+        f"{orchestrator}/v1/runs",
+        json={"as_of": AS_OF.isoformat(), "symbols": SYMBOLS},
+    )
+    assert created.status_code == 201, created.text
+    run_id = created.json()["id"]
+    run: dict[str, object] = {}
+
+    async def finished() -> bool:
+        nonlocal run
+        run = (await client.get(f"{orchestrator}/v1/runs/{run_id}")).json()
+        return run["state"] not in {"PENDING", "RUNNING"}
+
+    await eventually(finished, timeout=180, interval=0.25)
+    return run
+
+
+async def _prometheus_sees_the_pipeline(
+    client: httpx.AsyncClient, services: Services, label: str
+) -> None:
+    """Prometheus, as an SRE's would, scrapes every service and sees the pipeline's counters."""
+    with scraped_by_prometheus(services.ports, label) as query:
+
+        async def all_up() -> bool:
+            result = (await client.get(query, params={"query": f'up{{test="{label}"}}'})).json()
+            values = [r["value"][1] for r in result["data"]["result"]]
+            return sorted(values) == ["1"] * len(SERVICES)
+
+        await eventually(all_up, timeout=30, interval=0.5)
+        consumed = (
+            await client.get(
+                query,
+                params={
+                    "query": "sum by (service) (marketsense_events_consumed_total"
+                    f'{{test="{label}",topic="features.ready"}})'
+                },
+            )
+        ).json()["data"]["result"]
+        assert [(r["metric"]["service"], r["value"][1]) for r in consumed] == [
+            ("prediction", str(len(SYMBOLS)))
+        ]
+
+
+async def _events_carry_verified_references(
+    store: ObjectStore, prefix: str, run_id: str
+) -> list[FeaturesReady]:
+    """Every event carries references (or keys), and every referenced object verifies; the
+    run's features events."""
+    features: list[FeaturesReady] = []
+    for payload_type in (RawDataReady, FeaturesReady, PredictionsReady):
+        values = await _read_topic(prefix + payload_type.topic, len(SYMBOLS))
+        events = [parse_event(v) for v in values]
+        features += [p for _, p in events if isinstance(p, FeaturesReady)]
+        assert len(events) == len(SYMBOLS), payload_type.topic
+        assert sorted(e.symbol or "" for e, _ in events) == SYMBOLS
+        for envelope, payload in events:
+            assert envelope.run_id == run_id
+            refs = [v for v in vars(payload).values() if isinstance(v, ObjectRef)]
+            for ref in refs:
+                await store.get(ref)  # raises on a checksum mismatch
+            assert len(envelope.to_bytes()) < 2048, "events carry references, not data"
+    for dlq in ("ingest.requested.dlq", "raw.ready.dlq", "features.ready.dlq"):
+        assert await _read_topic(prefix + dlq, 0) == []
+    return features
+
+
+async def _resend_every_request(prefix: str) -> None:
+    """Publish every ingest request on the topic once more, under its own key."""
+    requests = await _read_topic(prefix + "ingest.requested", len(SYMBOLS))
+    producer = AIOKafkaProducer(bootstrap_servers=infra("MARKETSENSE_TEST_KAFKA"))
+    await producer.start()
+    try:
+        for value in requests:
+            envelope, _ = parse_event(value)
+            await producer.send(
+                prefix + "ingest.requested", value, key=(envelope.key or "").encode()
+            )
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def _requests_consumed(ingestion_metrics: str) -> list[float]:
+    """What ingestion's metrics say it consumed from `ingest.requested`."""
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(ingestion_metrics)).text
+    return [
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "marketsense_events_consumed_total"
+        and sample.labels["topic"] == "ingest.requested"
+    ]
+
+
+def _stop_gracefully(services: Services) -> None:
+    """SIGTERM finishes in-flight work and exits cleanly."""
+    for process in services.processes.values():
+        process.send_signal(signal.SIGTERM)
+    for name, process in services.processes.items():
+        # uvicorn re-raises the SIGTERM it handled, so a clean stop reports that signal.
+        assert process.wait(timeout=30) in {0, -signal.SIGTERM}, f"{name} did not stop"
+        assert f"marketsense {name} stopped" in services.logs[name].read_text()
+
+
 async def test_two_hundred_symbols_flow_through_every_service_process_and_a_replay_changes_nothing(
     deployment: tuple[Services, dict[str, str]], pg_database: Database
 ) -> None:
@@ -106,20 +214,8 @@ async def test_two_hundred_symbols_flow_through_every_service_process_and_a_repl
         # Starting a run needs a publisher key; reading runs and predictions a reader's.
         client.headers["X-API-Key"] = await new_api_key(pg_database, role=Role.PUBLISHER)
 
-        created = await client.post(
-            f"{base['orchestrator']}/v1/runs",
-            json={"as_of": AS_OF.isoformat(), "symbols": SYMBOLS},
-        )
-        assert created.status_code == 201, created.text
-        run_id = created.json()["id"]
-        run: dict[str, object] = {}
-
-        async def finished() -> bool:
-            nonlocal run
-            run = (await client.get(f"{base['orchestrator']}/v1/runs/{run_id}")).json()
-            return run["state"] not in {"PENDING", "RUNNING"}
-
-        await eventually(finished, timeout=180, interval=0.25)
+        run = await _run_to_the_end(client, base["orchestrator"])
+        run_id = run["id"]
         assert run["state"] == "SUCCESS", json.dumps(run)[:2000]
         assert run["stages"] == [
             {"stage": stage, "counts": {"SUCCESS": len(SYMBOLS)}}
@@ -145,48 +241,11 @@ async def test_two_hundred_symbols_flow_through_every_service_process_and_a_repl
             "marketsense_http_request_duration_seconds_bucket"
             in (await client.get(f"{base['orchestrator']}/metrics")).text
         )
+        await _prometheus_sees_the_pipeline(client, services, env["MARKETSENSE_TOPIC_PREFIX"])
 
-        # Prometheus, as an SRE's would, scrapes every service and sees the pipeline's counters.
-        label = env["MARKETSENSE_TOPIC_PREFIX"]
-        with scraped_by_prometheus(services.ports, label) as query:
-
-            async def all_up() -> bool:
-                result = (await client.get(query, params={"query": f'up{{test="{label}"}}'})).json()
-                values = [r["value"][1] for r in result["data"]["result"]]
-                return sorted(values) == ["1"] * len(SERVICES)
-
-            await eventually(all_up, timeout=30, interval=0.5)
-            consumed = (
-                await client.get(
-                    query,
-                    params={
-                        "query": "sum by (service) (marketsense_events_consumed_total"
-                        f'{{test="{label}",topic="features.ready"}})'
-                    },
-                )
-            ).json()["data"]["result"]
-            assert [(r["metric"]["service"], r["value"][1]) for r in consumed] == [
-                ("prediction", str(len(SYMBOLS)))
-            ]
-
-    # Every event carries references (or keys), and every referenced object verifies.
     store = s3_store(env["MARKETSENSE_OBJECT_STORE_URL"])
     prefix = env["MARKETSENSE_TOPIC_PREFIX"]
-    features: list[FeaturesReady] = []
-    for payload_type in (RawDataReady, FeaturesReady, PredictionsReady):
-        values = await _read_topic(prefix + payload_type.topic, len(SYMBOLS))
-        events = [parse_event(v) for v in values]
-        features += [p for _, p in events if isinstance(p, FeaturesReady)]
-        assert len(events) == len(SYMBOLS), payload_type.topic
-        assert sorted(e.symbol or "" for e, _ in events) == SYMBOLS
-        for envelope, payload in events:
-            assert envelope.run_id == run_id
-            refs = [v for v in vars(payload).values() if isinstance(v, ObjectRef)]
-            for ref in refs:
-                await store.get(ref)  # raises on a checksum mismatch
-            assert len(envelope.to_bytes()) < 2048, "events carry references, not data"
-    for dlq in ("ingest.requested.dlq", "raw.ready.dlq", "features.ready.dlq"):
-        assert await _read_topic(prefix + dlq, 0) == []
+    features = await _events_carry_verified_references(store, prefix, str(run_id))
 
     # Features carry the day's sentiment where there were texts, and explicit gaps where not.
     rows = pd.concat([from_parquet_bytes(await store.get(f.features)) for f in features])
@@ -197,46 +256,20 @@ async def test_two_hundred_symbols_flow_through_every_service_process_and_a_repl
     await store.close()
 
     # Replaying every request of the run changes nothing: no new row, object or event.
-    before = await _row_counts(pg_database, run_id)
+    before = await _row_counts(pg_database, str(run_id))
     assert before == {
         "raw_objects": 2 * len(SYMBOLS),
         "features": len(SYMBOLS),
         "predictions": len(SYMBOLS),
     }
-    requests = await _read_topic(prefix + "ingest.requested", len(SYMBOLS))
-    producer = AIOKafkaProducer(bootstrap_servers=infra("MARKETSENSE_TEST_KAFKA"))
-    await producer.start()
-    try:
-        for value in requests:
-            envelope, _ = parse_event(value)
-            await producer.send(
-                prefix + "ingest.requested", value, key=(envelope.key or "").encode()
-            )
-        await producer.flush()
-    finally:
-        await producer.stop()
-    ingestion_metrics = f"{base['ingestion']}/metrics"
+    await _resend_every_request(prefix)
 
     async def replay_consumed() -> bool:
-        async with httpx.AsyncClient() as client:
-            text = (await client.get(ingestion_metrics)).text
-        consumed = [
-            sample.value
-            for family in text_string_to_metric_families(text)
-            for sample in family.samples
-            if sample.name == "marketsense_events_consumed_total"
-            and sample.labels["topic"] == "ingest.requested"
-        ]
+        consumed = await _requests_consumed(f"{base['ingestion']}/metrics")
         return consumed == [2 * len(SYMBOLS)]
 
     await eventually(replay_consumed, timeout=60, interval=0.5)
-    assert await _row_counts(pg_database, run_id) == before
+    assert await _row_counts(pg_database, str(run_id)) == before
     assert len(await _read_topic(prefix + RawDataReady.topic, len(SYMBOLS))) == len(SYMBOLS)
 
-    # Graceful shutdown: SIGTERM finishes in-flight work and exits cleanly.
-    for process in services.processes.values():
-        process.send_signal(signal.SIGTERM)
-    for name, process in services.processes.items():
-        # uvicorn re-raises the SIGTERM it handled, so a clean stop reports that signal.
-        assert process.wait(timeout=30) in {0, -signal.SIGTERM}, f"{name} did not stop"
-        assert f"marketsense {name} stopped" in services.logs[name].read_text()
+    _stop_gracefully(services)

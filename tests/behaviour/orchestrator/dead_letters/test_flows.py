@@ -1,29 +1,23 @@
-"""The dead-letter index: records are indexed once and alerted once, listed, and replayed."""
+"""The dead-letter index: records are indexed once and alerted once, and a replay after the cause
+is fixed completes the run."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from pytest_httpserver import HTTPServer
 from sqlalchemy import func, select
-from typer.testing import CliRunner, Result
 
 from marketsense.cli.embedded import PipelineSettings
-from marketsense.cli.main import app as cli
-from marketsense.common.alerts import AlertSettings, alerter_from_settings
 from marketsense.common.app import create_app
 from marketsense.common.auth import Role
-from marketsense.common.bus import Outgoing, Record
-from marketsense.common.db.engine import Database
+from marketsense.common.bus import Outgoing
 from marketsense.common.db.models import DeadLetter, OperatorAction, Prediction
 from marketsense.common.db.outbox import add_event
 from marketsense.common.events import Envelope, ObjectRef, RawDataReady
@@ -32,28 +26,20 @@ from marketsense.common.runtime import Runtime
 from marketsense.common.states import Stage, TaskState, move_task
 from marketsense.common.store import sha256_hex
 from marketsense.ingestion.sources.simulated import SimulatedMarket
-from marketsense.orchestrator.app import build_app
 from marketsense.orchestrator.app import create_component as orchestrator
-from marketsense.orchestrator.config import OrchestratorSettings
-from marketsense.orchestrator.dead_letters.flows import index_dead_letter
 from marketsense.prediction.app import create_component as prediction
 from marketsense.processing.app import create_component as processing
 from tests.backends import real_servers
 from tests.conftest import INTEGRATION, eventually
+from tests.dead_letters_support import (
+    AS_OF,
+    HOOK_PATH,
+    Pipeline,
+    dead_letter_alerts,
+    dlq_record,
+    index_record,
+)
 from tests.model_registry_rows import new_api_key
-from tests.orchestrator_support import orchestrator_settings, served_on_loopback
-
-AS_OF = dt.date(2026, 11, 18)
-"""A day no other test runs for, so its runs never meet another test's live run."""
-HOOK_PATH = "/alerts"
-
-
-async def _index(runtime: Runtime, record: Record) -> DeadLetter | None:
-    """Index a record as the orchestrator's dead-letter consumer does, alerting as configured."""
-    settings = runtime.settings
-    assert isinstance(settings, AlertSettings)
-    alerter = alerter_from_settings(settings, database=runtime.database, service=runtime.service)
-    return await index_dead_letter(runtime, alerter, record)
 
 
 @pytest.fixture(params=["embedded", pytest.param("real", marks=INTEGRATION)])
@@ -82,17 +68,6 @@ def settings(
             database_url=request.getfixturevalue("fresh_pg_database_url"), prefix=prefix
         )
     return PipelineSettings(**values)  # type: ignore[arg-type]
-
-
-@dataclass
-class Pipeline:
-    """Orchestrator, processing and prediction in one app, and API clients by role."""
-
-    app: FastAPI
-    runtime: Runtime
-    reader: httpx.AsyncClient
-    publisher: httpx.AsyncClient
-    publisher_name: str
 
 
 @pytest.fixture
@@ -165,18 +140,9 @@ async def _ingested(runtime: Runtime, run_id: str, refs: dict[str, ObjectRef]) -
             )
 
 
-def _alerts(httpserver: HTTPServer) -> list[dict[str, object]]:
-    """Dead-letter alerts the webhook received (runs ending FAILED alert there too)."""
-    received = (json.loads(request.data) for request, _ in httpserver.log)
-    return [a for a in received if str(a["key"]).startswith("dead-letter:")]
-
-
-@pytest.mark.parametrize("damage", ["missing", "corrupted"])
-async def test_bad_object_is_indexed_alerted_once_and_replay_after_restoring_completes_run(
-    pipeline: Pipeline, httpserver: HTTPServer, damage: str
-) -> None:
-    runtime = pipeline.runtime
-    run_id = await _start_run(pipeline, ["GOOD", "MISS"])
+async def _ingest_good_and_damaged(runtime: Runtime, run_id: str, damage: str) -> tuple[str, bytes]:
+    """Ingest GOOD's bars and MISS's, the latter `missing` from the store or `corrupted` in it;
+    the key and the bytes MISS's object should have."""
     market = SimulatedMarket(seed=7)
     good = await runtime.store.put(
         f"raw/test/{run_id}/GOOD.parquet",
@@ -192,9 +158,11 @@ async def test_bad_object_is_indexed_alerted_once_and_replay_after_restoring_com
     if damage == "corrupted":
         await runtime.store.put(missing_key, missing_bytes[:-10] + b"0" * 10)
     await _ingested(runtime, run_id, {"GOOD": good, "MISS": missing})
+    return missing_key, missing_bytes
 
-    run = await _finished(pipeline.reader, run_id)
-    assert run["state"] == "FAILED"  # one of two symbols is over the 1% threshold
+
+async def _indexed_dead_letter(pipeline: Pipeline, run_id: str) -> dict[str, Any]:
+    """The run's one dead letter, once the index lists it."""
     listed: dict[str, Any] = {}
 
     async def indexed() -> bool:
@@ -204,6 +172,43 @@ async def test_bad_object_is_indexed_alerted_once_and_replay_after_restoring_com
 
     await eventually(indexed)
     dead: dict[str, Any] = listed["items"][0]
+    return dead
+
+
+async def _after_replay(pipeline: Pipeline, run_id: str) -> tuple[int, OperatorAction, int]:
+    """MISS's predictions in the run, the operator's one replay audit entry, and the run's
+    indexed dead letters."""
+    async with pipeline.runtime.database.session() as session:
+        predicted = await session.scalar(
+            select(func.count())
+            .select_from(Prediction)
+            .where(Prediction.run_id == run_id, Prediction.symbol == "MISS")
+        )
+        audit = (
+            await session.scalars(
+                select(OperatorAction).where(
+                    OperatorAction.action == "replay",
+                    OperatorAction.actor == pipeline.publisher_name,
+                )
+            )
+        ).one()
+        indexed_rows = await session.scalar(
+            select(func.count()).select_from(DeadLetter).where(DeadLetter.run_id == run_id)
+        )
+    return predicted or 0, audit, indexed_rows or 0
+
+
+@pytest.mark.parametrize("damage", ["missing", "corrupted"])
+async def test_bad_object_is_indexed_alerted_once_and_replay_after_restoring_completes_run(
+    pipeline: Pipeline, httpserver: HTTPServer, damage: str
+) -> None:
+    runtime = pipeline.runtime
+    run_id = await _start_run(pipeline, ["GOOD", "MISS"])
+    missing_key, missing_bytes = await _ingest_good_and_damaged(runtime, run_id, damage)
+
+    run = await _finished(pipeline.reader, run_id)
+    assert run["state"] == "FAILED"  # one of two symbols is over the 1% threshold
+    dead = await _indexed_dead_letter(pipeline, run_id)
     assert (dead["original_topic"], dead["event_type"], dead["symbol"]) == (
         "raw.ready",
         "raw.ready",
@@ -211,8 +216,8 @@ async def test_bad_object_is_indexed_alerted_once_and_replay_after_restoring_com
     )
     assert dead["replayed_at"] is None
     assert dead["attempts"] >= 1
-    await eventually(lambda: len(_alerts(httpserver)) == 1)
-    (alert,) = _alerts(httpserver)
+    await eventually(lambda: len(dead_letter_alerts(httpserver)) == 1)
+    (alert,) = dead_letter_alerts(httpserver)
     assert alert["key"] == f"dead-letter:raw.ready:{run_id}:MISS"
     assert alert["severity"] == "warning"
     assert f"marketsense dlq replay --id {dead['id']}" in str(alert["text"])
@@ -231,23 +236,7 @@ async def test_bad_object_is_indexed_alerted_once_and_replay_after_restoring_com
 
     run = await _finished(pipeline.reader, run_id)
     assert run["state"] == "SUCCESS", run
-    async with runtime.database.session() as session:
-        predicted = await session.scalar(
-            select(func.count())
-            .select_from(Prediction)
-            .where(Prediction.run_id == run_id, Prediction.symbol == "MISS")
-        )
-        audit = (
-            await session.scalars(
-                select(OperatorAction).where(
-                    OperatorAction.action == "replay",
-                    OperatorAction.actor == pipeline.publisher_name,
-                )
-            )
-        ).one()
-        indexed_rows = await session.scalar(
-            select(func.count()).select_from(DeadLetter).where(DeadLetter.run_id == run_id)
-        )
+    predicted, audit, indexed_rows = await _after_replay(pipeline, run_id)
     assert predicted == 1
     assert (audit.actor, audit.reason, audit.target) == (
         pipeline.publisher_name,
@@ -256,7 +245,7 @@ async def test_bad_object_is_indexed_alerted_once_and_replay_after_restoring_com
     )
     assert json.loads(audit.details)["ids"] == [dead["id"]]
     assert indexed_rows == 1, "the replay succeeded, so nothing new was dead-lettered"
-    assert len(_alerts(httpserver)) == 1
+    assert len(dead_letter_alerts(httpserver)) == 1
 
     again = await pipeline.publisher.post(
         "/v1/dead-letters/replay", json={"ids": [dead["id"]], "reason": "twice"}
@@ -267,68 +256,6 @@ async def test_bad_object_is_indexed_alerted_once_and_replay_after_restoring_com
         await pipeline.reader.get("/v1/dead-letters", params={"replayed": "true", "run_id": run_id})
     ).json()
     assert [r["id"] for r in replayed["items"]] == [dead["id"]]
-
-
-async def test_replay_needs_a_publisher_key_and_known_ids(orchestrator_only: Pipeline) -> None:
-    pipeline = orchestrator_only
-    body = {"ids": [12345], "reason": "try"}
-    anonymous = await pipeline.reader.post(
-        "/v1/dead-letters/replay", json=body, headers={"X-API-Key": ""}
-    )
-    assert anonymous.status_code == 401
-    as_reader = await pipeline.reader.post("/v1/dead-letters/replay", json=body)
-    assert as_reader.status_code == 403
-    unknown = await pipeline.publisher.post("/v1/dead-letters/replay", json=body)
-    assert unknown.status_code == 404
-    assert "12345" in unknown.json()["detail"]
-    both = await pipeline.publisher.post(
-        "/v1/dead-letters/replay", json={"ids": [1], "run_id": "r", "reason": "x"}
-    )
-    assert both.status_code == 422
-    listing = await pipeline.reader.get("/v1/dead-letters", headers={"X-API-Key": ""})
-    assert listing.status_code == 401
-
-
-def _dlq_record(runtime: Runtime, offset: int, value: bytes, *, key: str = "BAD") -> Record:
-    topic = runtime.bus.topic_name("ingest.requested")
-    return Record(
-        topic=topic + ".dlq",
-        partition=0,
-        offset=offset,
-        key=key,
-        value=value,
-        headers=(
-            ("x-dlq-original-topic", topic.encode()),
-            ("x-dlq-error", b"UnreadableEvent: not JSON"),
-            ("x-dlq-attempts", b"0"),
-            ("x-dlq-failed-at", b"2026-11-18T21:30:00+00:00"),
-        ),
-    )
-
-
-@pytest.fixture
-async def orchestrator_only(
-    database: Database, prefix: str, tmp_path: Path, httpserver: HTTPServer
-) -> AsyncIterator[Pipeline]:
-    """The orchestrator alone on an emptied database of each kind, alerting to a webhook."""
-    httpserver.expect_request(HOOK_PATH, method="POST").respond_with_data("ok")
-    settings = orchestrator_settings(
-        tmp_path / "home",
-        database.url,
-        topic_prefix=prefix,
-        alert_webhook_url=httpserver.url_for(HOOK_PATH),
-    )
-    runtime = Runtime(settings, service="orchestrator")
-    app = create_app(runtime, [orchestrator(runtime, settings)], title="test")
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://t") as reader,
-        httpx.AsyncClient(transport=transport, base_url="http://t") as publisher,
-    ):
-        reader.headers["X-API-Key"] = await new_api_key(runtime.database)
-        publisher.headers["X-API-Key"] = await new_api_key(runtime.database, role=Role.PUBLISHER)
-        yield Pipeline(app, runtime, reader, publisher, "")
 
 
 async def test_unreadable_records_are_indexed_with_what_can_be_read_once_each(
@@ -347,14 +274,14 @@ async def test_unreadable_records_are_indexed_with_what_can_be_read_once_each(
         }
     ).encode()
     records = [
-        _dlq_record(runtime, 0, b"{not json"),
-        _dlq_record(runtime, 1, wrong_version, key="VER"),
-        _dlq_record(runtime, 2, b"[1, 2]", key="L"),
+        dlq_record(runtime, 0, b"{not json"),
+        dlq_record(runtime, 1, wrong_version, key="VER"),
+        dlq_record(runtime, 2, b"[1, 2]", key="L"),
     ]
     for record in records:
-        assert await _index(runtime, record) is not None
+        assert await index_record(runtime, record) is not None
     # Kafka may deliver a record twice; the index and the alert keep one.
-    assert await _index(runtime, records[0]) is None
+    assert await index_record(runtime, records[0]) is None
 
     page = (await pipeline.reader.get("/v1/dead-letters", params={"limit": 2})).json()
     assert [(r["dlq_offset"], r["symbol"]) for r in page["items"]] == [(2, None), (1, "VER")]
@@ -379,7 +306,7 @@ async def test_unreadable_records_are_indexed_with_what_can_be_read_once_each(
     assert bad_cursor.status_code == 422
 
     # Two unreadable records share a dedupe key (no run, no symbol): one alert for both.
-    keys = sorted(str(a["key"]) for a in _alerts(httpserver))
+    keys = sorted(str(a["key"]) for a in dead_letter_alerts(httpserver))
     assert keys == ["dead-letter:ingest.requested:-:-", "dead-letter:ingest.requested:run-x:VER"]
 
 
@@ -394,81 +321,5 @@ async def test_a_bad_event_on_a_real_topic_is_dead_lettered_and_indexed(
         return [r["key"] for r in page["items"]] == ["JUNK"]
 
     await eventually(indexed)
-    await eventually(lambda: len(_alerts(httpserver)) == 1)
-    assert _alerts(httpserver)[0]["key"] == "dead-letter:raw.ready:-:-"
-
-
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, OrchestratorSettings]]:
-    """The orchestrator with its dead-letter index under uvicorn in a thread, on loopback."""
-    settings = orchestrator_settings(
-        tmp_path / "home", f"sqlite+aiosqlite:///{tmp_path / 'orchestrator.db'}"
-    )
-    with served_on_loopback(build_app(settings)) as url:
-        yield url, settings
-
-
-def _cli(url: str, key: str, *args: str) -> Result:
-    """Invoke `marketsense ARGS` against the served orchestrator; the key never shows."""
-    environment = {"MARKETSENSE_ORCHESTRATOR_URL": url, "MARKETSENSE_API_KEY": key}
-    result = CliRunner().invoke(cli, list(args), env=environment)
-    if key:
-        assert key not in result.stdout + result.stderr
-    return result
-
-
-def _one_error_line(result: Result) -> str:
-    assert result.exit_code == 1, result.stdout
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    return lines[0]
-
-
-async def test_dlq_commands_list_and_replay_through_the_api(
-    served: tuple[str, OrchestratorSettings],
-) -> None:
-    url, settings = served
-    runtime = Runtime(settings, service="orchestrator")
-    try:
-        reader = await new_api_key(runtime.database)
-        publisher = await new_api_key(runtime.database, role=Role.PUBLISHER, name="on-call")
-        row = await _index(runtime, _dlq_record(runtime, 7, b"{not json"))
-        assert row is not None
-
-        listed = _cli(url, reader, "dlq", "list")
-        assert listed.exit_code == 0, listed.stderr
-        assert "not JSON" in listed.stdout
-        as_json = _cli(url, reader, "dlq", "list", "--not-replayed", "--json")
-        (item,) = json.loads(as_json.stdout)["items"]
-        assert (item["id"], item["original_topic"]) == (row.id, "ingest.requested")
-        assert item["error"] == "UnreadableEvent: not JSON"
-
-        denied = _one_error_line(
-            _cli(url, reader, "dlq", "replay", "--id", str(row.id), "--reason", "x")
-        )
-        assert "403" in denied
-        replayed = _cli(url, publisher, "dlq", "replay", "--id", str(row.id), "--reason", "fixed")
-        assert replayed.exit_code == 0, replayed.stderr
-        assert f"replayed 1 dead letter(s): {row.id}" in replayed.stdout
-        shown = _cli(url, reader, "dlq", "list", "--replayed", "--json")
-        assert json.loads(shown.stdout)["items"][0]["replayed_by"] == "on-call"
-
-        again = _one_error_line(
-            _cli(url, publisher, "dlq", "replay", "--id", str(row.id), "--reason", "x")
-        )
-        assert "409" in again
-        forced = _cli(
-            url, publisher, "dlq", "replay", "--id", str(row.id), "--reason", "x", "--force"
-        )
-        assert forced.exit_code == 0, forced.stderr
-        neither = _one_error_line(_cli(url, publisher, "dlq", "replay", "--reason", "x"))
-        assert "--run-id" in neither
-        anonymous = _one_error_line(_cli(url, "", "dlq", "list"))
-        assert "401" in anonymous
-        unreachable = _one_error_line(
-            _cli("http://127.0.0.1:9", reader, "dlq", "list", "--url", "http://127.0.0.1:9")
-        )
-        assert "cannot reach" in unreachable
-    finally:
-        await runtime.database.dispose()
+    await eventually(lambda: len(dead_letter_alerts(httpserver)) == 1)
+    assert dead_letter_alerts(httpserver)[0]["key"] == "dead-letter:raw.ready:-:-"

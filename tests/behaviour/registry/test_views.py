@@ -1,0 +1,112 @@
+"""The registry's routes: keys and roles, and every route documented with its errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from marketsense.common.app import create_app
+from marketsense.common.runtime import Runtime
+from marketsense.registry.app import create_component
+from marketsense.registry.config import RegistrySettings
+from tests.artifacts import small_predictor
+from tests.registry_support import Registry
+
+MODEL = "baseline-predictor"
+
+
+async def test_requests_without_a_key_or_with_a_revoked_one_are_unauthorised(
+    registry: Registry,
+) -> None:
+    assert (await registry.create_model(MODEL)).status_code == 201
+
+    no_key = await registry.api.get("/v1/models")
+    revoked = await registry.api.get("/v1/models", headers=registry.key("revoked"))
+    wrong = await registry.api.get("/v1/models", headers={"X-API-Key": "msk_" + "x" * 40})
+    revoked_promote = await registry.promote(MODEL, 1, holder="revoked")
+
+    assert no_key.status_code == 401
+    assert "X-API-Key" in no_key.json()["detail"]
+    assert revoked.status_code == 401
+    assert wrong.status_code == 401
+    assert revoked_promote.status_code == 401
+
+
+async def test_roles_bound_what_each_key_may_do(registry: Registry, tmp_path: Path) -> None:
+    folder = small_predictor(tmp_path / "artifact")
+
+    reader_creates = await registry.create_model(MODEL, holder="reader")
+    assert (await registry.create_model(MODEL)).status_code == 201
+    reader_pushes = await registry.push(MODEL, folder, holder="reader")
+    assert (await registry.push(MODEL, folder)).status_code == 201
+    assert (await registry.push(MODEL, folder)).status_code == 201
+    publisher_production = await registry.promote(MODEL, 1, holder="publisher")
+    publisher_staging = await registry.promote(MODEL, 1, alias="staging", holder="publisher")
+    reader_staging = await registry.promote(MODEL, 2, alias="staging", holder="reader")
+    approver_production = await registry.promote(MODEL, 1, holder="approver")
+    assert (await registry.promote(MODEL, 2, holder="approver")).status_code == 200
+    publisher_rollback = await registry.api.post(
+        f"/v1/models/{MODEL}/rollback", json={"reason": "x"}, headers=registry.key("publisher")
+    )
+    approver_rollback = await registry.api.post(
+        f"/v1/models/{MODEL}/rollback", json={"reason": "x"}, headers=registry.key("approver")
+    )
+    approver_creates = await registry.create_model("approved-model", holder="approver")
+    approver_pushes = await registry.push("approved-model", folder, holder="approver")
+    reader_reads = await registry.api.get(
+        f"/v1/models/{MODEL}/versions/1/files/model.onnx", headers=registry.key("reader")
+    )
+
+    assert reader_creates.status_code == 403
+    assert "publisher" in reader_creates.json()["detail"]
+    assert reader_pushes.status_code == 403
+    assert publisher_production.status_code == 403
+    assert "approver" in publisher_production.json()["detail"]
+    assert publisher_staging.status_code == 200
+    assert reader_staging.status_code == 403
+    assert approver_production.status_code == 200
+    assert publisher_rollback.status_code == 403
+    assert approver_rollback.status_code == 200
+    assert approver_creates.status_code == 201
+    assert approver_pushes.status_code == 201
+    assert reader_reads.status_code == 200
+    history = await registry.api.get(
+        f"/v1/models/{MODEL}/aliases/production/history", headers=registry.key("reader")
+    )
+    assert [c["to_version"] for c in history.json()] == [1, 2, 1]
+
+
+def test_every_route_is_documented_with_a_summary_tags_and_its_errors(tmp_path: Path) -> None:
+    settings = RegistrySettings(home=tmp_path, log_json=False)
+    runtime = Runtime(settings, service="registry")
+    spec = create_app(runtime, [create_component(runtime, settings)], title="registry").openapi()
+
+    operations = [
+        (path, method, op)
+        for path, item in spec["paths"].items()
+        if path.startswith("/v1/")
+        for method, op in item.items()
+    ]
+    assert len(operations) == 13
+    error_schemas = [
+        {"$ref": "#/components/schemas/ErrorRead"},
+        {"$ref": "#/components/schemas/HTTPValidationError"},
+    ]
+    for path, method, op in operations:
+        where = f"{method.upper()} {path}"
+        assert op.get("summary"), where
+        assert op.get("tags"), where
+        assert {"401", "403"} <= set(op["responses"]), where
+        for code, response in op["responses"].items():
+            if code.startswith(("4", "5")):
+                schema = response["content"]["application/json"]["schema"]
+                assert schema in error_schemas, (where, code)
+    push = spec["paths"]["/v1/models/{name}/versions"]["post"]
+    assert set(push["requestBody"]["content"]["multipart/form-data"]["schema"]["required"]) == {
+        "manifest",
+        "bundle",
+    }
+    assert "413" in push["responses"]
+    for name, schema in spec["components"]["schemas"].items():
+        if name in {"HTTPValidationError", "ValidationError"}:
+            continue
+        assert schema.get("examples"), f"schema {name} has no example"

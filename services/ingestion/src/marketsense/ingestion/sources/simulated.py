@@ -22,13 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from marketsense.ingestion.sources.base import (
-    TEXT_COLUMNS,
-    SourceRejected,
-    SourceUnavailable,
-    SymbolData,
-    empty_texts,
-)
+from marketsense.ingestion.sources.base import SourceRejected, SourceUnavailable, SymbolData
+from marketsense.ingestion.sources.simulated_texts import WORDING_DRAWS, render_texts
 
 HISTORY_START = dt.date(2015, 1, 1)
 """First trading day of the simulated history."""
@@ -46,7 +41,6 @@ _TEXT_COUNT_CDF = np.cumsum([0.25, 0.30, 0.25, 0.12])  # P(0..3 items); 4 items 
 _DAY_TONE_SD = 0.5
 _ITEM_TONE_SD = 0.25
 _FILLER_SHARE = 0.15  # items with no tone at all: schedules, filings, "anyone watching?"
-_WORDING_DRAWS = 10
 _SECTOR_KEY = 1000
 _FAILURE_KEY = 99
 _CACHED_SYMBOLS = 64  # about half a megabyte of history each
@@ -163,7 +157,7 @@ class SimulatedMarket:
     def texts(self, symbol: str, *, as_of: dt.date, days: int) -> pd.DataFrame:
         """Text items (headlines and posts) of the `days` trading days ending at `as_of`."""
         dates, path = self._history(symbol, as_of)
-        return _render_texts(symbol, dates, path, _first_day(len(dates), days))
+        return _texts(symbol, dates, path, _first_day(len(dates), days))
 
     def daily_tone(self, symbol: str, *, as_of: dt.date, days: int) -> pd.Series:
         """The true mean tone of each day's texts, in [-1, 1], 0 without texts; indexed by date.
@@ -196,7 +190,7 @@ class SimulatedMarket:
         """Bars and texts of the last `days` trading days up to `as_of`."""
         dates, path = self._history(symbol, as_of)
         start = _first_day(len(dates), days)
-        return _bars(dates, path, start), _render_texts(symbol, dates, path, start)
+        return _bars(dates, path, start), _texts(symbol, dates, path, start)
 
     def _history(self, symbol: str, as_of: dt.date) -> tuple[pd.DatetimeIndex, _Path]:
         """The trading days from `HISTORY_START` to `as_of` and the symbol's path over them."""
@@ -245,7 +239,7 @@ class SimulatedMarket:
         counts = np.searchsorted(_TEXT_COUNT_CDF, stream(_TEXT_COUNT).random(n), side="right")
         day_latent = np.clip(stream(_DAY_TONE).normal(0, _DAY_TONE_SD, n), -1, 1)
         item_day = np.repeat(np.arange(n), counts)
-        wording = stream(_WORDING).random((len(item_day), _WORDING_DRAWS))
+        wording = stream(_WORDING).random((len(item_day), WORDING_DRAWS))
         filler = wording[:, 0] < _FILLER_SHARE
         noise = stream(_ITEM_TONE).normal(0, _ITEM_TONE_SD, len(item_day))
         item_tone = np.where(filler, 0.0, np.clip(day_latent[item_day] + noise, -1, 1))
@@ -310,215 +304,14 @@ def _bars(dates: pd.DatetimeIndex, path: _Path, start: int) -> pd.DataFrame:
     )
 
 
-def _render_texts(symbol: str, dates: pd.DatetimeIndex, path: _Path, start: int) -> pd.DataFrame:
+def _texts(symbol: str, dates: pd.DatetimeIndex, path: _Path, start: int) -> pd.DataFrame:
     """The text items of days `start` onwards, as a texts frame."""
-    first_item = int(path.counts[:start].sum())
-    if first_item == len(path.item_tone):
-        return empty_texts()
-    item_day = np.repeat(np.arange(len(dates)), path.counts)[first_item:]
-    # Rank of each item within its day, for a stable id.
-    offsets = np.concatenate([[0], np.cumsum(path.counts)])[item_day]
-    rank = np.arange(first_item, len(path.item_tone)) - offsets
-    wording = path.wording[first_item:]
-    day_ts = dates[item_day]
-    # 12:00 to 19:30 UTC: inside New York trading hours, so each item counts for its own day.
-    published = day_ts.tz_localize("UTC") + pd.to_timedelta(
-        (12 * 60 + wording[:, 9] * 450).astype("int64"), unit="min"
+    return render_texts(
+        symbol,
+        dates,
+        counts=path.counts,
+        item_tone=path.item_tone,
+        filler=path.filler,
+        wording=path.wording,
+        start=start,
     )
-    rendered = [
-        _render(symbol, day.date(), float(tone), bool(filler), draws)
-        for day, tone, filler, draws in zip(
-            day_ts,
-            path.item_tone[first_item:],
-            path.filler[first_item:],
-            wording,
-            strict=True,
-        )
-    ]
-    frame = pd.DataFrame(
-        {
-            "id": [
-                f"sim-{symbol}-{day:%Y%m%d}-{r}"
-                for day, r in zip(day_ts, rank.tolist(), strict=True)
-            ],
-            "published_at": published,
-            "date": day_ts.date,
-            "source": [source for source, _ in rendered],
-            "text": [text for _, text in rendered],
-        }
-    )
-    return frame[list(TEXT_COLUMNS)]
-
-
-# Wording. Each tone bucket has its own vocabulary, so a sentiment model can read the tone from the
-# words; mixed and neutral items use both vocabularies or neither.
-
-_ANALYSTS = (
-    "Northbridge Capital",
-    "Halden Securities",
-    "Crescent Research",
-    "Marlow & Co",
-    "Eastgate Partners",
-)
-_SUFFIXES = ("Inc.", "Corp.", "Holdings", "Group", "Technologies", "Industries")
-
-_UP_MILD = ("rise", "edge higher", "climb", "gain", "move higher")
-_UP_STRONG = ("soar", "surge", "jump", "rally sharply", "hit a record high")
-_DOWN_MILD = ("slip", "edge lower", "fall", "decline", "drift lower")
-_DOWN_STRONG = ("plunge", "tumble", "sink", "crash", "hit a 52-week low")
-_GOOD_MILD = (
-    "beats earnings estimates",
-    "raises its dividend",
-    "announces a share buyback",
-    "wins a new contract",
-    "reports solid revenue growth",
-)
-_GOOD_STRONG = (
-    "crushes earnings estimates",
-    "raises full-year guidance",
-    "reports record profit",
-    "wins a multibillion-dollar contract",
-    "posts its strongest quarter ever",
-)
-_BAD_MILD = (
-    "misses earnings estimates",
-    "trims its outlook",
-    "reports slowing sales",
-    "delays a product launch",
-    "warns of weaker margins",
-)
-_BAD_STRONG = (
-    "badly misses earnings estimates",
-    "slashes full-year guidance",
-    "reports a surprise loss",
-    "faces a fraud investigation",
-    "announces mass layoffs",
-)
-_ANALYST_UP = (
-    "upgrades {t} to buy",
-    "raises its price target on {c}",
-    "starts {c} at outperform",
-)
-_ANALYST_DOWN = (
-    "downgrades {t} to sell",
-    "cuts its price target on {c}",
-    "starts {c} at underperform",
-)
-_POST_UP_MILD = ("looking good", "nice setup here", "buyers stepping in", "solid quarter")
-_POST_UP_STRONG = (
-    "absolutely crushing it",
-    "huge breakout",
-    "best quarter in years",
-    "very bullish here",
-)
-_POST_DOWN_MILD = ("looking weak", "sellers in control", "not a great setup", "soft quarter")
-_POST_DOWN_STRONG = (
-    "total disaster",
-    "getting crushed",
-    "worst quarter in years",
-    "very bearish here",
-)
-_NEUTRAL_EVENTS = (
-    "schedules its quarterly earnings call",
-    "will present at an industry conference",
-    "names a new chief financial officer",
-    "files its annual report",
-    "confirms its quarterly dividend",
-    "holds its annual shareholder meeting",
-)
-
-_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday")
-_SESSIONS = ("early", "midday", "late")
-
-_NEWS_UP = (
-    "{c} shares {move} after the company {event}",
-    "{c} {event}; shares {move} {pct}%",
-    "{analyst} {analyst_view}",
-    "Why {c} shares {move} today",
-    "{c} shares {move} {pct}% in {session} trading as the company {event}",
-)
-_NEWS_DOWN = _NEWS_UP
-_NEWS_NO_VIEW = (
-    "{c} {neutral}",
-    "{c} shares little changed ahead of {quarter} results",
-    "{c} to report {quarter} results on {weekday}",
-    "{c} shares trade flat in {session} trading",
-    "What to watch at {c} this week",
-)
-_NEWS_MIXED = (
-    "{c} {good_mild}, but {bad_mild}",
-    "{c} {bad_mild}, but {good_mild}",
-    "{c} shares swing as the company {good_mild} yet {bad_mild}",
-)
-_POSTS_UP = (
-    "${t} {post}",
-    "Just bought more ${t}, {post}",
-    "${t} shares {move} {pct}% today, {post}",
-    "${t} {event}, {post}",
-)
-_POSTS_DOWN = (
-    "${t} {post}",
-    "Just sold my ${t}, {post}",
-    "${t} shares {move} {pct}% today, {post}",
-    "${t} {event}, {post}",
-)
-_POSTS_NO_VIEW = (
-    "Anyone watching ${t} today?",
-    "${t} flat so far, waiting for {quarter} numbers",
-    "Holding ${t}, no real view either way",
-    "What is everyone's take on ${t} into {quarter} earnings?",
-    "Watching ${t} {session} today, nothing to add yet",
-)
-_POSTS_MIXED = (
-    "${t} mixed: {good_mild} but {bad_mild}",
-    "${t} {post_up} on revenue, {post_down} on margins",
-)
-
-
-def _pick(options: tuple[str, ...], u: float) -> str:
-    """The option a uniform draw in [0, 1) selects."""
-    return options[min(int(u * len(options)), len(options) - 1)]
-
-
-def _render(symbol: str, day: dt.date, tone: float, filler: bool, u: np.ndarray) -> tuple[str, str]:
-    """The source (`news` or `post`) and wording of one item of the given tone."""
-    news = bool(u[1] < 0.55)
-    company = f"{symbol} {_pick(_SUFFIXES, (zlib.crc32(symbol.encode()) % 997) / 997)}"
-    strong = abs(tone) > 0.6
-    templates: tuple[str, ...]
-    move, event, analyst_view, post = "", "", "", ""
-    if filler:
-        templates = _NEWS_NO_VIEW if news else _POSTS_NO_VIEW
-    elif abs(tone) <= 0.2:
-        templates = (_NEWS_NO_VIEW + _NEWS_MIXED) if news else (_POSTS_NO_VIEW + _POSTS_MIXED)
-    elif tone > 0:
-        templates = _NEWS_UP if news else _POSTS_UP
-        move = _pick(_UP_STRONG if strong else _UP_MILD, u[3])
-        event = _pick(_GOOD_STRONG if strong else _GOOD_MILD, u[4])
-        analyst_view = _pick(_ANALYST_UP, u[5])
-        post = _pick(_POST_UP_STRONG if strong else _POST_UP_MILD, u[5])
-    else:
-        templates = _NEWS_DOWN if news else _POSTS_DOWN
-        move = _pick(_DOWN_STRONG if strong else _DOWN_MILD, u[3])
-        event = _pick(_BAD_STRONG if strong else _BAD_MILD, u[4])
-        analyst_view = _pick(_ANALYST_DOWN, u[5])
-        post = _pick(_POST_DOWN_STRONG if strong else _POST_DOWN_MILD, u[5])
-    text = _pick(templates, u[2]).format(
-        c=company,
-        t=symbol,
-        move=move,
-        event=event,
-        analyst=_pick(_ANALYSTS, u[6]),
-        analyst_view=analyst_view.format(c=company, t=symbol),
-        post=post,
-        pct=f"{0.5 + 6 * abs(tone) * u[6]:.1f}",
-        quarter=f"Q{((day.month - 1) // 3 - 1) % 4 + 1}",  # the quarter last reported
-        weekday=_pick(_WEEKDAYS, u[7]),
-        session=_pick(_SESSIONS, u[8]),
-        neutral=_pick(_NEUTRAL_EVENTS, u[3]),
-        good_mild=_pick(_GOOD_MILD, u[4]),
-        bad_mild=_pick(_BAD_MILD, u[5]),
-        post_up=_pick(_POST_UP_MILD, u[7]),
-        post_down=_pick(_POST_DOWN_MILD, u[8]),
-    )
-    return ("news" if news else "post"), text

@@ -39,11 +39,24 @@ def _texts(count: int) -> str:
 
 
 def _to_datetimes(values: pd.Series) -> pd.Series:
-    """Naive midnight timestamps from ISO strings, dates or timestamps; unreadable become NaT."""
-    parsed = pd.to_datetime(values, errors="coerce", format="ISO8601")
+    """Naive midnight timestamps from ISO strings, dates or timestamps, each read in its own time
+    zone; unreadable become NaT."""
+    try:
+        parsed = pd.to_datetime(values, errors="coerce", format="ISO8601")
+    except ValueError:
+        # Offsets differ between rows (a file spanning a daylight-saving change): read each alone.
+        parsed = pd.to_datetime(values.map(_wall_time), errors="coerce")
     if isinstance(parsed.dtype, pd.DatetimeTZDtype):
         parsed = parsed.dt.tz_localize(None)
     return parsed.dt.normalize()
+
+
+def _wall_time(value: object) -> pd.Timestamp | None:
+    """One value as a naive timestamp of its own zone's wall clock; None if unreadable."""
+    stamp = pd.to_datetime(pd.Series([value]), errors="coerce", format="ISO8601").iloc[0]
+    if pd.isna(stamp):
+        return None
+    return stamp.tz_localize(None) if stamp.tzinfo is not None else stamp
 
 
 def _dates(values: pd.Series) -> pd.Series:

@@ -23,6 +23,7 @@ from marketsense.common.states import RunState
 from marketsense.models.predictor import OnnxPredictor
 from marketsense.prediction.app import create_component
 from marketsense.prediction.config import PredictionSettings
+from marketsense.prediction.views import MAX_SYMBOLS
 from tests.artifacts import small_predictor
 from tests.conftest import TEST_AS_OF
 from tests.model_registry_rows import new_api_key
@@ -237,6 +238,22 @@ async def test_listing_with_a_bad_parameter_is_422_naming_it(
 
     assert response.status_code == 422
     assert [error["loc"] for error in response.json()["detail"]] == [["query", field]]
+
+
+async def test_listing_filters_on_at_most_the_symbol_limit_counting_each_once(api: Api) -> None:
+    at_limit = [f"S{i}" for i in range(MAX_SYMBOLS)]
+    over = ",".join([*at_limit, "EXTRA"])
+    repeated = ",".join([*at_limit, *(s.lower() for s in at_limit)])
+
+    refused = await api.get("/v1/predictions", symbols=over)
+
+    assert (await api.get("/v1/predictions", symbols=",".join(at_limit))).status_code == 200
+    assert (await api.get("/v1/predictions", symbols=repeated)).status_code == 200
+    assert refused.status_code == 422
+    (error,) = refused.json()["detail"]
+    assert error["loc"] == ["query", "symbols"]
+    assert f"at most {MAX_SYMBOLS} symbols, got {MAX_SYMBOLS + 1}" in error["msg"]
+    assert (await api.get("/v1/predictions", symbols=" , ")).status_code == 422
 
 
 async def test_predict_scores_every_row_as_the_model_itself_does(api: Api, tmp_path: Path) -> None:

@@ -1,0 +1,170 @@
+"""Ingesting one symbol for a run: its bars and texts stored, recorded and announced together,
+once, on every database and object store."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import select, update
+
+from marketsense.common.db.engine import Database
+from marketsense.common.db.models import RawObject, Task
+from marketsense.common.errors import NonRetryableError
+from marketsense.common.events import RawDataReady
+from marketsense.common.parquet import from_parquet_bytes
+from marketsense.common.runtime import Runtime
+from marketsense.common.states import Stage, TaskState
+from marketsense.common.store import ObjectStore
+from marketsense.ingestion.service import ingest_symbol, raw_key
+from marketsense.ingestion.sources.base import SymbolData
+from marketsense.ingestion.sources.simulated import SimulatedMarket
+from tests.service_support import add_run, queued_events, service_runtime, task_of
+
+AS_OF = dt.date(2026, 11, 20)
+
+
+class Recorded:
+    """A source answering what it is given, counting the fetches."""
+
+    name = "recorded"
+
+    def __init__(self, data: SymbolData):
+        self.data = data
+        self.fetches: list[tuple[str, dt.date, int]] = []
+
+    async def fetch(self, symbol: str, *, as_of: dt.date, days: int) -> SymbolData:
+        """The data given, whatever is asked."""
+        self.fetches.append((symbol, as_of, days))
+        return self.data
+
+
+@pytest.fixture
+async def runtime(
+    database: Database, database_url: str, store: ObjectStore, tmp_path: Path
+) -> AsyncIterator[Runtime]:
+    """Ingestion's runtime on an empty database and object store of each kind."""
+    async with service_runtime(
+        service="ingestion", database_url=database_url, store=store, home=tmp_path / "home"
+    ) as started:
+        yield started
+
+
+def market_data(symbol: str = "AAA", *, issues: list[str] | None = None) -> SymbolData:
+    """Sixty days of simulated bars and texts."""
+    market = SimulatedMarket(seed=7)
+    return SymbolData(
+        bars=market.daily_bars(symbol, as_of=AS_OF, days=60),
+        texts=market.texts(symbol, as_of=AS_OF, days=60),
+        issues=issues or [],
+    )
+
+
+async def ingest(runtime: Runtime, source: Recorded, run_id: str, symbol: str = "AAA") -> None:
+    """Ingest one symbol of a run for 60 days."""
+    await ingest_symbol(
+        runtime=runtime, source=source, run_id=run_id, symbol=symbol, as_of=AS_OF, lookback_days=60
+    )
+
+
+async def raw_rows(runtime: Runtime, run_id: str) -> dict[str, RawObject]:
+    """The raw-object rows of a run, by kind."""
+    async with runtime.database.session() as session:
+        rows = await session.scalars(select(RawObject).where(RawObject.run_id == run_id))
+        return {row.kind: row for row in rows}
+
+
+def test_raw_keys_are_deterministic_per_day_run_symbol_and_file() -> None:
+    key = raw_key(as_of=AS_OF, run_id="r1", symbol="AAA", name="bars.parquet")
+
+    assert key == "raw/2026-11-20/r1/AAA/bars.parquet"
+    assert key == raw_key(as_of=AS_OF, run_id="r1", symbol="AAA", name="bars.parquet")
+    assert key != raw_key(as_of=AS_OF, run_id="r2", symbol="AAA", name="bars.parquet")
+
+
+async def test_a_symbol_is_stored_recorded_and_announced_together(runtime: Runtime) -> None:
+    data = market_data(issues=["AAA: dropped 1 row with a missing price"])
+    run_id = await add_run(runtime, as_of=AS_OF, symbols=["AAA"], stage=Stage.INGEST)
+
+    await ingest(runtime, Recorded(data), run_id)
+
+    rows = await raw_rows(runtime, run_id)
+    assert {kind: row.rows for kind, row in rows.items()} == {
+        "bars": len(data.bars),
+        "texts": len(data.texts),
+    }
+    bars = from_parquet_bytes(await runtime.store.get(rows["bars"].ref()))
+    texts = from_parquet_bytes(await runtime.store.get(rows["texts"].ref()))
+    pd.testing.assert_frame_equal(bars, data.bars)
+    assert texts["id"].tolist() == data.texts["id"].tolist()
+    assert rows["bars"].uri == runtime.store.uri_for(
+        raw_key(as_of=AS_OF, run_id=run_id, symbol="AAA", name="bars.parquet")
+    )
+    task = await task_of(runtime, run_id=run_id, symbol="AAA", stage=Stage.INGEST)
+    assert task.state == TaskState.SUCCESS
+    assert task.notes == "AAA: dropped 1 row with a missing price"
+    [(envelope, event)] = await queued_events(runtime)
+    assert isinstance(event, RawDataReady)
+    assert (envelope.run_id, envelope.symbol) == (run_id, "AAA")
+    assert (event.as_of, event.rows, event.text_items) == (AS_OF, len(data.bars), len(data.texts))
+    assert event.bars == rows["bars"].ref()
+    assert event.texts == rows["texts"].ref()
+
+
+async def test_a_symbol_ingested_already_is_not_fetched_again(runtime: Runtime) -> None:
+    source = Recorded(market_data())
+    run_id = await add_run(runtime, as_of=AS_OF, symbols=["AAA"], stage=Stage.INGEST)
+
+    await ingest(runtime, source, run_id)
+    await ingest(runtime, source, run_id)  # the event delivered twice
+
+    assert source.fetches == [("AAA", AS_OF, 60)]
+    assert len(await queued_events(runtime)) == 1
+
+
+async def test_an_attempt_after_a_crash_overwrites_its_rows_instead_of_adding_more(
+    runtime: Runtime,
+) -> None:
+    run_id = await add_run(runtime, as_of=AS_OF, symbols=["AAA"], stage=Stage.INGEST)
+    await ingest(runtime, Recorded(market_data()), run_id)
+    async with runtime.transaction() as session:  # as if the success had not been recorded
+        await session.execute(
+            update(Task).where(Task.run_id == run_id).values(state=TaskState.RUNNING)
+        )
+    shorter = SymbolData(bars=market_data().bars.tail(30), texts=market_data().texts.head(0))
+
+    await ingest(runtime, Recorded(shorter), run_id)
+
+    rows = await raw_rows(runtime, run_id)
+    assert {kind: row.rows for kind, row in rows.items()} == {"bars": 30, "texts": 0}
+    async with runtime.database.session() as session:
+        count = len(list(await session.scalars(select(RawObject.id))))
+    assert count == 2
+
+
+async def test_a_source_without_bars_fails_the_symbol_for_good_and_stores_nothing(
+    runtime: Runtime,
+) -> None:
+    empty = SymbolData(bars=market_data().bars.head(0), texts=market_data().texts)
+    run_id = await add_run(runtime, as_of=AS_OF, symbols=["AAA"], stage=Stage.INGEST)
+
+    with pytest.raises(NonRetryableError, match="recorded has no bars for AAA up to 2026-11-20"):
+        await ingest(runtime, Recorded(empty), run_id)
+
+    assert await raw_rows(runtime, run_id) == {}
+    assert await queued_events(runtime) == []
+    assert not await runtime.store.exists(
+        raw_key(as_of=AS_OF, run_id=run_id, symbol="AAA", name="bars.parquet")
+    )
+
+
+async def test_a_symbol_without_an_ingest_task_is_refused(runtime: Runtime) -> None:
+    source = Recorded(market_data())
+    run_id = await add_run(runtime, as_of=AS_OF, symbols=["AAA"], stage=Stage.INGEST)
+
+    with pytest.raises(NonRetryableError, match="no ingest task"):
+        await ingest(runtime, source, run_id, symbol="BBB")
+    assert source.fetches == []

@@ -1,0 +1,80 @@
+"""The processing service follows the registry's production sentiment model live: a promotion
+swaps it, a version that cannot be served leaves the old one serving."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from marketsense.common.app import create_app
+from marketsense.common.runtime import Runtime
+from marketsense.processing.app import create_component as processing
+from marketsense.processing.config import ProcessingSettings
+from tests import live_support
+from tests.conftest import INTEGRATION, eventually
+from tests.model_registry_rows import publish
+
+
+@pytest.fixture(params=["embedded", pytest.param("real", marks=INTEGRATION)])
+def backend(request: pytest.FixtureRequest, tmp_path: Path, prefix: str) -> dict[str, object]:
+    """Settings of the embedded default (SQLite, folder, in-process bus) or the real servers."""
+    return live_support.live_backend(request, tmp_path, prefix)
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[live_support.Clients]:
+    """Clients for apps under test, closed afterwards."""
+    async with live_support.app_clients() as clients:
+        yield clients
+
+
+async def test_processing_swaps_its_sentiment_model_when_a_version_is_promoted(
+    backend: dict[str, object],
+    tmp_path: Path,
+    sentiment_model_dir: Path,
+    api: live_support.Clients,
+) -> None:
+    name = live_support.unique("sentiment")
+    settings = ProcessingSettings.model_validate(
+        backend | {"sentiment_model": name, "sentiment_model_path": tmp_path / "no-local-model"}
+    )
+    runtime = Runtime(settings, service="processing")
+    app = create_app(runtime, [processing(runtime, settings)], title="test processing")
+    await runtime.start_storage()
+    await publish(runtime, name=name, kind="sentiment", folder=sentiment_model_dir)
+    async with app.router.lifespan_context(app):
+        client = api(app)
+        assert (await client.get("/readyz")).json()["checks"]["sentiment_model"] is True
+        assert live_support.served("processing", name, "1") == 1
+        swaps = live_support.swaps("processing", name)
+
+        await publish(
+            runtime,
+            name=name,
+            kind="sentiment",
+            folder=sentiment_model_dir,
+            metrics={"heldout_macro_f1": 0.9},
+        )
+        await eventually(lambda: live_support.served("processing", name, "2") == 1, timeout=20)
+        assert live_support.served("processing", name, "1") is None
+        assert live_support.swaps("processing", name) == swaps + 1
+
+        # A version whose tokenizer is not a tokenizer leaves version 2 serving.
+        broken = _with_broken_tokenizer(sentiment_model_dir, tmp_path / "broken")
+        third = await publish(runtime, name=name, kind="sentiment", folder=broken)
+        await eventually(
+            lambda: live_support.failures("processing", name, str(third)) == 1, timeout=20
+        )
+        assert live_support.served("processing", name, "2") == 1
+
+
+def _with_broken_tokenizer(source: Path, directory: Path) -> Path:
+    """The artifact in `source` with a tokenizer.json that is not a tokenizer."""
+    directory.mkdir()
+    for path in source.iterdir():
+        if path.is_file() and path.name != "tokenizer.json":
+            (directory / path.name).symlink_to(path)
+    (directory / "tokenizer.json").write_text("{}")
+    return directory

@@ -1,0 +1,157 @@
+"""Processing one symbol for a run: the day's texts scored with the served sentiment model, its
+feature row stored, recorded and announced together, once."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import select
+
+from marketsense.common.db.engine import Database
+from marketsense.common.db.models import FeatureSet
+from marketsense.common.errors import RetryableError
+from marketsense.common.events import FeaturesReady, RawDataReady
+from marketsense.common.features import FEATURE_SCHEMA
+from marketsense.common.parquet import from_parquet_bytes, to_parquet_bytes
+from marketsense.common.runtime import Runtime
+from marketsense.common.states import Stage, TaskState
+from marketsense.common.store import ObjectStore
+from marketsense.ingestion.sources.simulated import SimulatedMarket
+from marketsense.models.sentiment import SentimentModel
+from marketsense.processing.service import (
+    SentimentSlot,
+    features_key,
+    process_symbol,
+    score_day,
+)
+from tests.service_support import add_run, queued_events, service_runtime, task_of
+
+AS_OF = dt.date(2026, 11, 20)
+MARKET = SimulatedMarket(seed=7)
+SYMBOL = "ACME"
+"""A symbol with texts on the run day and on the days before."""
+
+
+@pytest.fixture(scope="module")
+def model(sentiment_model_dir: Path) -> SentimentModel:
+    """The default sentiment model, int8 as processing serves it."""
+    return SentimentModel(sentiment_model_dir, quantized=True)
+
+
+@pytest.fixture
+def slot(model: SentimentModel) -> SentimentSlot:
+    """A sentiment slot serving the default model."""
+    served = SentimentSlot()
+    served.current = model
+    return served
+
+
+@pytest.fixture
+async def runtime(
+    database: Database, database_url: str, store: ObjectStore, tmp_path: Path
+) -> AsyncIterator[Runtime]:
+    """Processing's runtime on an empty database and object store of each kind."""
+    async with service_runtime(
+        service="processing", database_url=database_url, store=store, home=tmp_path / "home"
+    ) as started:
+        yield started
+
+
+async def raw_data(runtime: Runtime, symbol: str, *, texts: bool = True) -> RawDataReady:
+    """Sixty days of a symbol's simulated bars (and texts) stored as ingestion stores them."""
+    bars = MARKET.daily_bars(symbol, as_of=AS_OF, days=60)
+    bars_ref = await runtime.store.put(f"raw/{symbol}/bars.parquet", to_parquet_bytes(bars))
+    texts_ref = None
+    if texts:
+        frame = MARKET.texts(symbol, as_of=AS_OF, days=60)
+        texts_ref = await runtime.store.put(f"raw/{symbol}/texts.parquet", to_parquet_bytes(frame))
+    return RawDataReady(as_of=AS_OF, bars=bars_ref, rows=len(bars), texts=texts_ref)
+
+
+async def process(runtime: Runtime, slot: SentimentSlot, run_id: str, event: RawDataReady) -> None:
+    """Process the symbol of a run."""
+    await process_symbol(
+        runtime=runtime, sentiment=slot, batch_size=8, run_id=run_id, symbol=SYMBOL, event=event
+    )
+
+
+async def test_only_the_texts_of_the_day_are_scored(model: SentimentModel) -> None:
+    texts = MARKET.texts(SYMBOL, as_of=AS_OF, days=5)
+    of_the_day = texts[texts["date"] == AS_OF]
+    assert 0 < len(of_the_day) < len(texts)
+
+    scored = await score_day(model, texts, as_of=AS_OF, batch_size=2)
+
+    assert scored["date"].tolist() == [AS_OF] * len(of_the_day)
+    np.testing.assert_allclose(
+        scored["score"], model.scores(of_the_day["text"].tolist()), atol=1e-6
+    )
+
+
+@pytest.mark.parametrize("days", [0, 1])
+async def test_a_day_without_texts_scores_none(model: SentimentModel, days: int) -> None:
+    texts = MARKET.texts(SYMBOL, as_of=AS_OF - dt.timedelta(days=1), days=days)
+
+    scored = await score_day(model, texts, as_of=AS_OF, batch_size=8)
+
+    assert scored.empty
+    assert list(scored.columns) == ["date", "score"]
+
+
+async def test_nothing_is_processed_until_a_sentiment_model_is_loaded(runtime: Runtime) -> None:
+    run_id = await add_run(runtime, as_of=AS_OF, symbols=[SYMBOL], stage=Stage.PROCESS)
+
+    with pytest.raises(RetryableError, match="no sentiment model is loaded yet"):
+        await process(runtime, SentimentSlot(), run_id, await raw_data(runtime, SYMBOL))
+    task = await task_of(runtime, run_id=run_id, symbol=SYMBOL, stage=Stage.PROCESS)
+    assert task.state == TaskState.PENDING  # not even claimed
+
+
+async def test_a_symbols_feature_row_is_stored_recorded_and_announced_once(
+    runtime: Runtime, slot: SentimentSlot
+) -> None:
+    run_id = await add_run(runtime, as_of=AS_OF, symbols=[SYMBOL], stage=Stage.PROCESS)
+    event = await raw_data(runtime, SYMBOL)
+    texts = MARKET.texts(SYMBOL, as_of=AS_OF, days=60)
+
+    await process(runtime, slot, run_id, event)
+    await process(runtime, slot, run_id, event)  # the event delivered twice
+
+    async with runtime.database.session() as session:
+        [stored] = list(await session.scalars(select(FeatureSet)))
+    assert (stored.run_id, stored.symbol, stored.as_of) == (run_id, SYMBOL, AS_OF)
+    assert stored.feature_schema == FEATURE_SCHEMA
+    assert stored.uri == runtime.store.uri_for(
+        features_key(as_of=AS_OF, run_id=run_id, symbol=SYMBOL)
+    )
+    row = from_parquet_bytes(await runtime.store.get(stored.ref()))
+    assert (row["symbol"].tolist(), row["date"].tolist()) == ([SYMBOL], [AS_OF])
+    assert row["sentiment_count"].iloc[0] == (texts["date"] == AS_OF).sum()
+    assert row["has_sentiment"].iloc[0] == 1
+    task = await task_of(runtime, run_id=run_id, symbol=SYMBOL, stage=Stage.PROCESS)
+    assert task.state == TaskState.SUCCESS
+    [(envelope, announced)] = await queued_events(runtime)
+    assert isinstance(announced, FeaturesReady)
+    assert (envelope.run_id, envelope.symbol) == (run_id, SYMBOL)
+    assert (announced.as_of, announced.feature_schema) == (AS_OF, FEATURE_SCHEMA)
+    assert announced.features == stored.ref()
+
+
+async def test_raw_data_without_texts_gives_a_row_without_sentiment(
+    runtime: Runtime, slot: SentimentSlot
+) -> None:
+    run_id = await add_run(runtime, as_of=AS_OF, symbols=[SYMBOL], stage=Stage.PROCESS)
+
+    await process(runtime, slot, run_id, await raw_data(runtime, SYMBOL, texts=False))
+
+    async with runtime.database.session() as session:
+        [stored] = list(await session.scalars(select(FeatureSet)))
+    row = from_parquet_bytes(await runtime.store.get(stored.ref()))
+    assert row["has_sentiment"].iloc[0] == 0
+    assert row["sentiment_count"].iloc[0] == 0
+    assert pd.isna(row["sentiment_mean"].iloc[0])  # missing, not a neutral 0

@@ -15,14 +15,14 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
-from marketsense.cli.main import app as cli
 from marketsense.common.store import store_from_settings
 from marketsense.registry.app import build_app
 from marketsense.registry.client import RegistryClient
 from marketsense.registry.config import RegistrySettings
 from tests.artifacts import small_predictor
+from tests.cli_support import invoke
 from tests.conftest import INTEGRATION
 from tests.registry_support import registry_settings
 
@@ -96,22 +96,9 @@ def run(
     environment = {
         "MARKETSENSE_REGISTRY_URL": registry.url,
         "MARKETSENSE_DATABASE_URL": registry.database_url,
-        "MARKETSENSE_API_KEY": key or "",
         **(env or {}),
     }
-    result = CliRunner().invoke(cli, list(args), env=environment)
-    if key:
-        assert key not in result.stdout + result.stderr
-    return result
-
-
-def one_line_error(result: Result) -> str:
-    """The single stderr line of a failed command."""
-    assert result.exit_code == 1, result.stdout + result.stderr
-    text = result.stderr.strip()
-    assert text.startswith("error:"), text
-    assert "\n" not in text, text
-    return text
+    return invoke(*args, key=key, env=environment)
 
 
 def made_keys(registry: ServedRegistry) -> Keys:

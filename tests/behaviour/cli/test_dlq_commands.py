@@ -3,67 +3,27 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
-import pytest
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
-from marketsense.cli.main import app as cli
 from marketsense.common.auth import Role
 from marketsense.common.runtime import Runtime
-from marketsense.orchestrator.app import build_app
-from marketsense.orchestrator.config import OrchestratorSettings
+from tests.behaviour.cli.conftest import Served
+from tests.cli_support import invoke, one_error_line
 from tests.dead_letters_support import dlq_record, index_record
 from tests.model_registry_rows import new_api_key
-from tests.orchestrator_support import orchestrator_settings, served_on_loopback
-
-
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, OrchestratorSettings]]:
-    """The orchestrator with its dead-letter index under uvicorn in a thread, on loopback."""
-    settings = orchestrator_settings(
-        tmp_path / "home", f"sqlite+aiosqlite:///{tmp_path / 'orchestrator.db'}"
-    )
-    with served_on_loopback(build_app(settings)) as url:
-        yield url, settings
-
-
-@pytest.fixture
-async def runtime(served: tuple[str, OrchestratorSettings]) -> AsyncIterator[Runtime]:
-    """A runtime (not started) on the served orchestrator's database."""
-    _url, settings = served
-    made = Runtime(settings, service="orchestrator")
-    yield made
-    await made.database.dispose()
 
 
 def _cli(url: str, key: str, *args: str) -> Result:
-    """Invoke `marketsense ARGS` against the served orchestrator; the key never shows."""
-    # Wide enough that tables print whole cells (rich reads COLUMNS when it prints).
-    environment = {
-        "MARKETSENSE_ORCHESTRATOR_URL": url,
-        "MARKETSENSE_API_KEY": key,
-        "COLUMNS": "250",
-    }
-    result = CliRunner().invoke(cli, list(args), env=environment)
-    if key:
-        assert key not in result.stdout + result.stderr
-    return result
-
-
-def _one_error_line(result: Result) -> str:
-    assert result.exit_code == 1, result.stdout
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    return lines[0]
+    """Invoke `marketsense ARGS` against the served orchestrator, wide enough that tables print
+    whole cells (rich reads COLUMNS when it prints)."""
+    return invoke(*args, key=key, env={"MARKETSENSE_ORCHESTRATOR_URL": url, "COLUMNS": "250"})
 
 
 async def test_dlq_commands_list_and_replay_through_the_api(
-    served: tuple[str, OrchestratorSettings],
+    served: Served,
 ) -> None:
-    url, settings = served
+    url, settings = served.url, served.settings
     runtime = Runtime(settings, service="orchestrator")
     try:
         reader = await new_api_key(runtime.database)
@@ -79,7 +39,7 @@ async def test_dlq_commands_list_and_replay_through_the_api(
         assert (item["id"], item["original_topic"]) == (row.id, "ingest.requested")
         assert item["error"] == "UnreadableEvent: not JSON"
 
-        denied = _one_error_line(
+        denied = one_error_line(
             _cli(url, reader, "dlq", "replay", "--id", str(row.id), "--reason", "x")
         )
         assert "403" in denied
@@ -89,7 +49,7 @@ async def test_dlq_commands_list_and_replay_through_the_api(
         shown = _cli(url, reader, "dlq", "list", "--replayed", "--json")
         assert json.loads(shown.stdout)["items"][0]["replayed_by"] == "on-call"
 
-        again = _one_error_line(
+        again = one_error_line(
             _cli(url, publisher, "dlq", "replay", "--id", str(row.id), "--reason", "x")
         )
         assert "409" in again
@@ -97,11 +57,11 @@ async def test_dlq_commands_list_and_replay_through_the_api(
             url, publisher, "dlq", "replay", "--id", str(row.id), "--reason", "x", "--force"
         )
         assert forced.exit_code == 0, forced.stderr
-        neither = _one_error_line(_cli(url, publisher, "dlq", "replay", "--reason", "x"))
+        neither = one_error_line(_cli(url, publisher, "dlq", "replay", "--reason", "x"))
         assert "--run-id" in neither
-        anonymous = _one_error_line(_cli(url, "", "dlq", "list"))
+        anonymous = one_error_line(_cli(url, "", "dlq", "list"))
         assert "401" in anonymous
-        unreachable = _one_error_line(
+        unreachable = one_error_line(
             _cli("http://127.0.0.1:9", reader, "dlq", "list", "--url", "http://127.0.0.1:9")
         )
         assert "cannot reach" in unreachable
@@ -110,9 +70,9 @@ async def test_dlq_commands_list_and_replay_through_the_api(
 
 
 async def test_dlq_list_says_when_there_is_nothing_and_shows_who_replayed(
-    served: tuple[str, OrchestratorSettings], runtime: Runtime
+    served: Served,
 ) -> None:
-    url, _settings = served
+    url, runtime = served.url, served.runtime
     reader = await new_api_key(runtime.database)
     publisher = await new_api_key(runtime.database, role=Role.PUBLISHER, name="night-shift")
     empty = _cli(url, reader, "dlq", "list")
@@ -134,9 +94,9 @@ async def test_dlq_list_says_when_there_is_nothing_and_shows_who_replayed(
 
 
 async def test_dlq_replay_names_what_it_skipped_and_refuses_both_selections(
-    served: tuple[str, OrchestratorSettings], runtime: Runtime
+    served: Served,
 ) -> None:
-    url, _settings = served
+    url, runtime = served.url, served.runtime
     publisher = await new_api_key(runtime.database, role=Role.PUBLISHER)
     rows = [await index_record(runtime, dlq_record(runtime, n, b"{not json")) for n in (1, 2)]
     first, second = (row.id for row in rows if row is not None)
@@ -156,4 +116,4 @@ async def test_dlq_replay_names_what_it_skipped_and_refuses_both_selections(
     assert f"replayed 1 dead letter(s): {second}" in both.stdout
     assert f"skipped {first}: replayed before" in both.stdout
     assert [item["id"] for item in json.loads(as_json.stdout)["replayed"]] == [first]
-    assert "not both" in _one_error_line(two_ways)
+    assert "not both" in one_error_line(two_ways)

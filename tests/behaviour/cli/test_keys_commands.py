@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_support import one_error_line
 from tests.served_registry_support import (
     BACKENDS,
     ServedRegistry,
-    one_line_error,
     run,
     served_registry,
 )
@@ -43,7 +43,7 @@ def test_keys_create_prints_the_key_once_and_the_registry_accepts_it(
     assert isinstance(json.loads(listed.stdout), list)
 
     again = run(registry, None, "keys", "create", name, "--role", "approver")
-    assert "already exists" in one_line_error(again)
+    assert "already exists" in one_error_line(again)
 
 
 def test_keys_list_shows_names_roles_and_revocations_but_never_secrets(
@@ -77,10 +77,10 @@ def test_a_revoked_key_is_refused_with_one_line(registry: ServedRegistry) -> Non
 
     assert run(registry, None, "keys", "revoke", name).exit_code == 0
 
-    message = one_line_error(run(registry, key, "models", "list"))
+    message = one_error_line(run(registry, key, "models", "list"))
     assert "unknown or revoked API key" in message
     assert "MARKETSENSE_API_KEY" in message
-    assert "no live key" in one_line_error(run(registry, None, "keys", "revoke", name))
+    assert "no live key" in one_error_line(run(registry, None, "keys", "revoke", name))
 
 
 def test_keys_create_from_an_environment_variable_stores_that_key_without_printing_it(
@@ -105,4 +105,4 @@ def test_keys_create_from_an_environment_variable_stores_that_key_without_printi
     assert run(registry, secret, "models", "list").exit_code == 0
 
     missing = run(registry, None, "keys", "create", "x", "--role", "reader", "--key-env", "NOPE")
-    assert "NOPE is not set" in one_line_error(missing)
+    assert "NOPE is not set" in one_error_line(missing)

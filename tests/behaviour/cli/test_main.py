@@ -15,18 +15,11 @@ from marketsense.cli.main import app as cli
 from marketsense.common.db.migrate import alembic_config
 from marketsense.common.events import PAYLOAD_TYPES
 from marketsense.common.serve import SERVICES
+from tests.cli_support import one_error_line
 
 
 def _run(*args: str, env: dict[str, str] | None = None) -> Result:
     return CliRunner().invoke(cli, list(args), env=env)
-
-
-def _one_error_line(result: Result) -> str:
-    assert result.exit_code == 1, result.stdout + result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    return lines[0]
 
 
 def test_help_names_every_command_and_group() -> None:
@@ -56,14 +49,14 @@ def test_db_upgrade_of_a_database_that_is_not_there_says_what_to_check() -> None
         port = sock.getsockname()[1]
     url = f"postgresql+asyncpg://app:secret@127.0.0.1:{port}/app"
 
-    line = _one_error_line(_run("db", "upgrade", env={"MARKETSENSE_DATABASE_URL": url}))
+    line = one_error_line(_run("db", "upgrade", env={"MARKETSENSE_DATABASE_URL": url}))
 
     assert line.startswith("error: cannot reach the database: ")
     assert line.endswith("; check MARKETSENSE_DATABASE_URL")
 
 
 def test_serve_refuses_an_unknown_service_naming_the_choices() -> None:
-    line = _one_error_line(_run("serve", "billing"))
+    line = one_error_line(_run("serve", "billing"))
 
     assert line == f"error: unknown service 'billing': choose one of {', '.join(SERVICES)}"
 
@@ -84,7 +77,7 @@ def test_events_asyncapi_prints_the_catalogue_or_writes_it_to_a_file(tmp_path: P
 def test_train_baseline_without_a_sentiment_model_says_how_to_build_one(tmp_path: Path) -> None:
     missing = tmp_path / "no-sentiment"
 
-    line = _one_error_line(
+    line = one_error_line(
         _run(
             "models",
             "train-baseline",

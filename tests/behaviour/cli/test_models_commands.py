@@ -15,6 +15,7 @@ import pytest
 from marketsense.common.api_client import ApiError
 from marketsense.registry.client import ChecksumMismatchError, RegistryClient
 from tests.artifacts import small_predictor
+from tests.cli_support import one_error_line
 from tests.served_registry_support import (
     BACKENDS,
     Keys,
@@ -22,7 +23,6 @@ from tests.served_registry_support import (
     ServedRegistry,
     made_keys,
     model_name,
-    one_line_error,
     predictor_maker,
     production,
     push,
@@ -108,7 +108,7 @@ def test_push_of_an_unregistered_model_says_to_add_create(
 ) -> None:
     name = model_name()
     result = run(registry, keys.publisher, "models", "push", name, str(make_predictor(0.6)))
-    message = one_line_error(result)
+    message = one_error_line(result)
     assert f"no model named '{name}'" in message
     assert "--create" in message
     with (
@@ -125,7 +125,7 @@ def test_push_refused_by_validation_shows_the_registrys_reason(
     name = model_name()
     folder = small_predictor(tmp_path / "predictor", input_name="not_the_input")
 
-    message = one_line_error(
+    message = one_error_line(
         run(registry, keys.publisher, "models", "push", name, str(folder), "--create")
     )
     assert "not_the_input" in message
@@ -146,7 +146,7 @@ def test_promote_passes_the_gate_refuses_a_worse_version_and_accepts_it_forced(
     assert f"production of {name} moved: unset -> version {good}" in first.stdout
     assert production(registry, keys, name) == good
 
-    refused = one_line_error(run(registry, keys.approver, "models", "promote", name, str(worse)))
+    refused = one_error_line(run(registry, keys.approver, "models", "promote", name, str(worse)))
     assert "0.5500" in refused
     assert "0.6200" in refused
     assert "--force --reason" in refused
@@ -154,7 +154,7 @@ def test_promote_passes_the_gate_refuses_a_worse_version_and_accepts_it_forced(
     assert production(registry, keys, name) == good
 
     unexplained = run(registry, keys.approver, "models", "promote", name, str(worse), "--force")
-    assert "--reason" in one_line_error(unexplained)
+    assert "--reason" in one_error_line(unexplained)
 
     forced = run(
         registry,
@@ -186,7 +186,7 @@ def test_promoting_production_needs_the_approver_role(
     name = model_name()
     version = push(registry, keys, name, make_predictor(0.6))
 
-    message = one_line_error(run(registry, keys.publisher, "models", "promote", name, str(version)))
+    message = one_error_line(run(registry, keys.publisher, "models", "promote", name, str(version)))
     assert "approver" in message
     assert "403" in message
     assert production(registry, keys, name) is None
@@ -205,7 +205,7 @@ def test_rollback_returns_production_to_the_version_before(
     name = model_name()
     one = push(registry, keys, name, make_predictor(0.58))
     two = push(registry, keys, name, make_predictor(0.60))
-    assert "--reason" in one_line_error(
+    assert "--reason" in one_error_line(
         run(registry, keys.approver, "models", "rollback", name, "--reason", " ")
     )
     for version in (one, two):
@@ -253,7 +253,7 @@ def test_history_lists_changes_and_answers_which_version_held_production_at_a_ti
     assert table.exit_code == 0
     assert "promote" in table.stdout
     bad = run(registry, keys.reader, "models", "history", name, "--at", "yesterday")
-    assert "not an ISO time" in one_line_error(bad)
+    assert "not an ISO time" in one_error_line(bad)
 
 
 def test_download_by_alias_gets_the_production_version(
@@ -262,7 +262,7 @@ def test_download_by_alias_gets_the_production_version(
     name = model_name()
     folder = make_predictor(0.6)
     version = push(registry, keys, name, folder)
-    assert "no alias" in one_line_error(
+    assert "no alias" in one_error_line(
         run(registry, keys.reader, "models", "download", name, "--out", str(tmp_path / "none"))
     )
     assert not (tmp_path / "none").exists()
@@ -274,7 +274,7 @@ def test_download_by_alias_gets_the_production_version(
     assert f"version {version}" in result.stdout
     assert (out / "model.onnx").read_bytes() == (folder / "model.onnx").read_bytes()
     again = run(registry, keys.reader, "models", "download", name, "--out", str(out))
-    assert "not an empty folder" in one_line_error(again)
+    assert "not an empty folder" in one_error_line(again)
 
 
 def test_download_refuses_a_file_overwritten_in_the_store_and_writes_nothing(
@@ -285,7 +285,7 @@ def test_download_refuses_a_file_overwritten_in_the_store_and_writes_nothing(
     tamper(registry, f"models/{name}/{version}/model.onnx")
 
     out = tmp_path / "out"
-    message = one_line_error(
+    message = one_error_line(
         run(
             registry,
             keys.reader,
@@ -310,13 +310,13 @@ def test_download_refuses_a_file_overwritten_in_the_store_and_writes_nothing(
 def test_a_wrong_key_fails_with_one_line_and_is_not_printed(registry: ServedRegistry) -> None:
     wrong = f"msk_{uuid.uuid4().hex}{uuid.uuid4().hex}"
     result = run(registry, wrong, "models", "list")
-    message = one_line_error(result)
+    message = one_error_line(result)
     assert "unknown or revoked API key" in message
     assert "401" in message
 
 
 def test_no_key_fails_before_calling_the_registry(registry: ServedRegistry) -> None:
-    message = one_line_error(run(registry, None, "models", "list"))
+    message = one_error_line(run(registry, None, "models", "list"))
     assert "MARKETSENSE_API_KEY" in message
 
 
@@ -328,7 +328,7 @@ def test_registry_down_fails_with_one_line_naming_the_url(registry: ServedRegist
     result = run(
         registry, "msk_" + "k" * 40, "models", "list", env={"MARKETSENSE_REGISTRY_URL": down}
     )
-    message = one_line_error(result)
+    message = one_error_line(result)
     assert down in message
     assert "is the registry running" in message
     with RegistryClient(down, "msk_" + "k" * 40) as client, pytest.raises(ApiError) as raised:

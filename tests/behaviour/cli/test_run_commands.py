@@ -3,72 +3,23 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner, Result
 
 from marketsense.cli.main import app as cli
 from marketsense.common.auth import Role
-from marketsense.common.runtime import Runtime
 from marketsense.common.states import Stage
-from marketsense.orchestrator.app import build_app
-from marketsense.orchestrator.config import OrchestratorSettings
+from tests.behaviour.cli.conftest import Served
+from tests.cli_support import invoke, one_error_line
 from tests.conftest import TEST_AS_OF
 from tests.model_registry_rows import new_api_key
-from tests.orchestrator_support import (
-    fail_symbol,
-    orchestrator_settings,
-    served_on_loopback,
-    succeed_symbol,
-)
-
-
-@dataclass(frozen=True)
-class Served:
-    """An orchestrator on loopback, its settings, and a runtime on the same database."""
-
-    url: str
-    settings: OrchestratorSettings
-    runtime: Runtime
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, OrchestratorSettings]]:
-    """The real orchestrator app under uvicorn in a thread, on a free loopback port."""
-    settings = orchestrator_settings(
-        tmp_path / "home", f"sqlite+aiosqlite:///{tmp_path / 'orchestrator.db'}"
-    )
-    with served_on_loopback(build_app(settings)) as url:
-        yield url, settings
-
-
-@pytest.fixture
-async def served(server: tuple[str, OrchestratorSettings]) -> AsyncIterator[Served]:
-    """The served orchestrator and a runtime (not started) writing to its database."""
-    url, settings = server
-    runtime = Runtime(settings, service="orchestrator")
-    yield Served(url, settings, runtime)
-    await runtime.database.dispose()
+from tests.orchestrator_support import fail_symbol, succeed_symbol
 
 
 def run(served: Served, key: str | None, *args: str) -> Result:
-    """Invoke `marketsense ARGS`; the key never appears in any output."""
-    environment = {"MARKETSENSE_ORCHESTRATOR_URL": served.url, "MARKETSENSE_API_KEY": key or ""}
-    result = CliRunner().invoke(cli, list(args), env=environment)
-    if key:
-        assert key not in result.stdout + result.stderr
-    return result
-
-
-def _one_error_line(result: Result) -> str:
-    assert result.exit_code == 1, result.stdout
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    return lines[0]
+    """Invoke `marketsense ARGS` against the served orchestrator."""
+    return invoke(*args, key=key, env={"MARKETSENSE_ORCHESTRATOR_URL": served.url})
 
 
 async def test_run_commands_start_list_retry_and_cancel(served: Served) -> None:
@@ -100,24 +51,24 @@ async def test_run_commands_start_list_retry_and_cancel(served: Served) -> None:
     assert cancelled.exit_code == 0, cancelled.stderr
     assert f"cancelled run {run_id} and 3 unfinished tasks" in cancelled.stdout
 
-    again = _one_error_line(run(served, publisher, "run", "cancel", run_id, "--reason", "x"))
+    again = one_error_line(run(served, publisher, "run", "cancel", run_id, "--reason", "x"))
     assert "409" in again
     assert "CANCELLED" in again
 
 
 async def test_run_commands_say_what_is_wrong_in_one_red_line(served: Served) -> None:
     reader = await new_api_key(served.runtime.database, role=Role.READER)
-    no_key = _one_error_line(run(served, None, "run", "list"))
+    no_key = one_error_line(run(served, None, "run", "list"))
     assert "401" in no_key
     assert "X-API-Key" in no_key
-    forbidden = _one_error_line(
+    forbidden = one_error_line(
         run(served, reader, "run", "start", "--symbols", "AAA", "--as-of", "2026-11-20")
     )
     assert "403" in forbidden
     assert "publisher" in forbidden
-    missing = _one_error_line(run(served, reader, "run", "status", "nope"))
+    missing = one_error_line(run(served, reader, "run", "status", "nope"))
     assert "404" in missing
-    bad_symbol = _one_error_line(run(served, reader, "run", "list", "--state", "sideways"))
+    bad_symbol = one_error_line(run(served, reader, "run", "list", "--state", "sideways"))
     assert "422" in bad_symbol
     assert "state" in bad_symbol
 
@@ -130,6 +81,6 @@ def test_run_command_against_nothing_listening_says_so(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         cli, ["run", "list", "--url", f"http://127.0.0.1:{port}", "--api-key", "k" * 30]
     )
-    line = _one_error_line(result)
+    line = one_error_line(result)
     assert "cannot reach" in line
     assert "orchestrator running" in line

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -18,12 +19,30 @@ import pytest
 
 from tests.conftest import eventually, infra
 
+SERVICE_PORTS = range(20_000, 32_000)
+"""Where processes under test listen: below Linux's ephemeral range (32768-60999 by default), so
+no outgoing connection takes a port between its choice here and the service binding it."""
+
+_handed_out: set[int] = set()
+
 
 def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port nobody listens on now and that this session has not handed out before.
+
+    A port is only probed, then closed, before a process binds it: handing the same one out twice
+    would let a second service fail to bind while the first answers its readiness checks.
+    """
+    for port in random.sample(SERVICE_PORTS, len(SERVICE_PORTS)):
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free loopback port in {SERVICE_PORTS}")
 
 
 @dataclass

@@ -1,12 +1,13 @@
 """Task rows of a run, in the caller's transaction: created with it, re-queued from what the run
-recorded, cancelled with it, counted."""
+recorded, cancelled or skipped with it, found overdue, counted."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import func, select
+from sqlalchemy import case, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from marketsense.common.db.models import LIVE_RUN_STATES, FeatureSet, RawObject, Run, Task
 from marketsense.common.db.outbox import add_event
@@ -19,9 +20,16 @@ from marketsense.common.events import (
 )
 from marketsense.common.features import FEATURE_SCHEMA
 from marketsense.common.metrics import TASK_RETRIES
-from marketsense.common.states import RunState, Stage, TaskState, move_task, move_tasks
+from marketsense.common.states import (
+    OPEN_TASK_STATES,
+    RunState,
+    Stage,
+    TaskState,
+    move_task,
+    move_tasks,
+)
 
-OPEN_STATES = (TaskState.PENDING, TaskState.RUNNING)
+OPEN_STATES = tuple(sorted(OPEN_TASK_STATES))
 """Task states that still have work ahead."""
 
 
@@ -124,6 +132,22 @@ async def cancel_open_tasks(session: AsyncSession, *, run_id: str) -> int:
     return await move_tasks(session, run_id=run_id, source=OPEN_STATES, target=TaskState.CANCELLED)
 
 
+async def skip_open_tasks(session: AsyncSession, *, run_id: str) -> int:
+    """Skip the PENDING and RUNNING tasks of a run that ended without them; how many.
+
+    Only a symbol that failed at an earlier stage has any left when its run ends.
+    """
+    return await move_tasks(session, run_id=run_id, source=OPEN_STATES, target=TaskState.SKIPPED)
+
+
+async def unskip_tasks(session: AsyncSession, *, run_id: str, symbol: str | None = None) -> int:
+    """Put a run's (or one symbol's) SKIPPED tasks back to PENDING, for a retry of the stage
+    they waited on; how many."""
+    return await move_tasks(
+        session, run_id=run_id, symbol=symbol, source={TaskState.SKIPPED}, target=TaskState.PENDING
+    )
+
+
 async def open_task_count(session: AsyncSession, *, run_id: str) -> int:
     """How many of a run's tasks are still PENDING or RUNNING."""
     count = await session.scalar(
@@ -144,6 +168,57 @@ async def overdue_tasks(
             Task.state == TaskState.RUNNING,
             Task.updated_at < cutoff,
         )
+    )
+    return [(run_id, symbol, Stage(stage)) for run_id, symbol, stage in rows]
+
+
+_PREVIOUS_STAGE = {Stage.PROCESS: Stage.INGEST, Stage.PREDICT: Stage.PROCESS}
+
+
+async def busy_stages(session: AsyncSession, *, since: dt.datetime) -> set[Stage]:
+    """Stages with a task of a RUNNING run that changed since `since`: their consumers are
+    moving through a queue."""
+    rows = await session.scalars(
+        select(Task.stage)
+        .distinct()
+        .join(Run, Run.id == Task.run_id)
+        .where(Run.state == RunState.RUNNING, Task.updated_at >= since)
+    )
+    return {Stage(stage) for stage in rows}
+
+
+async def stranded_tasks(
+    session: AsyncSession, *, cutoff: dt.datetime
+) -> list[tuple[str, str, Stage]]:
+    """(run, symbol, stage) of every PENDING task of a RUNNING run whose event is presumed lost.
+
+    A task is stranded when it and its input (the run's start for ingest, the previous stage's
+    success otherwise) are older than `cutoff`, and no task of its stage has changed since:
+    while a stage's consumers move through a long queue, its waiting tasks are not stranded.
+    """
+    idle = [stage for stage in Stage if stage not in await busy_stages(session, since=cutoff)]
+    if not idle:
+        return []
+    previous = aliased(Task)
+    input_ready = exists().where(
+        previous.run_id == Task.run_id,
+        previous.symbol == Task.symbol,
+        previous.stage == case(_PREVIOUS_STAGE, value=Task.stage),
+        previous.state == TaskState.SUCCESS,
+        previous.updated_at < cutoff,
+    )
+    rows = await session.execute(
+        select(Task.run_id, Task.symbol, Task.stage)
+        .join(Run, Run.id == Task.run_id)
+        .where(
+            Run.state == RunState.RUNNING,
+            Run.updated_at < cutoff,
+            Task.state == TaskState.PENDING,
+            Task.updated_at < cutoff,
+            Task.stage.in_(idle),
+            (Task.stage == Stage.INGEST) | input_ready,
+        )
+        .order_by(Task.run_id, Task.symbol, Task.stage)
     )
     return [(run_id, symbol, Stage(stage)) for run_id, symbol, stage in rows]
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import case, exists, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from marketsense.common.db.models import LIVE_RUN_STATES, FeatureSet, RawObject, Run, Task
 from marketsense.common.db.outbox import add_event
@@ -174,6 +173,9 @@ async def overdue_tasks(
 
 _PREVIOUS_STAGE = {Stage.PROCESS: Stage.INGEST, Stage.PREDICT: Stage.PROCESS}
 
+_CHUNK = 500
+"""Symbols per look-up of their previous stage: well below any driver's parameter limit."""
+
 
 async def busy_stages(session: AsyncSession, *, since: dt.datetime) -> set[Stage]:
     """Stages with a task of a RUNNING run that changed since `since`: their consumers are
@@ -196,31 +198,58 @@ async def stranded_tasks(
     success otherwise) are older than `cutoff`, and no task of its stage has changed since:
     while a stage's consumers move through a long queue, its waiting tasks are not stranded.
     """
-    idle = [stage for stage in Stage if stage not in await busy_stages(session, since=cutoff)]
-    if not idle:
-        return []
-    previous = aliased(Task)
-    input_ready = exists().where(
-        previous.run_id == Task.run_id,
-        previous.symbol == Task.symbol,
-        previous.stage == case(_PREVIOUS_STAGE, value=Task.stage),
-        previous.state == TaskState.SUCCESS,
-        previous.updated_at < cutoff,
-    )
-    rows = await session.execute(
-        select(Task.run_id, Task.symbol, Task.stage)
-        .join(Run, Run.id == Task.run_id)
-        .where(
-            Run.state == RunState.RUNNING,
-            Run.updated_at < cutoff,
-            Task.state == TaskState.PENDING,
-            Task.updated_at < cutoff,
-            Task.stage.in_(idle),
-            (Task.stage == Stage.INGEST) | input_ready,
+    busy = await busy_stages(session, since=cutoff)
+    stranded: list[tuple[str, str, Stage]] = []
+    for stage in Stage:
+        if stage in busy:
+            continue
+        waiting = await session.execute(
+            select(Task.run_id, Task.symbol)
+            .join(Run, Run.id == Task.run_id)
+            .where(
+                Run.state == RunState.RUNNING,
+                Run.updated_at < cutoff,
+                Task.stage == stage,
+                Task.state == TaskState.PENDING,
+                Task.updated_at < cutoff,
+            )
+            .order_by(Task.run_id, Task.symbol)
         )
-        .order_by(Task.run_id, Task.symbol, Task.stage)
-    )
-    return [(run_id, symbol, Stage(stage)) for run_id, symbol, stage in rows]
+        candidates = [(run_id, symbol) for run_id, symbol in waiting]
+        if stage in _PREVIOUS_STAGE:
+            ready = await _succeeded_before(
+                session, tasks=candidates, stage=_PREVIOUS_STAGE[stage], cutoff=cutoff
+            )
+            candidates = [task for task in candidates if task in ready]
+        stranded += [(run_id, symbol, stage) for run_id, symbol in candidates]
+    return stranded
+
+
+async def _succeeded_before(
+    session: AsyncSession, *, tasks: list[tuple[str, str]], stage: Stage, cutoff: dt.datetime
+) -> set[tuple[str, str]]:
+    """Which of the (run, symbol) pairs have `stage` SUCCESS since before `cutoff`.
+
+    Looked up by run in chunks of symbols, by the (run, symbol, stage) key: a join here lets
+    the planner walk every success of the run once per waiting task.
+    """
+    by_run: dict[str, list[str]] = {}
+    for run_id, symbol in tasks:
+        by_run.setdefault(run_id, []).append(symbol)
+    found: set[tuple[str, str]] = set()
+    for run_id, symbols in by_run.items():
+        for start in range(0, len(symbols), _CHUNK):
+            rows = await session.scalars(
+                select(Task.symbol).where(
+                    Task.run_id == run_id,
+                    Task.symbol.in_(symbols[start : start + _CHUNK]),
+                    Task.stage == stage,
+                    Task.state == TaskState.SUCCESS,
+                    Task.updated_at < cutoff,
+                )
+            )
+            found.update((run_id, symbol) for symbol in rows)
+    return found
 
 
 async def live_task_counts(session: AsyncSession) -> dict[tuple[str, str], int]:

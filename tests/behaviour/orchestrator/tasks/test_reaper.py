@@ -316,12 +316,12 @@ async def test_later_stage_left_pending_after_its_input_was_ready_is_resent_with
         )
 
     await eventually(resent)
-    [(symbol, raw)] = orchestra.recorder.of(RawDataReady, run_id)
-    assert symbol == "AAA"
+    [(raw_symbol, raw)] = orchestra.recorder.of(RawDataReady, run_id)
+    assert raw_symbol == "AAA"
     assert isinstance(raw, RawDataReady)
     assert raw.bars.uri.endswith(f"{run_id}/AAA/bars.parquet")
-    [(symbol, features)] = orchestra.recorder.of(FeaturesReady, run_id)
-    assert symbol == "BBB"
+    [(features_symbol, features)] = orchestra.recorder.of(FeaturesReady, run_id)
+    assert features_symbol == "BBB"
     assert isinstance(features, FeaturesReady)
     assert features.features.uri.endswith(f"{run_id}/BBB.parquet")
 

@@ -288,6 +288,9 @@ async def test_settleable_runs_are_running_runs_whose_every_symbol_predicted_or_
     )
     async with database.session() as session:
         ready = await settleable_runs(session)
+        one = await settleable_runs(session, run_id="one-failed")
+        busy = await settleable_runs(session, run_id="one-waiting")
 
     # Oldest first.
     assert ready == ["cancelled-task", "one-failed", "all-predicted"]
+    assert (one, busy) == (["one-failed"], [])

@@ -24,6 +24,7 @@ from marketsense.orchestrator.runs.service import (
     finished_symbols,
     live_run_id,
     observe_finished,
+    settleable_runs,
 )
 from marketsense.orchestrator.tasks.service import (
     MissingInput,
@@ -123,6 +124,10 @@ async def settle_run(*, runtime: Runtime, notifier: Notifier, run_id: str) -> Ru
     async with runtime.transaction() as session:
         run = await session.get(Run, run_id)
         if run is None or run.state != RunState.RUNNING:
+            return None
+        # Stops at the run's first task still to do: cheap on each event of a busy run, where
+        # counting its symbols would read every one of its tasks.
+        if not await settleable_runs(session, run_id=run_id):
             return None
         predicted, failed = await finished_symbols(session, run_id=run_id)
         if predicted + failed < run.symbols:

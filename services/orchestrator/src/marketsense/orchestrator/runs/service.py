@@ -169,8 +169,9 @@ async def list_runs(
     )
 
 
-async def settleable_runs(session: AsyncSession) -> list[str]:
-    """RUNNING runs whose every symbol has predicted or failed, oldest first.
+async def settleable_runs(session: AsyncSession, *, run_id: str | None = None) -> list[str]:
+    """RUNNING runs (or the one run `run_id`) whose every symbol has predicted or failed, oldest
+    first.
 
     Told from the tasks alone: no PENDING or RUNNING task of a symbol without a FAILED or
     CANCELLED task is left. The search stops at a run's first such task, so a busy run costs
@@ -189,12 +190,10 @@ async def settleable_runs(session: AsyncSession) -> list[str]:
         waiting.state.in_(sorted(OPEN_TASK_STATES)),
         ~symbol_failed,
     )
-    rows = await session.scalars(
-        select(Run.id)
-        .where(Run.state == RunState.RUNNING, ~symbol_waiting)
-        .order_by(Run.created_at)
-    )
-    return list(rows)
+    query = select(Run.id).where(Run.state == RunState.RUNNING, ~symbol_waiting)
+    if run_id is not None:
+        query = query.where(Run.id == run_id)
+    return list(await session.scalars(query.order_by(Run.created_at)))
 
 
 async def idle_runs(session: AsyncSession, *, cutoff: dt.datetime) -> list[tuple[Run, dt.datetime]]:

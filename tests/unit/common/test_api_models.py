@@ -119,13 +119,14 @@ def test_a_day_is_an_iso_date_between_the_bounds(value: object, message: str) ->
     assert TypeAdapter(IsoDay).validate_json('"2099-12-31"') == dt.date(2099, 12, 31)
 
 
-@pytest.mark.parametrize("text", [str(MAX_ROW_ID + 1), "0", "01", "-1", "²", "1" * 5000, ""])
+@pytest.mark.parametrize("text", [str(MAX_ROW_ID + 1), "0", "-1", "+1", "²", "1" * 5000, ""])
 def test_a_row_id_cursor_beyond_64_bits_or_not_decimal_is_refused_in_plain_words(
     text: str,
 ) -> None:
     with pytest.raises(ValueError, match="not a cursor this API returned"):
         row_id(text)
     assert row_id(str(MAX_ROW_ID)) == MAX_ROW_ID
+    assert row_id("0", least=0) == 0
 
 
 def test_a_list_over_its_limit_is_refused_before_any_item_is_checked() -> None:

@@ -89,10 +89,11 @@ CURSOR_INVALID = "not a cursor this API returned; pass a `next_cursor` unchanged
 """Why a cursor is refused: cursors are opaque, so the only fix is to pass one back."""
 
 
-def row_id(text: str) -> int:
-    """The row id a decimal string names; ValueError (with a sentence a client can act on) for
-    anything else, digits beyond a 64-bit id included."""
-    if not re.fullmatch(ID_CURSOR_PATTERN, text) or int(text) > MAX_ROW_ID:
+def row_id(text: str, *, least: int = 1) -> int:
+    """The row id (at least `least`) a decimal string names; ValueError, with a sentence a
+    client can act on, for anything else, digits beyond a 64-bit id included."""
+    # ASCII digits only, and few enough that int() neither refuses nor takes long.
+    if not re.fullmatch(r"[0-9]{1,19}", text) or not least <= int(text) <= MAX_ROW_ID:
         raise ValueError(CURSOR_INVALID)
     return int(text)
 

@@ -234,6 +234,16 @@ async def test_a_universe_over_the_limit_is_refused_naming_it_before_any_symbol_
     assert error["msg"] == "at most 10000 symbols per request, got 100000"
 
 
+async def test_the_openapi_document_states_the_symbol_pattern_and_the_configured_limit(
+    orchestra: Orchestra,
+) -> None:
+    spec = (await orchestra.api.get("/openapi.json")).json()
+    universe = spec["components"]["schemas"]["RunCreate"]["properties"]["universe"]
+
+    assert universe["maxItems"] == 10_000
+    assert universe["items"]["pattern"] == "^[A-Za-z0-9][A-Za-z0-9.\\-]{0,15}$"
+
+
 async def test_a_symbol_listed_twice_in_a_long_universe_is_found_without_stalling(
     tmp_path: Path, database: Database, database_url: str
 ) -> None:

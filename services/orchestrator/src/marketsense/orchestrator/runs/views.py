@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,6 +16,7 @@ from marketsense.common.api_models import (
     distinct_symbols,
     error_response,
 )
+from marketsense.common.app import Describe
 from marketsense.common.states import RunState
 from marketsense.orchestrator.deps import (
     PublisherKey,
@@ -181,3 +182,13 @@ async def post_cancel(
     except ActionRefused as exc:
         raise HTTPException(409, f"cannot cancel: {exc}") from exc
     return RunActionRead(run=await _run(session, run_id), tasks=tasks)
+
+
+def describe_symbol_limit(max_symbols: int) -> Describe:
+    """An OpenAPI edit stating the universe limit the service was configured with."""
+
+    def describe(document: dict[str, Any]) -> None:
+        universe = document["components"]["schemas"]["RunCreate"]["properties"]["universe"]
+        universe["maxItems"] = max_symbols
+
+    return describe

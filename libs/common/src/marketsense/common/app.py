@@ -17,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from marketsense.common.logs import configure_logging
-from marketsense.common.metrics import HTTP_REQUEST_SECONDS
+from marketsense.common.metrics import HTTP_REQUEST_SECONDS, method_label
 from marketsense.common.runtime import Runtime
 from marketsense.common.settings import CommonSettings
 
@@ -203,5 +203,5 @@ class RequestMetrics:
             # Unmatched paths share one label so a scanner cannot blow up the series count.
             template = getattr(route, "path", "unmatched")
             HTTP_REQUEST_SECONDS.labels(
-                self.service, scope["method"], template, str(status)
+                self.service, method_label(scope["method"]), template, str(status)
             ).observe(time.perf_counter() - started)

@@ -16,8 +16,10 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from marketsense.common.http_errors import install_error_answers
 from marketsense.common.logs import configure_logging
 from marketsense.common.metrics import HTTP_REQUEST_SECONDS, method_label
+from marketsense.common.request_guard import BodyLimit, GuardRules, RequestGuard
 from marketsense.common.runtime import Runtime
 from marketsense.common.settings import CommonSettings
 
@@ -46,6 +48,9 @@ class Component:
     describe: list[Describe] = field(default_factory=list)
     """Edit the OpenAPI document once it is built, to state what this deployment's settings
     make true (a limit, say): routes are declared once, before any settings exist."""
+    body_limits: dict[Callable[..., Any], BodyLimit] = field(default_factory=dict)
+    """Body limits of routes (by endpoint function) that need another than
+    `http_max_body_bytes`. Every route of `router` needs an API key."""
 
 
 class BackgroundLoops:
@@ -108,6 +113,11 @@ def create_app(runtime: Runtime, components: list[Component], *, title: str) -> 
     for component in components:
         if component.state is not None:
             setattr(app.state, component.name, component.state)
+    install_error_answers(app)
+    app.add_middleware(
+        RequestGuard, keyring=runtime.keyring, rules=_guard_rules(app, runtime, components)
+    )
+    # Added last, so outermost: it times and counts the guard's refusals too.
     app.add_middleware(RequestMetrics, service=runtime.service)
     for component in components:
         if component.router is not None:
@@ -159,6 +169,23 @@ def build_service_app(
     configure_logging(level=settings.log_level, json_lines=settings.log_json, service=service)
     runtime = Runtime(settings, service=service)
     return create_app(runtime, [component(runtime, settings)], title=f"marketsense {service}")
+
+
+OPERATIONS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+"""Paths every app serves without a key: probes and scrapes."""
+
+
+def _guard_rules(app: FastAPI, runtime: Runtime, components: list[Component]) -> GuardRules:
+    """What the request guard checks: every path but the operations and API documents needs a
+    key; bodies are bounded by the settings and the components' own limits."""
+    documents = {app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url}
+    settings = runtime.settings
+    return GuardRules(
+        public_paths=OPERATIONS_PATHS | {path for path in documents if path},
+        default_limit=BodyLimit(settings.http_max_body_bytes, "MARKETSENSE_HTTP_MAX_BODY_BYTES"),
+        limits={k: v for component in components for k, v in component.body_limits.items()},
+        body_timeout=settings.http_body_timeout_seconds,
+    )
 
 
 def _describe_with(app: FastAPI, hooks: list[Describe]) -> None:

@@ -245,3 +245,13 @@ async def test_a_streamed_upload_may_take_longer_while_each_part_comes_in_time(
     status, _, answer = await call(guarded, "/stream", body, guarded.key(Role.PUBLISHER))
 
     assert (status, answer) == (200, b'{"size":10000}')
+
+
+async def test_the_openapi_document_states_the_guards_answers_to_routes_with_a_body(
+    guarded: Guarded,
+) -> None:
+    paths = (await guarded.api.get("/openapi.json")).json()["paths"]
+
+    assert {"408", "413"} <= set(paths["/items"]["post"]["responses"])
+    assert {"408", "413"} <= set(paths["/items/{n}"]["put"]["responses"])
+    assert not {"408", "413"} & set(paths["/items/{n}"]["get"]["responses"])

@@ -123,7 +123,8 @@ def create_app(runtime: Runtime, components: list[Component], *, title: str) -> 
         if component.router is not None:
             app.include_router(component.router)
 
-    _describe_with(app, [hook for component in components for hook in component.describe])
+    hooks = [hook for component in components for hook in component.describe]
+    _describe_with(app, [_document_body_answers, *hooks])
     checks: dict[str, Check] = {
         "database": runtime.database.healthy,
         "bus": runtime.bus.healthy,
@@ -186,6 +187,27 @@ def _guard_rules(app: FastAPI, runtime: Runtime, components: list[Component]) ->
         limits={k: v for component in components for k, v in component.body_limits.items()},
         body_timeout=settings.http_body_timeout_seconds,
     )
+
+
+BODY_ANSWERS = {
+    "408": "The body did not arrive within `MARKETSENSE_HTTP_BODY_TIMEOUT_SECONDS`.",
+    "413": "The body is over this route's limit; `detail` names it and its setting.",
+}
+"""What the request guard may answer to any route that takes a body."""
+
+
+def _document_body_answers(document: dict[str, Any]) -> None:
+    """Document the request guard's 408 and 413 on every operation that takes a body."""
+    schemas = document.get("components", {}).get("schemas", {})
+    content = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorRead"}}}
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            if isinstance(operation, dict) and "requestBody" in operation:
+                for status, description in BODY_ANSWERS.items():
+                    answer: dict[str, Any] = {"description": description}
+                    if "ErrorRead" in schemas:
+                        answer["content"] = content
+                    operation["responses"].setdefault(status, answer)
 
 
 def _describe_with(app: FastAPI, hooks: list[Describe]) -> None:

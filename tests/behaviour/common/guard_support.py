@@ -22,7 +22,7 @@ from marketsense.common.runtime import Runtime
 from marketsense.common.settings import CommonSettings
 
 DEFAULT_LIMIT = 4096
-"""The app's default body limit (`http_max_body_bytes`), small so tests stay fast."""
+"""The app's default body limit (`http_max_body_kib` of 4), small so tests stay fast."""
 BIG_LIMIT = 64 << 10
 """The limit the `/big` route states for itself."""
 STREAM_LIMIT = 1 << 20
@@ -91,7 +91,7 @@ class Guarded:
 @contextlib.asynccontextmanager
 async def guarded_app(home: Path, **settings: Any) -> AsyncIterator[Guarded]:
     """The app started on an embedded runtime, with one key per role."""
-    common = CommonSettings(home=home, http_max_body_bytes=DEFAULT_LIMIT, **settings)
+    common = CommonSettings(home=home, http_max_body_kib=DEFAULT_LIMIT >> 10, **settings)
     runtime = Runtime(common, service="guard-test")
     component = Component(
         "guarded",

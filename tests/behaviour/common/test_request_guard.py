@@ -157,7 +157,7 @@ async def test_a_body_declared_over_the_limit_is_413_naming_it_before_a_byte_is_
     assert status == 413
     assert answer == (
         b'{"detail":"the request body is over this route\'s limit of 4,096 bytes '
-        b'(MARKETSENSE_HTTP_MAX_BODY_BYTES)"}'
+        b'(MARKETSENSE_HTTP_MAX_BODY_KIB)"}'
     )
     assert answer_headers["connection"] == "close"
     assert body.reads == 0

@@ -183,7 +183,7 @@ def _guard_rules(app: FastAPI, runtime: Runtime, components: list[Component]) ->
     settings = runtime.settings
     return GuardRules(
         public_paths=OPERATIONS_PATHS | {path for path in documents if path},
-        default_limit=BodyLimit(settings.http_max_body_bytes, "MARKETSENSE_HTTP_MAX_BODY_BYTES"),
+        default_limit=BodyLimit(settings.http_max_body_kib << 10, "MARKETSENSE_HTTP_MAX_BODY_KIB"),
         limits={k: v for component in components for k, v in component.body_limits.items()},
         body_timeout=settings.http_body_timeout_seconds,
     )

@@ -57,8 +57,8 @@ class CommonSettings(BaseSettings):
     api_key_cache_seconds: float = Field(default=30.0, ge=0)
     """How long a service remembers an API key lookup; a revoked key works at most this long."""
 
-    http_max_body_bytes: int = Field(default=1 << 20, ge=1024)
-    """Largest request body a route reads, in bytes, unless the route states its own limit
+    http_max_body_kib: int = Field(default=1024, ge=1)
+    """Largest request body a route reads, in KiB, unless the route states its own limit
     (`POST /v1/predict` takes `predict_max_rows` rows, a model push its bundle); over it: 413."""
 
     http_body_timeout_seconds: float = Field(default=30.0, gt=0)

@@ -52,6 +52,9 @@ def create_component(runtime: Runtime, settings: PredictionSettings) -> Componen
     async def model_loaded() -> bool:
         return slot.ready()
 
+    predict_limit = max(
+        settings.http_max_body_kib << 10, predict_body_bytes(settings.predict_max_rows)
+    )
     return Component(
         name="prediction",
         router=router,
@@ -63,12 +66,7 @@ def create_component(runtime: Runtime, settings: PredictionSettings) -> Componen
         ),
         ready_checks={"predictor": model_loaded},
         describe=[describe_row_limit(settings.predict_max_rows)],
-        body_limits={
-            predict: BodyLimit(
-                max(settings.http_max_body_bytes, predict_body_bytes(settings.predict_max_rows)),
-                "MARKETSENSE_PREDICT_MAX_ROWS",
-            )
-        },
+        body_limits={predict: BodyLimit(predict_limit, "MARKETSENSE_PREDICT_MAX_ROWS")},
         on_start=[live.start],
         on_stop=[rescorer.stop, live.stop],
     )

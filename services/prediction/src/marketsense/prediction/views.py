@@ -18,8 +18,8 @@ from marketsense.common.api_models import (
     error_response,
 )
 from marketsense.common.app import Describe
-from marketsense.common.auth import KEY_HEADER, Role, authorize
-from marketsense.common.deps import get_runtime
+from marketsense.common.auth import Role
+from marketsense.common.deps import authorized, get_runtime
 from marketsense.common.runtime import Runtime
 from marketsense.models.predictor import OnnxPredictor
 from marketsense.prediction.deps import ReaderKey, ServingDep, SessionDep, get_serving
@@ -63,6 +63,16 @@ _INVALID = error_response(422, "Invalid request; `detail` lists each bad field."
 _NO_MODEL = error_response(503, "No predictor is loaded yet; retry shortly.")
 
 _JSON = "application/json"
+
+ROW_BYTES = 2048
+"""Request body bytes allowed per row: a row's JSON is about 600 bytes compact, and indentation
+or long decimals may take it past a kilobyte."""
+
+
+def predict_body_bytes(max_rows: int) -> int:
+    """The largest `POST /v1/predict` body that `max_rows` rows need, with room for the rest."""
+    return (64 << 10) + max_rows * ROW_BYTES
+
 
 MAX_ROWS_SENTENCE = "At most `MARKETSENSE_PREDICT_MAX_ROWS` rows"
 """How the row limit reads in the OpenAPI document until the service states its own."""
@@ -120,7 +130,7 @@ async def _load_latest(runtime: Runtime, symbol: str, predictor: OnnxPredictor) 
 )
 async def get_latest(symbol: SymbolPath, request: Request) -> Response:
     runtime, serving = get_runtime(request), get_serving(request)
-    await authorize(runtime.keyring, request.headers.get(KEY_HEADER), Role.READER)
+    await authorized(request, Role.READER)
     predictor = serving.slot.current
     if predictor is None:
         raise _no_model()

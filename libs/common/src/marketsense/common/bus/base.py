@@ -38,13 +38,16 @@ from marketsense.common.metrics import (
     EVENTS_PRODUCED,
     HANDLER_SECONDS,
 )
+from marketsense.common.outages import Dependency, DependencyWatch
 
 log = logging.getLogger(__name__)
 
 Headers = tuple[tuple[str, bytes], ...]
 Handler = Callable[[Envelope, Payload], Awaitable[None]]
+Step = Callable[[], Awaitable[None]]
 RawHandler = Callable[["Record"], Awaitable[None]]
 DeadLetterHook = Callable[[Envelope, BaseException, int], Awaitable[None]]
+DeadLetterRecorder = Callable[[Envelope, BaseException, int, "Outgoing"], Awaitable[None]]
 
 DLQ_SUFFIX = ".dlq"
 
@@ -91,6 +94,10 @@ class Subscription:
     """Receives records as they are, for tools that read dead letters."""
     on_dead_letter: DeadLetterHook | None = None
     """Called after a parsed event was dead-lettered, so the owner can record the failure."""
+    records_dead_letter: DeadLetterRecorder | None = None
+    """Takes over sending a parsed event's dead letter (a message to a logical `.dlq` topic), so
+    the owner can queue it in the outbox in the transaction that records the failure: then the
+    dead letter exists if and only if the failure was recorded. `on_dead_letter` is not called."""
     accepts: tuple[type[Payload], ...] = field(default_factory=tuple)
     """Payload types the handler takes; others are dead-lettered. Empty means any."""
 
@@ -102,6 +109,7 @@ class Subscription:
         *,
         group: str,
         on_dead_letter: DeadLetterHook | None = None,
+        records_dead_letter: DeadLetterRecorder | None = None,
     ) -> Subscription:
         """A handler of one payload type on its topic, called with the payload typed."""
 
@@ -116,6 +124,7 @@ class Subscription:
             group=group,
             handler=typed,
             on_dead_letter=on_dead_letter,
+            records_dead_letter=records_dead_letter,
             accepts=(accepts,),
         )
 
@@ -128,6 +137,11 @@ class EventBus(abc.ABC):
         self.max_attempts = max_attempts
         self.retry_base = retry_base
         self.subscriptions: list[Subscription] = []
+        self.dependencies = DependencyWatch()
+        """Outages that pause consumers; the runtime adds the database and the object store."""
+        self.dependencies.watch(Dependency.KAFKA, self.healthy)
+        self._halted = asyncio.Event()
+        """Set by `stop`: consumers waiting out an outage give up their record and end."""
 
     def topic_name(self, name: str) -> str:
         """Full topic name for a logical one."""
@@ -174,7 +188,7 @@ class EventBus(abc.ABC):
         outcome = "ok"
         try:
             if subscription.raw_handler is not None:
-                await subscription.raw_handler(record)
+                await self.through_outages(functools.partial(subscription.raw_handler, record))
                 return
             outcome = await self._deliver_event(subscription, record)
         finally:
@@ -190,7 +204,9 @@ class EventBus(abc.ABC):
                     f"event type {envelope.type!r} does not belong on topic {record.topic!r}"
                 )
         except UnreadableEvent as exc:
-            await self._dead_letter(record, exc, attempts=0)
+            await self.through_outages(
+                functools.partial(self._dead_letter, record, exc, attempts=0)
+            )
             return "unreadable"
         assert subscription.handler is not None
         with log_context(run_id=envelope.run_id, symbol=envelope.symbol):
@@ -198,17 +214,33 @@ class EventBus(abc.ABC):
             if error is None:
                 return "ok"
             log.warning("dead-lettering %s after %d attempt(s): %s", envelope.type, attempts, error)
-            await self._dead_letter(record, error, attempts=attempts)
+            if subscription.records_dead_letter is not None:
+                # Built once: a retry after an outage records the very same letter.
+                letter = self.dead_letter_message(record, error, attempts=attempts)
+                hook = functools.partial(
+                    subscription.records_dead_letter, envelope, error, attempts, letter
+                )
+                await self.through_outages(hook)
+                self._count_dead_letter(record, error)
+                return "dead-lettered"
+            await self.through_outages(
+                functools.partial(self._dead_letter, record, error, attempts=attempts)
+            )
             if subscription.on_dead_letter is not None:
-                await subscription.on_dead_letter(envelope, error, attempts)
+                hook = functools.partial(subscription.on_dead_letter, envelope, error, attempts)
+                await self.through_outages(hook)
             return "dead-lettered"
 
     async def _attempt(
         self, handler: Handler, envelope: Envelope, payload: Payload
     ) -> tuple[BaseException | None, int]:
-        """Run a handler under the retry policy; return the final error (or None) and attempts."""
+        """Run a handler under the retry policy; return the final error (or None) and attempts.
+
+        An attempt that fails because a dependency is unreachable is not counted: it is made again
+        once the dependency is back, however long that takes.
+        """
         try:
-            await handler(envelope, payload)
+            await self.through_outages(functools.partial(handler, envelope, payload))
             return None, 1
         except NonRetryableError as exc:
             return exc, 1
@@ -232,14 +264,49 @@ class EventBus(abc.ABC):
             ):
                 with attempt:
                     attempts = 1 + attempt.retry_state.attempt_number
-                    await handler(envelope, payload)
+                    await self.through_outages(functools.partial(handler, envelope, payload))
             return None, attempts
         except RetryError as exc:
             return exc.last_attempt.exception() or exc, attempts
         except NonRetryableError as exc:
             return exc, attempts
 
-    async def _dead_letter(self, record: Record, error: BaseException, *, attempts: int) -> None:
+    async def through_outages(self, step: Step) -> None:
+        """Run a step; while it fails on an unreachable dependency, wait for it and run it again.
+
+        Any other failure is raised: it is the event's, and spends one of its attempts.
+        """
+        while True:
+            try:
+                await step()
+                return
+            except Exception as exc:
+                down = await self.dependencies.down(exc)
+                if not down:
+                    raise
+            await self.wait_until_up(down)
+
+    async def wait_until_up(self, down: list[Dependency]) -> None:
+        """Wait until unreachable dependencies answer again; if the bus stops first, raise
+        CancelledError, leaving the record in hand uncommitted for redelivery."""
+        if not self._halted.is_set():
+            back = asyncio.ensure_future(self.dependencies.wait_until_up(down))
+            halted = asyncio.ensure_future(self._halted.wait())
+            try:
+                await asyncio.wait({back, halted}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in (back, halted):
+                    waiter.cancel()
+                await asyncio.gather(back, halted, return_exceptions=True)
+            if back.done() and not back.cancelled():
+                return
+        raise asyncio.CancelledError("the bus stopped while a dependency was unreachable")
+
+    def dead_letter_message(
+        self, record: Record, error: BaseException, *, attempts: int
+    ) -> Outgoing:
+        """A record's dead letter, to its topic's logical `.dlq`: value and key unchanged, with
+        where it came from, why and after how many attempts in `x-dlq-*` headers."""
         reason = f"{type(error).__name__}: {error}"
         headers = (
             *(h for h in record.headers if not h[0].startswith("x-dlq-")),
@@ -250,7 +317,17 @@ class EventBus(abc.ABC):
             ("x-dlq-attempts", str(attempts).encode()),
             ("x-dlq-failed-at", dt.datetime.now(dt.UTC).isoformat().encode()),
         )
-        await self._send([Outgoing(record.topic + DLQ_SUFFIX, record.value, record.key, headers)])
+        logical = record.topic.removeprefix(self.topic_prefix)
+        return Outgoing(logical + DLQ_SUFFIX, record.value, record.key, headers)
+
+    async def _dead_letter(self, record: Record, error: BaseException, *, attempts: int) -> None:
+        letter = self.dead_letter_message(record, error, attempts=attempts)
+        await self._send(
+            [Outgoing(self.topic_name(letter.topic), letter.value, letter.key, letter.headers)]
+        )
+        self._count_dead_letter(record, error)
+
+    def _count_dead_letter(self, record: Record, error: BaseException) -> None:
         logical = record.topic.removeprefix(self.topic_prefix)
         EVENTS_DEAD_LETTERED.labels(logical, type(error).__name__).inc()
 

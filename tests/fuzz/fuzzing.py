@@ -50,6 +50,8 @@ _CONFIG: dict[str, Any] = {
         # Shrinking a failure can take minutes; the failing request is reported as generated.
         "no-shrink": True,
     },
+    # Nothing learnt from earlier runs either (nor written to the working directory).
+    "cache": {"enabled": False},
     "phases": {"stateful": {"max-steps": MAX_STEPS}},
     "checks": {
         # Schema-valid requests may still name things that do not exist, or break rules the

@@ -2,7 +2,7 @@
 
 It serves the prediction route's path template, so routing costs the same, and nothing else: no
 middleware, no dependencies, no database. uvicorn runs it with the options
-`marketsense.common.serve.serve` gives every service.
+`marketsense.common.serve.server_options` gives every service.
 
     python bench/bare_app.py --port 8100 --body-bytes 231 [--response dict|bytes]
 """
@@ -16,6 +16,9 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Response
+
+from marketsense.common.serve import server_options
+from marketsense.common.settings import CommonSettings
 
 ROUTE = "/v1/predictions/{symbol}/latest"
 """The same path template as the prediction service's `GET latest`."""
@@ -62,15 +65,14 @@ def main() -> None:
     parser.add_argument("--body-bytes", type=int, required=True)
     parser.add_argument("--response", choices=("dict", "bytes"), default="dict")
     args = parser.parse_args()
-    # The same uvicorn options as marketsense.common.serve.serve, so only the app differs.
+    # The same uvicorn options as marketsense.common.serve.serve (its h11 protocol with the
+    # header timeout included), so only the app differs.
     uvicorn.run(
         functools.partial(build_app, args.body_bytes, args.response),
         factory=True,
         host="127.0.0.1",
         port=args.port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=30,
+        **server_options(CommonSettings()),
     )
 
 

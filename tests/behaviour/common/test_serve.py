@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 import uvicorn
+from uvicorn.server import ServerState
 
+from marketsense.common.http_protocol import HeaderTimeoutProtocol
 from marketsense.common.serve import DEFAULT_PORTS, SERVICES, main, serve
 
 
@@ -62,6 +64,7 @@ def test_serve_runs_the_services_app_factory_on_loopback_and_its_port(
     serve(service)
 
     [(app, options)] = served
+    protocol = options.pop("http")
     assert app is importlib.import_module(f"marketsense.{service}.app").build_app
     assert options == {
         "factory": True,
@@ -70,7 +73,27 @@ def test_serve_runs_the_services_app_factory_on_loopback_and_its_port(
         "log_config": None,
         "access_log": False,
         "timeout_graceful_shutdown": 30,
+        "timeout_keep_alive": 5,
     }
+    assert issubclass(protocol, HeaderTimeoutProtocol)
+
+
+def test_the_settings_move_the_keep_alive_and_header_timeouts(
+    served: list[tuple[Any, dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MARKETSENSE_HTTP_KEEP_ALIVE_SECONDS", "9")
+    monkeypatch.setenv("MARKETSENSE_HTTP_HEADER_TIMEOUT_SECONDS", "2.5")
+
+    serve("prediction")
+
+    [(_, options)] = served
+    assert options["timeout_keep_alive"] == 9
+    protocol = options["http"](
+        config=uvicorn.Config(app="marketsense.monitoring.app:build_app"),
+        server_state=ServerState(),
+        app_state={},
+    )
+    assert protocol.header_timeout == 2.5
 
 
 def test_the_environment_moves_host_and_port_and_arguments_move_them_again(

@@ -9,78 +9,28 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pytest
-from fastapi import FastAPI
 
-from marketsense.common.app import create_app
 from marketsense.common.auth import Role, revoke_key
 from marketsense.common.db.models import Prediction, Run
 from marketsense.common.features import FEATURE_COLUMNS
 from marketsense.common.runtime import Runtime
 from marketsense.common.states import RunState
 from marketsense.models.predictor import OnnxPredictor
-from marketsense.prediction.app import create_component
-from marketsense.prediction.config import PredictionSettings
 from marketsense.prediction.views import MAX_SYMBOLS
 from tests.artifacts import small_predictor
-from tests.conftest import TEST_AS_OF
 from tests.model_registry_rows import new_api_key
+from tests.prediction_support import DAY, MAX_ROWS, SERVED, Api, feature_row, prediction_app, serve
 
-DAY = TEST_AS_OF
 EARLIER = DAY - dt.timedelta(days=1)
-SERVED = ("test-predictor", "5")
-"""The local predictor these tests serve: (name, version)."""
-MAX_ROWS = 100
-
-
-def _app(tmp_path: Path, **overrides: Any) -> FastAPI:
-    values: dict[str, Any] = {
-        "home": tmp_path / "home",
-        "predictor_model": f"unregistered-{uuid.uuid4().hex[:8]}",
-        "predictor_path": tmp_path / "local",
-        "latest_cache_seconds": 0,
-        "api_key_cache_seconds": 0,
-        "predict_max_rows": MAX_ROWS,
-        "model_poll_seconds": 3600,
-    } | overrides
-    settings = PredictionSettings.model_validate(values)
-    runtime = Runtime(settings, service="prediction")
-    return create_app(runtime, [create_component(runtime, settings)], title="test prediction")
-
-
-class Api:
-    """A client of the app under test, with a reader key, and the app's runtime."""
-
-    def __init__(self, app: FastAPI, client: httpx.AsyncClient, key: str):
-        self.app, self.client, self.key = app, client, key
-        self.runtime: Runtime = app.state.runtime
-
-    async def get(self, url: str, **params: Any) -> httpx.Response:
-        """GET with the reader key."""
-        return await self.client.get(url, params=params, headers={"X-API-Key": self.key})
-
-    async def predict(self, rows: list[dict[str, Any]]) -> httpx.Response:
-        """POST /v1/predict with the reader key."""
-        return await self.client.post(
-            "/v1/predict", json={"rows": rows}, headers={"X-API-Key": self.key}
-        )
-
-
-async def _serve(app: FastAPI) -> AsyncIterator[Api]:
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
-    ):
-        yield Api(app, client, await new_api_key(app.state.runtime.database))
 
 
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[Api]:
     """The prediction service serving a local predictor, on the embedded default."""
     small_predictor(tmp_path / "local", seed=11, name=SERVED[0], version=SERVED[1])
-    async for served in _serve(_app(tmp_path)):
+    async for served in serve(prediction_app(tmp_path)):
         yield served
 
 
@@ -110,11 +60,6 @@ async def _store(runtime: Runtime, rows: list[tuple[str, dt.date, str]]) -> list
         session.add_all(stored)
         await session.flush()
         return [p.id for p in stored]
-
-
-def _row(symbol: str = "AAPL", **features: Any) -> dict[str, Any]:
-    values: dict[str, Any] = dict.fromkeys(FEATURE_COLUMNS, 0.1)
-    return {"symbol": symbol, "as_of": DAY.isoformat(), "features": values | features}
 
 
 async def test_latest_is_the_served_versions_prediction_for_the_symbols_latest_day(
@@ -163,7 +108,7 @@ async def test_latest_of_an_unknown_symbol_is_404(api: Api) -> None:
 
 async def test_latest_is_answered_from_memory_for_the_cache_time(tmp_path: Path) -> None:
     small_predictor(tmp_path / "local", seed=11, name=SERVED[0], version=SERVED[1])
-    async for api in _serve(_app(tmp_path, latest_cache_seconds=300)):
+    async for api in serve(prediction_app(tmp_path, latest_cache_seconds=300)):
         await _store(api.runtime, [("AAA", EARLIER, "5")])
         first = await api.get("/v1/predictions/AAA/latest")
         await _store(api.runtime, [("AAA", DAY, "5")])
@@ -260,7 +205,7 @@ async def test_predict_scores_every_row_as_the_model_itself_does(api: Api, tmp_p
     rng = np.random.default_rng(4)
     values = rng.normal(size=(MAX_ROWS, len(FEATURE_COLUMNS)))
     rows = [
-        _row(f"S{i}", **dict(zip(FEATURE_COLUMNS, values[i].tolist(), strict=True)))
+        feature_row(f"S{i}", **dict(zip(FEATURE_COLUMNS, values[i].tolist(), strict=True)))
         for i in range(MAX_ROWS)
     ]
     rows[0]["features"] |= {"sentiment_mean": None, "has_sentiment": 0.0}
@@ -289,7 +234,7 @@ async def test_predict_scores_every_row_as_the_model_itself_does(api: Api, tmp_p
 
 
 async def test_predict_refuses_more_rows_than_the_limit(api: Api) -> None:
-    response = await api.predict([_row(f"S{i}") for i in range(MAX_ROWS + 1)])
+    response = await api.predict([feature_row(f"S{i}") for i in range(MAX_ROWS + 1)])
 
     assert response.status_code == 422
     (error,) = response.json()["detail"]
@@ -298,10 +243,10 @@ async def test_predict_refuses_more_rows_than_the_limit(api: Api) -> None:
 
 
 async def test_predict_names_every_missing_unknown_or_non_numeric_feature(api: Api) -> None:
-    missing = _row()
+    missing = feature_row()
     del missing["features"]["rsi_14"]
-    unknown = _row(mood=1.0)
-    text = _row(ret_1d="0.1")
+    unknown = feature_row(mood=1.0)
+    text = feature_row(ret_1d="0.1")
     response = await api.predict([missing, unknown, text])
 
     assert response.status_code == 422
@@ -319,10 +264,10 @@ async def test_predict_names_every_missing_unknown_or_non_numeric_feature(api: A
 
 
 async def test_without_a_served_model_latest_and_predict_are_503(tmp_path: Path) -> None:
-    async for api in _serve(_app(tmp_path)):  # no local folder, nothing registered
+    async for api in serve(prediction_app(tmp_path)):  # no local folder, nothing registered
         await _store(api.runtime, [("AAA", DAY, "5")])
         latest = await api.get("/v1/predictions/AAA/latest")
-        predict = await api.predict([_row()])
+        predict = await api.predict([feature_row()])
         listing = await api.get("/v1/predictions")
 
     assert (latest.status_code, predict.status_code) == (503, 503)
@@ -345,7 +290,7 @@ async def test_every_route_needs_a_live_key_and_a_reader_key_suffices(api: Api) 
     routes = {
         "latest": ("GET", "/v1/predictions/AAA/latest", None),
         "list": ("GET", "/v1/predictions", None),
-        "predict": ("POST", "/v1/predict", {"rows": [_row()]}),
+        "predict": ("POST", "/v1/predict", {"rows": [feature_row()]}),
     }
     statuses: dict[tuple[str, str], int] = {}
     details: set[str] = set()
@@ -370,7 +315,7 @@ async def test_every_route_needs_a_live_key_and_a_reader_key_suffices(api: Api) 
 
 
 def test_openapi_documents_every_operation_with_errors_and_examples(tmp_path: Path) -> None:
-    spec = _app(tmp_path).openapi()
+    spec = prediction_app(tmp_path).openapi()
     operations = [
         (path, method, operation)
         for path, item in spec["paths"].items()
@@ -413,3 +358,6 @@ def test_openapi_documents_every_operation_with_errors_and_examples(tmp_path: Pa
     assert {"200", "401", "403", "404", "422", "503"} <= set(latest)
     assert "503" in spec["paths"]["/v1/predict"]["post"]["responses"]
     assert f"At most {MAX_ROWS} rows" in spec["paths"]["/v1/predict"]["post"]["description"]
+    assert spec["components"]["schemas"]["PredictRequest"]["properties"]["rows"]["maxItems"] == (
+        MAX_ROWS
+    )

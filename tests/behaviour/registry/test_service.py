@@ -161,4 +161,4 @@ async def test_audit_pages_cover_every_change_once_newest_first(
         "/v1/audit", params={"cursor": "abc"}, headers=registry.key("reader")
     )
     assert bad.status_code == 422
-    assert "cursor" in bad.json()["detail"]
+    assert "cursor" in str(bad.json()["detail"])

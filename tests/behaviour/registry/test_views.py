@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from marketsense.common.app import create_app
 from marketsense.common.runtime import Runtime
 from marketsense.registry.app import create_component
 from marketsense.registry.config import RegistrySettings
 from tests.artifacts import small_predictor
-from tests.registry_support import Registry
+from tests.registry_support import Registry, with_versions
 
 MODEL = "baseline-predictor"
 
@@ -110,3 +112,82 @@ def test_every_route_is_documented_with_a_summary_tags_and_its_errors(tmp_path: 
         if name in {"HTTPValidationError", "ValidationError"}:
             continue
         assert schema.get("examples"), f"schema {name} has no example"
+
+
+@pytest.mark.parametrize("version", [2**31, 2**63, 10**30])
+async def test_a_version_number_beyond_what_the_database_holds_is_refused(
+    registry: Registry, tmp_path: Path, version: int
+) -> None:
+    await with_versions(registry, tmp_path, MODEL, 0.6)
+    reader = registry.key("reader")
+
+    answers = [
+        await registry.api.get(f"/v1/models/{MODEL}/versions/{version}", headers=reader),
+        await registry.api.get(
+            f"/v1/models/{MODEL}/versions/{version}/files/model.onnx", headers=reader
+        ),
+        await registry.promote(MODEL, version, alias="staging", holder="publisher"),
+    ]
+
+    assert [a.status_code for a in answers] == [422, 422, 422]
+    for answer in answers:
+        assert "less than or equal to 2147483647" in answer.text
+
+
+@pytest.mark.parametrize(
+    ("time", "message"),
+    [
+        ("0001-01-01T00:00:00+01:00", "outside years 1 to 9999"),
+        ("9999-12-31T23:59:59-01:00", "outside years 1 to 9999"),
+        ("0", "ISO 8601"),
+        ("1764081000", "ISO 8601"),
+    ],
+)
+async def test_a_time_that_is_not_iso_or_leaves_the_calendar_in_utc_is_refused(
+    registry: Registry, time: str, message: str
+) -> None:
+    assert (await registry.create_model(MODEL)).status_code == 201
+
+    answer = await registry.api.get(
+        f"/v1/models/{MODEL}/aliases/production/at",
+        params={"time": time},
+        headers=registry.key("reader"),
+    )
+
+    assert answer.status_code == 422, answer.text
+    assert message in answer.text
+
+
+@pytest.mark.parametrize("cursor", [str(2**63), "9" * 19, "²", "%C2%B2", "0", "1" * 5000])
+async def test_an_audit_cursor_beyond_a_row_id_or_not_one_is_refused_in_plain_words(
+    registry: Registry, cursor: str
+) -> None:
+    answer = await registry.api.get(
+        "/v1/audit", params={"cursor": cursor}, headers=registry.key("reader")
+    )
+
+    assert answer.status_code == 422, answer.text
+    assert "cursor" in answer.text
+    assert "int()" not in answer.text
+    assert "digits" not in answer.text
+
+
+def test_the_documented_schemas_state_the_bounds_and_that_force_needs_a_reason(
+    tmp_path: Path,
+) -> None:
+    settings = RegistrySettings(home=tmp_path, log_json=False)
+    runtime = Runtime(settings, service="registry")
+    spec = create_app(runtime, [create_component(runtime, settings)], title="registry").openapi()
+    update = spec["components"]["schemas"]["AliasUpdate"]
+    [version] = [
+        p
+        for p in spec["paths"]["/v1/models/{name}/versions/{version}"]["get"]["parameters"]
+        if p["name"] == "version"
+    ]
+    [cursor] = [p for p in spec["paths"]["/v1/audit"]["get"]["parameters"] if p["name"] == "cursor"]
+
+    assert version["schema"]["maximum"] == 2**31 - 1
+    assert update["properties"]["version"]["maximum"] == 2**31 - 1
+    assert update["if"] == {"properties": {"force": {"const": True}}, "required": ["force"]}
+    assert update["then"]["properties"]["reason"] == {"minLength": 1}
+    assert cursor["schema"]["anyOf"][0]["pattern"] == "^[1-9][0-9]{0,18}$"

@@ -14,6 +14,7 @@ from marketsense.prediction.scoring import (
     FeatureMismatch,
     feature_matrix,
     online_predictions,
+    scorable,
     signal_for,
 )
 
@@ -110,3 +111,13 @@ def test_online_predictions_answer_each_row_in_order_without_a_run() -> None:
 def test_online_predictions_need_one_probability_per_row() -> None:
     with pytest.raises(ValueError, match="shorter"):
         online_predictions(MANIFEST, [row("AAA"), row("BBB")], np.array([0.4]), threshold=0.05)
+
+
+def test_probabilities_that_are_not_numbers_from_0_to_1_are_named_by_row() -> None:
+    with pytest.raises(FeatureMismatch) as refused:
+        scorable(np.array([0.2, np.nan, 1.0, np.inf, -0.1], dtype=np.float32))
+
+    assert [p["loc"] for p in refused.value.problems] == [
+        ("body", "rows", i, "features") for i in (1, 3, 4)
+    ]
+    scorable(np.array([0.0, 0.5, 1.0], dtype=np.float32))

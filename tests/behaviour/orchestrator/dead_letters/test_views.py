@@ -107,6 +107,34 @@ async def test_list_refuses_limits_cursors_and_filters_out_of_range(
     assert response.status_code == 422, response.text
 
 
+@pytest.mark.parametrize("cursor", [str(2**63), "9" * 19, "²", "%C2%B2", "0", "01", "1e3"])
+async def test_a_cursor_beyond_a_row_id_or_not_one_is_refused_in_plain_words(
+    orchestrator_only: Pipeline, cursor: str
+) -> None:
+    response = await orchestrator_only.reader.get("/v1/dead-letters", params={"cursor": cursor})
+
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["query", "cursor"]
+    assert "int()" not in error["msg"]
+
+
+async def test_the_openapi_document_states_the_cursor_format_and_the_one_selection_rule(
+    orchestrator_only: Pipeline,
+) -> None:
+    document = orchestrator_only.app.openapi()
+    [cursor] = [
+        p
+        for p in document["paths"]["/v1/dead-letters"]["get"]["parameters"]
+        if p["name"] == "cursor"
+    ]
+    replay = document["components"]["schemas"]["DeadLetterReplay"]
+
+    assert cursor["schema"]["anyOf"][0]["pattern"] == "^[1-9][0-9]{0,18}$"
+    assert [choice["required"] for choice in replay["oneOf"]] == [["ids"], ["run_id"]]
+    assert "exactly one" in replay["description"]
+
+
 async def test_replay_skips_records_replayed_before_unless_forced(
     orchestrator_only: Pipeline,
 ) -> None:

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketsense.common.auth import Role
 from marketsense.common.db.engine import Database
+from marketsense.common.db.models import Task
 from marketsense.common.states import Stage
 from marketsense.orchestrator.runs import service
 from marketsense.orchestrator.runs.flows import settle_run
@@ -213,3 +217,107 @@ async def test_start_missed_by_the_up_front_check_is_refused_by_the_database(
     assert first in refused.json()["detail"]
     assert len(checks) == 2
     assert len((await orchestra.api.get("/v1/runs")).json()["items"]) == 1
+
+
+async def test_a_universe_over_the_limit_is_refused_naming_it_before_any_symbol_is_checked(
+    orchestra: Orchestra,
+) -> None:
+    # Every symbol is invalid: an answer that names them has checked each before counting.
+    body = {"as_of": TEST_AS_OF.isoformat(), "universe": [".."] * 100_000}
+    started = time.perf_counter()
+    refused = await orchestra.api.post("/v1/runs", json=body)
+
+    assert time.perf_counter() - started < 5
+    assert refused.status_code == 422
+    [error] = refused.json()["detail"]
+    assert error["loc"] == ["body", "universe"]
+    assert error["msg"] == "at most 10000 symbols per request, got 100000"
+
+
+async def test_the_openapi_document_states_the_symbol_pattern_and_the_configured_limit(
+    orchestra: Orchestra,
+) -> None:
+    spec = (await orchestra.api.get("/openapi.json")).json()
+    universe = spec["components"]["schemas"]["RunCreate"]["properties"]["universe"]
+
+    assert universe["maxItems"] == 10_000
+    assert universe["items"]["pattern"] == "^[A-Za-z0-9][A-Za-z0-9.\\-]{0,15}$"
+
+
+async def test_a_symbol_listed_twice_in_a_long_universe_is_found_without_stalling(
+    tmp_path: Path, database: Database, database_url: str
+) -> None:
+    settings = orchestrator_settings(tmp_path, database_url, max_symbols=50_000)
+    symbols = [f"S{i:05d}" for i in range(40_000)] + ["s00007"]
+    async with serve_orchestrator(settings) as orchestra:
+        started = time.perf_counter()
+        refused = await orchestra.api.post(
+            "/v1/runs", json={"as_of": TEST_AS_OF.isoformat(), "universe": symbols}
+        )
+        elapsed = time.perf_counter() - started
+
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["msg"] == "symbols listed twice: ['S00007']"
+    # Comparing each symbol with every other took about 30 s on this list.
+    assert elapsed < 5
+
+
+@pytest.mark.parametrize("symbol", ["..", ".", "-", "--", ".-", ".AAPL", " AAPL", "A B", "é"])
+async def test_a_symbol_that_is_not_a_ticker_is_refused_naming_its_place(
+    orchestra: Orchestra, symbol: str
+) -> None:
+    refused = await orchestra.api.post(
+        "/v1/runs", json={"as_of": TEST_AS_OF.isoformat(), "universe": ["AAPL", symbol]}
+    )
+
+    assert refused.status_code == 422
+    [error] = refused.json()["detail"]
+    assert error["loc"] == ["body", "universe", 1]
+    assert "pattern" in error["msg"]
+    assert (await orchestra.api.get("/v1/runs")).json()["items"] == []
+
+
+async def test_symbols_are_run_in_upper_case(orchestra: Orchestra) -> None:
+    run_id = await start_run(orchestra, TEST_AS_OF, ["aapl", "BRK.B", "0700"])
+
+    async with orchestra.runtime.database.session() as session:
+        symbols = await session.scalars(select(Task.symbol).where(Task.run_id == run_id))
+        assert set(symbols) == {"AAPL", "BRK.B", "0700"}
+
+
+@pytest.mark.parametrize("as_of", [0, "0", "20261120", "0001-01-01", "1970-01-01", "2100-01-04"])
+async def test_a_day_that_is_not_an_iso_date_within_bounds_is_refused(
+    orchestra: Orchestra, as_of: object
+) -> None:
+    started = await orchestra.api.post("/v1/runs", json={"as_of": as_of, "universe": ["AAPL"]})
+    listed = await orchestra.api.get("/v1/runs", params={"as_of": str(as_of)})
+
+    for refused in (started, listed):
+        assert refused.status_code == 422, refused.text
+        [error] = refused.json()["detail"]
+        assert error["loc"][-1] == "as_of"
+        assert "YYYY-MM-DD" in error["msg"] or "outside 1970-01-02 to 2099-12-31" in error["msg"]
+
+
+def _run_cursor(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        _run_cursor("runs:0001-01-01T00:00:00+01:00|r1"),
+        _run_cursor("runs:2026-11-20T10:00:00|r1"),
+        _run_cursor("runs:2026-11-20T10:00:00+00:00|" + "r" * 37),
+        "%C2%B2",
+        "²",
+        "not-a-cursor",
+    ],
+)
+async def test_a_cursor_this_api_did_not_return_is_refused_saying_so(
+    orchestra: Orchestra, cursor: str
+) -> None:
+    refused = await orchestra.api.get("/v1/runs", params={"cursor": cursor})
+
+    assert refused.status_code == 422
+    assert "cursor" in str(refused.json()["detail"])

@@ -61,7 +61,7 @@ def run_start(
     """Start a run and print its id (needs a publisher key)."""
     day = as_of.date() if as_of else last_weekday()
     with orchestrator(url, api_key) as client:
-        run = client.start_run(day, [s for s in symbols.split(",") if s])
+        run = client.start_run(day, [s.strip() for s in symbols.split(",") if s.strip()])
     console.print(run.id)
 
 

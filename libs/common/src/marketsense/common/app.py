@@ -16,8 +16,10 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from marketsense.common.http_errors import install_error_answers
 from marketsense.common.logs import configure_logging
-from marketsense.common.metrics import HTTP_REQUEST_SECONDS
+from marketsense.common.metrics import HTTP_REQUEST_SECONDS, method_label
+from marketsense.common.request_guard import BodyLimit, GuardRules, RequestGuard
 from marketsense.common.runtime import Runtime
 from marketsense.common.settings import CommonSettings
 
@@ -46,6 +48,9 @@ class Component:
     describe: list[Describe] = field(default_factory=list)
     """Edit the OpenAPI document once it is built, to state what this deployment's settings
     make true (a limit, say): routes are declared once, before any settings exist."""
+    body_limits: dict[Callable[..., Any], BodyLimit] = field(default_factory=dict)
+    """Body limits of routes (by endpoint function) that need another than
+    `http_max_body_bytes`. Every route of `router` needs an API key."""
 
 
 class BackgroundLoops:
@@ -108,12 +113,18 @@ def create_app(runtime: Runtime, components: list[Component], *, title: str) -> 
     for component in components:
         if component.state is not None:
             setattr(app.state, component.name, component.state)
+    install_error_answers(app)
+    app.add_middleware(
+        RequestGuard, keyring=runtime.keyring, rules=_guard_rules(app, runtime, components)
+    )
+    # Added last, so outermost: it times and counts the guard's refusals too.
     app.add_middleware(RequestMetrics, service=runtime.service)
     for component in components:
         if component.router is not None:
             app.include_router(component.router)
 
-    _describe_with(app, [hook for component in components for hook in component.describe])
+    hooks = [hook for component in components for hook in component.describe]
+    _describe_with(app, [_document_body_answers, *hooks])
     checks: dict[str, Check] = {
         "database": runtime.database.healthy,
         "bus": runtime.bus.healthy,
@@ -161,6 +172,44 @@ def build_service_app(
     return create_app(runtime, [component(runtime, settings)], title=f"marketsense {service}")
 
 
+OPERATIONS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+"""Paths every app serves without a key: probes and scrapes."""
+
+
+def _guard_rules(app: FastAPI, runtime: Runtime, components: list[Component]) -> GuardRules:
+    """What the request guard checks: every path but the operations and API documents needs a
+    key; bodies are bounded by the settings and the components' own limits."""
+    documents = {app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url}
+    settings = runtime.settings
+    return GuardRules(
+        public_paths=OPERATIONS_PATHS | {path for path in documents if path},
+        default_limit=BodyLimit(settings.http_max_body_kib << 10, "MARKETSENSE_HTTP_MAX_BODY_KIB"),
+        limits={k: v for component in components for k, v in component.body_limits.items()},
+        body_timeout=settings.http_body_timeout_seconds,
+    )
+
+
+BODY_ANSWERS = {
+    "408": "The body did not arrive within `MARKETSENSE_HTTP_BODY_TIMEOUT_SECONDS`.",
+    "413": "The body is over this route's limit; `detail` names it and its setting.",
+}
+"""What the request guard may answer to any route that takes a body."""
+
+
+def _document_body_answers(document: dict[str, Any]) -> None:
+    """Document the request guard's 408 and 413 on every operation that takes a body."""
+    schemas = document.get("components", {}).get("schemas", {})
+    content = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorRead"}}}
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            if isinstance(operation, dict) and "requestBody" in operation:
+                for status, description in BODY_ANSWERS.items():
+                    answer: dict[str, Any] = {"description": description}
+                    if "ErrorRead" in schemas:
+                        answer["content"] = content
+                    operation["responses"].setdefault(status, answer)
+
+
 def _describe_with(app: FastAPI, hooks: list[Describe]) -> None:
     """Apply the components' edits to the app's OpenAPI document the first time it is built."""
     build = app.openapi
@@ -203,5 +252,5 @@ class RequestMetrics:
             # Unmatched paths share one label so a scanner cannot blow up the series count.
             template = getattr(route, "path", "unmatched")
             HTTP_REQUEST_SECONDS.labels(
-                self.service, scope["method"], template, str(status)
+                self.service, method_label(scope["method"]), template, str(status)
             ).observe(time.perf_counter() - started)

@@ -20,6 +20,8 @@ from marketsense.common.db.models import ApiKey
 
 KEY_HEADER = "X-API-Key"
 KEY_PREFIX = "msk_"
+PRINCIPAL_SCOPE_KEY = "marketsense.principal"
+"""Where the request guard leaves the principal of a request's key, for routes to read."""
 
 
 class Role(StrEnum):
@@ -142,9 +144,14 @@ async def authorize(keyring: KeyRing, key: str | None, role: Role) -> Principal:
     principal = await keyring.principal(key)
     if principal is None:
         raise HTTPException(401, "unknown or revoked API key", {"WWW-Authenticate": KEY_HEADER})
+    check_role(principal, role)
+    return principal
+
+
+def check_role(principal: Principal, role: Role) -> None:
+    """HTTP 403 naming both roles unless the principal holds `role`."""
     if not role_allows(principal.role, role):
         raise HTTPException(
             403,
             f"this needs the {role.value} role; key {principal.name!r} is {principal.role.value}",
         )
-    return principal

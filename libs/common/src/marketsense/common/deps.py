@@ -11,7 +11,15 @@ from typing import Annotated, TypeVar
 from fastapi import Depends, Request, Security
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from marketsense.common.auth import KEY_SCHEME, Principal, Role, authorize
+from marketsense.common.auth import (
+    KEY_HEADER,
+    KEY_SCHEME,
+    PRINCIPAL_SCOPE_KEY,
+    Principal,
+    Role,
+    authorize,
+    check_role,
+)
 from marketsense.common.runtime import Runtime
 
 T = TypeVar("T")
@@ -39,15 +47,34 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 """A database session for reading; writes go through a service function's own transaction."""
 
 
+async def authorized(request: Request, role: Role, key: str | None = None) -> Principal:
+    """The caller holding `role`: the principal the request guard admitted, else the key's own
+    check (401 without a valid key, 403 below the role)."""
+    principal = request.scope.get(PRINCIPAL_SCOPE_KEY)
+    if isinstance(principal, Principal):
+        check_role(principal, role)
+        return principal
+    if key is None:
+        key = request.headers.get(KEY_HEADER)
+    return await authorize(get_runtime(request).keyring, key, role)
+
+
+class KeyCheck:
+    """A dependency admitting keys that hold `role`; the request guard reads the role too, to
+    refuse a key below it before the route's body is read."""
+
+    def __init__(self, role: Role):
+        self.role = role
+
+    async def __call__(
+        self, request: Request, key: Annotated[str | None, Security(KEY_SCHEME)]
+    ) -> Principal:
+        return await authorized(request, self.role, key)
+
+
 def require(role: Role) -> Callable[..., Awaitable[Principal]]:
     """A dependency admitting keys that hold `role` (401 without a valid key, 403 below it)."""
-
-    async def key_holder(
-        request: Request, key: Annotated[str | None, Security(KEY_SCHEME)]
-    ) -> Principal:
-        return await authorize(get_runtime(request).keyring, key, role)
-
-    return key_holder
+    return KeyCheck(role)
 
 
 ReaderKey = Annotated[Principal, Depends(require(Role.READER))]

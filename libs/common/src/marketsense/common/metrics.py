@@ -2,9 +2,20 @@
 
 from prometheus_client import Counter, Gauge, Histogram
 
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+"""Request methods a label may name; any other is counted as `other`."""
+
+
+def method_label(method: str) -> str:
+    """The `method` label of a request: one of a closed set, so a client inventing methods
+    cannot add series."""
+    return method if method in HTTP_METHODS else "other"
+
+
 HTTP_REQUEST_SECONDS = Histogram(
     "marketsense_http_request_duration_seconds",
-    "HTTP request latency by route and status.",
+    "HTTP request latency by method (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS or other), "
+    "route and status.",
     ["service", "method", "route", "status"],
 )
 EVENTS_CONSUMED = Counter(

@@ -6,8 +6,12 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from typing import Any
 
 import uvicorn
+
+from marketsense.common.http_protocol import header_timeout_protocol
+from marketsense.common.settings import CommonSettings
 
 SERVICES = ("orchestrator", "ingestion", "processing", "prediction", "monitoring", "registry")
 """Every service `marketsense serve` can run."""
@@ -29,10 +33,21 @@ def serve(service: str, *, host: str | None = None, port: int | None = None) -> 
         factory=True,
         host=host or os.environ.get("MARKETSENSE_HOST", "127.0.0.1"),
         port=port or int(os.environ.get("MARKETSENSE_PORT", DEFAULT_PORTS[service])),
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=30,
+        **server_options(CommonSettings()),
     )
+
+
+def server_options(settings: CommonSettings) -> dict[str, Any]:
+    """uvicorn's options for a service: no access log (requests are metrics), graceful shutdown,
+    and the settings' keep-alive and header read timeouts."""
+    return {
+        "log_config": None,
+        "access_log": False,
+        "timeout_graceful_shutdown": 30,
+        "timeout_keep_alive": settings.http_keep_alive_seconds,
+        # uvicorn has no header read timeout; this h11 protocol adds one.
+        "http": header_timeout_protocol(settings.http_header_timeout_seconds),
+    }
 
 
 def main() -> None:

@@ -57,6 +57,21 @@ class CommonSettings(BaseSettings):
     api_key_cache_seconds: float = Field(default=30.0, ge=0)
     """How long a service remembers an API key lookup; a revoked key works at most this long."""
 
+    http_max_body_kib: int = Field(default=1024, ge=1)
+    """Largest request body a route reads, in KiB, unless the route states its own limit
+    (`POST /v1/predict` takes `predict_max_rows` rows, a model push its bundle); over it: 413."""
+
+    http_body_timeout_seconds: float = Field(default=30.0, gt=0)
+    """Longest time a request body may take to arrive (for a streamed upload: the longest wait
+    for its next part); past it the server answers 408 and closes the connection."""
+
+    http_header_timeout_seconds: float = Field(default=10.0, gt=0)
+    """Longest time a request's line and headers may take to arrive, from the connection's
+    opening or a request's first byte; past it the server closes the connection."""
+
+    http_keep_alive_seconds: int = Field(default=5, ge=1)
+    """How long an idle keep-alive connection stays open between requests."""
+
     log_level: str = "INFO"
     """Root log level."""
 

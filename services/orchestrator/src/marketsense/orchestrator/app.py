@@ -12,6 +12,7 @@ from marketsense.orchestrator.dead_letters import consumers as dead_letter_consu
 from marketsense.orchestrator.dead_letters.views import router as dead_letter_router
 from marketsense.orchestrator.runs import consumers as run_consumers
 from marketsense.orchestrator.runs.scheduler import Scheduler
+from marketsense.orchestrator.runs.views import describe_symbol_limit
 from marketsense.orchestrator.runs.views import router as run_router
 from marketsense.orchestrator.tasks.reaper import Reaper
 
@@ -37,7 +38,13 @@ def create_component(
     loops: list[Loop] = [Reaper(runtime, settings, notifier).run_forever]
     if settings.schedule_cron:
         loops.append(Scheduler(runtime, settings).run_forever)
-    return Component(name="orchestrator", router=api, state=settings, loops=loops)
+    return Component(
+        name="orchestrator",
+        router=api,
+        state=settings,
+        loops=loops,
+        describe=[describe_symbol_limit(settings.max_symbols)],
+    )
 
 
 def build_app(settings: OrchestratorSettings | None = None) -> FastAPI:

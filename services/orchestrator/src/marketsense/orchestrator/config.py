@@ -5,9 +5,9 @@ import re
 from pydantic import Field, field_validator
 
 from marketsense.common.alerts import AlertSettings
+from marketsense.common.api_models import SYMBOL_PATTERN
 from marketsense.common.features import MIN_BARS
 from marketsense.common.settings import CommonSettings
-from marketsense.orchestrator.runs.schemas import SYMBOL_PATTERN
 
 
 def split_symbols(text: str) -> list[str]:
@@ -58,7 +58,10 @@ class OrchestratorSettings(CommonSettings, AlertSettings):
     def _valid_symbols(cls, value: str) -> str:
         bad = [s for s in split_symbols(value) if not re.fullmatch(SYMBOL_PATTERN, s)]
         if bad:
-            raise ValueError(f"not valid symbols: {bad[:5]} (use A-Z, 0-9, '.', '-', up to 16)")
+            raise ValueError(
+                f"not valid symbols: {bad[:5]} (a letter or digit, then up to 15 letters, "
+                "digits, '.' or '-')"
+            )
         return value
 
     def universe(self) -> list[str]:

@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI
 
 from marketsense.common.app import Component, build_service_app
+from marketsense.common.request_guard import BodyLimit
 from marketsense.common.runtime import Runtime
 from marketsense.models.live import LiveModel
 from marketsense.models.predictor import OnnxPredictor, warm_up_predictor
@@ -16,7 +17,7 @@ from marketsense.prediction.deps import Serving
 from marketsense.prediction.latest_cache import ResponseCache
 from marketsense.prediction.rescoring import Rescorer
 from marketsense.prediction.service import PredictorHolder
-from marketsense.prediction.views import describe_row_limit, router
+from marketsense.prediction.views import describe_row_limit, predict, predict_body_bytes, router
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,9 @@ def create_component(runtime: Runtime, settings: PredictionSettings) -> Componen
     async def model_loaded() -> bool:
         return slot.ready()
 
+    predict_limit = max(
+        settings.http_max_body_kib << 10, predict_body_bytes(settings.predict_max_rows)
+    )
     return Component(
         name="prediction",
         router=router,
@@ -62,6 +66,7 @@ def create_component(runtime: Runtime, settings: PredictionSettings) -> Componen
         ),
         ready_checks={"predictor": model_loaded},
         describe=[describe_row_limit(settings.predict_max_rows)],
+        body_limits={predict: BodyLimit(predict_limit, "MARKETSENSE_PREDICT_MAX_ROWS")},
         on_start=[live.start],
         on_stop=[rescorer.stop, live.stop],
     )

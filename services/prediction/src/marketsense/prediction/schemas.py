@@ -5,10 +5,26 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, StrictFloat
+import numpy as np
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    SkipValidation,
+    StrictFloat,
+    TypeAdapter,
+)
 
-SYMBOL_PATTERN = r"^[A-Za-z0-9.\-]{1,16}$"
-"""What a stock symbol may look like."""
+from marketsense.common.api_models import IsoDay, Symbol
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+"""Largest finite float32: the model reads features as float32, where a larger value is
+infinite and its probability not a number."""
+
+MAX_FEATURES = 256
+"""Most feature names one row may carry: far more than any model reads, counted before each
+value is checked."""
 
 _PREDICTION_EXAMPLE: dict[str, JsonValue] = {
     "symbol": "AAPL",
@@ -80,8 +96,9 @@ class PredictionPage(BaseModel):
     """Pass as `cursor` to get the next page; null on the last page."""
 
 
-FeatureValue = Annotated[StrictFloat, Field(allow_inf_nan=False)]
-"""A finite number; JSON strings and booleans are refused rather than guessed at."""
+FeatureValue = Annotated[StrictFloat, Field(allow_inf_nan=False, ge=-FLOAT32_MAX, le=FLOAT32_MAX)]
+"""A number within float32's finite range, as the model reads it; JSON strings and booleans
+are refused rather than guessed at."""
 
 
 class PredictRow(BaseModel):
@@ -94,11 +111,11 @@ class PredictRow(BaseModel):
         },
     )
 
-    symbol: str = Field(pattern=SYMBOL_PATTERN)
-    """Stock symbol the features describe."""
-    as_of: dt.date
-    """Trading day the features describe."""
-    features: dict[str, FeatureValue | None]
+    symbol: Symbol
+    """Stock symbol the features describe, read in upper case."""
+    as_of: IsoDay
+    """Trading day the features describe (1970-01-02 to 2099-12-31)."""
+    features: dict[str, FeatureValue | None] = Field(max_length=MAX_FEATURES)
     """Every feature the served model reads (its manifest's `features`), by column name; null
     for a value that is missing (a day without texts has null sentiment columns and
     `has_sentiment` 0). Unknown names are refused."""
@@ -116,8 +133,14 @@ class PredictRequest(BaseModel):
         },
     )
 
-    rows: list[PredictRow] = Field(min_length=1)
+    # The rows are checked by the route once their count is within the service's limit:
+    # checking each of a far longer list first is the work the limit prevents.
+    rows: list[SkipValidation[PredictRow]] = Field(min_length=1)
     """The rows, at most the service's `predict_max_rows` (1,000 unless configured)."""
+
+
+PREDICT_ROWS: TypeAdapter[list[PredictRow]] = TypeAdapter(list[PredictRow])
+"""Validates the rows of a `PredictRequest` one by one."""
 
 
 class PredictResponse(BaseModel):

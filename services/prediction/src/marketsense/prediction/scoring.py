@@ -69,6 +69,25 @@ def feature_matrix(manifest: PredictorManifest, rows: Sequence[PredictRow]) -> n
     ).reshape(len(rows), len(wanted))
 
 
+def scorable(probabilities: np.ndarray) -> None:
+    """Raise FeatureMismatch naming every row whose probability is not a number from 0 to 1:
+    features that are finite one by one can still overflow the model's arithmetic."""
+    bad = np.flatnonzero(~((probabilities >= 0) & (probabilities <= 1)))
+    if bad.size:
+        raise FeatureMismatch(
+            [
+                {
+                    "type": "value_error",
+                    "loc": ("body", "rows", int(i), "features"),
+                    "msg": "the model cannot score these features: its arithmetic overflows "
+                    "(send values of the scale processing computes)",
+                    "input": None,
+                }
+                for i in bad
+            ]
+        )
+
+
 def online_predictions(
     manifest: PredictorManifest,
     rows: Sequence[PredictRow],

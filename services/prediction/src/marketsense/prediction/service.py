@@ -12,6 +12,7 @@ import numpy as np
 from sqlalchemy import ColumnElement, case, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from marketsense.common.api_models import CURSOR_INVALID, row_id
 from marketsense.common.db.models import FeatureSet, Prediction
 from marketsense.common.db.outbox import add_event
 from marketsense.common.errors import NonRetryableError, RetryableError
@@ -148,6 +149,9 @@ async def list_predictions(
 
 _CURSOR_PREFIX = "id:"
 
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
+"""What a prediction cursor looks like: URL-safe base64 without padding."""
+
 
 def encode_cursor(last_id: int) -> str:
     """An opaque cursor that continues after the prediction with id `last_id`."""
@@ -159,7 +163,7 @@ def decode_cursor(cursor: str) -> int:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError("not a cursor this API returned") from exc
-    if not text.startswith(_CURSOR_PREFIX) or not text[len(_CURSOR_PREFIX) :].isdigit():
-        raise ValueError("not a cursor this API returned")
-    return int(text[len(_CURSOR_PREFIX) :])
+        raise ValueError(CURSOR_INVALID) from exc
+    if not text.startswith(_CURSOR_PREFIX):
+        raise ValueError(CURSOR_INVALID)
+    return row_id(text[len(_CURSOR_PREFIX) :], least=0)

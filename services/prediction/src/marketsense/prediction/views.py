@@ -3,29 +3,41 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 
-from marketsense.common.api_models import AUTH_ERRORS, UNREADABLE_BODY, error_response
+from marketsense.common.api_models import (
+    AUTH_ERRORS,
+    SYMBOL_PATTERN,
+    UNREADABLE_BODY,
+    IsoDay,
+    counted_then_checked,
+    error_response,
+)
 from marketsense.common.app import Describe
-from marketsense.common.auth import KEY_HEADER, Role, authorize
-from marketsense.common.deps import get_runtime
+from marketsense.common.auth import Role
+from marketsense.common.deps import authorized, get_runtime
 from marketsense.common.runtime import Runtime
 from marketsense.models.predictor import OnnxPredictor
 from marketsense.prediction.deps import ReaderKey, ServingDep, SessionDep, get_serving
 from marketsense.prediction.schemas import (
-    SYMBOL_PATTERN,
+    PREDICT_ROWS,
     PredictionPage,
     PredictionRead,
     PredictRequest,
     PredictResponse,
 )
-from marketsense.prediction.scoring import FeatureMismatch, feature_matrix, online_predictions
+from marketsense.prediction.scoring import (
+    FeatureMismatch,
+    feature_matrix,
+    online_predictions,
+    scorable,
+)
 from marketsense.prediction.service import (
+    CURSOR_PATTERN,
     decode_cursor,
     encode_cursor,
     latest_prediction,
@@ -44,10 +56,23 @@ MAX_SYMBOLS = 200
 
 _SYMBOL = re.compile(SYMBOL_PATTERN)
 
+_SYMBOLS_CHARS = MAX_SYMBOLS * 18
+"""Longest `symbols` filter: the symbol limit of 16 characters, a comma and a space each."""
+
 _INVALID = error_response(422, "Invalid request; `detail` lists each bad field.")
 _NO_MODEL = error_response(503, "No predictor is loaded yet; retry shortly.")
 
 _JSON = "application/json"
+
+ROW_BYTES = 2048
+"""Request body bytes allowed per row: a row's JSON is about 600 bytes compact, and indentation
+or long decimals may take it past a kilobyte."""
+
+
+def predict_body_bytes(max_rows: int) -> int:
+    """The largest `POST /v1/predict` body that `max_rows` rows need, with room for the rest."""
+    return (64 << 10) + max_rows * ROW_BYTES
+
 
 MAX_ROWS_SENTENCE = "At most `MARKETSENSE_PREDICT_MAX_ROWS` rows"
 """How the row limit reads in the OpenAPI document until the service states its own."""
@@ -105,7 +130,7 @@ async def _load_latest(runtime: Runtime, symbol: str, predictor: OnnxPredictor) 
 )
 async def get_latest(symbol: SymbolPath, request: Request) -> Response:
     runtime, serving = get_runtime(request), get_serving(request)
-    await authorize(runtime.keyring, request.headers.get(KEY_HEADER), Role.READER)
+    await authorized(request, Role.READER)
     predictor = serving.slot.current
     if predictor is None:
         raise _no_model()
@@ -134,12 +159,13 @@ async def get_predictions(
     _key: ReaderKey,
     session: SessionDep,
     as_of: Annotated[
-        dt.date | None,
+        IsoDay | None,
         Query(description="Only this trading day; all days if omitted.", examples=["2026-11-25"]),
     ] = None,
     symbols: Annotated[
         str | None,
         Query(
+            max_length=_SYMBOLS_CHARS,
             description=f"Comma-separated symbols (at most {MAX_SYMBOLS}); all if omitted.",
             examples=["AAPL,MSFT"],
         ),
@@ -150,7 +176,10 @@ async def get_predictions(
     cursor: Annotated[
         str | None,
         Query(
-            description="`next_cursor` of the previous page; omit for the first page.",
+            pattern=CURSOR_PATTERN,
+            max_length=40,
+            description="`next_cursor` of the previous page, unchanged (URL-safe base64); omit "
+            "for the first page.",
             examples=["aWQ6MTI4"],
         ),
     ] = None,
@@ -186,11 +215,9 @@ async def predict(request: PredictRequest, _key: ReaderKey, serving: ServingDep)
     predictor = serving.slot.current
     if predictor is None:
         raise _no_model()
-    rows = request.rows
-    if len(rows) > serving.max_rows:
-        raise _invalid(
-            ("body", "rows"), f"at most {serving.max_rows} rows per request, got {len(rows)}", None
-        )
+    rows = counted_then_checked(
+        PREDICT_ROWS, request.rows, limit=serving.max_rows, loc=("body", "rows"), noun="rows"
+    )
     try:
         matrix = feature_matrix(predictor.manifest, rows)
     except FeatureMismatch as exc:
@@ -199,6 +226,10 @@ async def predict(request: PredictRequest, _key: ReaderKey, serving: ServingDep)
         probabilities = await asyncio.to_thread(predictor.predict_up, matrix)
     else:
         probabilities = predictor.predict_up(matrix)
+    try:
+        scorable(probabilities)
+    except FeatureMismatch as exc:
+        raise RequestValidationError(exc.problems) from exc
     result = online_predictions(
         predictor.manifest, rows, probabilities, threshold=serving.threshold
     )
@@ -208,7 +239,7 @@ async def predict(request: PredictRequest, _key: ReaderKey, serving: ServingDep)
 def _parse_symbols(text: str) -> list[str]:
     """Upper-cased symbols of a comma-separated list; 422 naming `symbols` if one is malformed."""
     symbols = sorted({part.strip().upper() for part in text.split(",") if part.strip()})
-    bad = [s for s in symbols if not _SYMBOL.match(s)]
+    bad = [s for s in symbols if not _SYMBOL.fullmatch(s)]
     if bad or not symbols:
         raise _invalid(("query", "symbols"), f"not stock symbols: {bad or [text]}", text)
     if len(symbols) > MAX_SYMBOLS:
@@ -226,5 +257,7 @@ def describe_row_limit(max_rows: int) -> Describe:
         operation["description"] = operation["description"].replace(
             MAX_ROWS_SENTENCE, f"At most {max_rows} rows"
         )
+        request = document["components"]["schemas"]["PredictRequest"]
+        request["properties"]["rows"]["maxItems"] = max_rows
 
     return describe

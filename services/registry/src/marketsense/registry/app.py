@@ -5,9 +5,11 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from marketsense.common.app import Component, build_service_app
+from marketsense.common.request_guard import BodyLimit
 from marketsense.common.runtime import Runtime
 from marketsense.registry.config import RegistrySettings
-from marketsense.registry.views import describe_bundle_limit, router
+from marketsense.registry.uploads import push_body_limit
+from marketsense.registry.views import describe_bundle_limit, post_version, router
 
 
 def create_component(runtime: Runtime, settings: RegistrySettings) -> Component:
@@ -17,6 +19,14 @@ def create_component(runtime: Runtime, settings: RegistrySettings) -> Component:
         router=router,
         state=settings,
         describe=[describe_bundle_limit(settings.registry_max_bundle_mb)],
+        # A push streams its bundle through the upload reader, which bounds each part itself.
+        body_limits={
+            post_version: BodyLimit(
+                push_body_limit(settings.registry_max_bundle_mb << 20),
+                "MARKETSENSE_REGISTRY_MAX_BUNDLE_MB",
+                streamed=True,
+            )
+        },
     )
 
 

@@ -3,16 +3,34 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from marketsense.common.api_models import MAX_INT32
 from marketsense.models.kinds import ModelKind
 
 MODEL_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,127}$"
 """Registered model names: lower case, digits, '.', '_' and '-', up to 128 characters."""
 ALIAS_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
 """Alias names, such as `production` or `staging`."""
+
+_ISO_TIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ]"
+
+
+def _iso_text(value: object) -> object:
+    """Only an ISO 8601 string (or a datetime, from Python callers) is a time: pydantic would
+    otherwise read a number such as 0 as seconds since 1970."""
+    if isinstance(value, dt.datetime) or (isinstance(value, str) and re.match(_ISO_TIME, value)):
+        return value
+    raise ValueError("use an ISO 8601 date and time with a timezone, such as 2026-11-25T14:30Z")
+
+
+IsoTime = Annotated[
+    dt.datetime, BeforeValidator(_iso_text), Field(json_schema_extra={"pattern": _ISO_TIME})
+]
+"""A time written in ISO 8601, date and time of day."""
 
 AliasAction = Literal["promote", "rollback"]
 """How an alias moved: set to a chosen version, or sent back to the one it held before."""
@@ -191,14 +209,17 @@ class AliasUpdate(BaseModel):
             "examples": [
                 {"version": 3, "reason": "better holdout AUC on the 2026 Q3 window"},
                 {"version": 2, "reason": "hotfix: version 3 mis-scores halts", "force": True},
-            ]
+            ],
+            # Force needs a reason: the rule the route enforces (it refuses a blank one too).
+            "if": {"properties": {"force": {"const": True}}, "required": ["force"]},
+            "then": {"properties": {"reason": {"minLength": 1}}, "required": ["reason"]},
         },
     )
 
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_INT32)
     """Version the alias should point at."""
     reason: str = Field(default="", max_length=2000)
-    """Why; kept in the audit log. Required when `force` is true."""
+    """Why; kept in the audit log. Required, not blank, when `force` is true."""
     force: bool = False
     """Skip the production metric gate (needs a reason; audited as forced)."""
 

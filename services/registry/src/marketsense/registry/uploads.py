@@ -140,7 +140,7 @@ async def read_push_upload(
             declared = int(content_length)
         except ValueError:
             raise UploadInvalid(f"Content-Length {content_length!r} is not a number") from None
-        if declared > max_bundle_bytes + MAX_MANIFEST_BYTES + FORM_OVERHEAD_BYTES:
+        if declared > push_body_limit(max_bundle_bytes):
             raise UploadTooLarge(_bundle_limit_message(max_bundle_bytes))
     kind, options = parse_options_header(content_type or "")
     boundary = options.get(b"boundary")
@@ -191,6 +191,11 @@ async def read_push_upload(
     return PushUpload(
         manifest=bytes(reader.manifest), bundle=reader.bundle, bundle_size=reader.bundle_size
     )
+
+
+def push_body_limit(max_bundle_bytes: int) -> int:
+    """The most bytes a whole push may carry: the bundle, the manifest and the form around them."""
+    return max_bundle_bytes + MAX_MANIFEST_BYTES + FORM_OVERHEAD_BYTES
 
 
 def _bundle_limit_message(max_bundle_bytes: int) -> str:

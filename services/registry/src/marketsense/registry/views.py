@@ -9,7 +9,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 
-from marketsense.common.api_models import AUTH_ERRORS, UNREADABLE_BODY, error_response
+from marketsense.common.api_models import (
+    AUTH_ERRORS,
+    ID_CURSOR_PATTERN,
+    MAX_INT32,
+    UNREADABLE_BODY,
+    error_response,
+    row_id,
+)
 from marketsense.common.app import Describe
 from marketsense.common.auth import Role, role_allows
 from marketsense.common.errors import ObjectNotFound
@@ -31,6 +38,7 @@ from marketsense.registry.schemas import (
     AliasChangeRead,
     AliasUpdate,
     AuditPageRead,
+    IsoTime,
     ModelCreate,
     ModelRead,
     RollbackCreate,
@@ -46,7 +54,9 @@ from marketsense.registry.uploads import (
 
 ModelName = Annotated[str, Path(pattern=MODEL_NAME_PATTERN, description="Registered model name.")]
 AliasName = Annotated[str, Path(pattern=ALIAS_PATTERN, description="Alias, such as `production`.")]
-VersionNumber = Annotated[int, Path(ge=1, description="Version number.")]
+VersionNumber = Annotated[
+    int, Path(ge=1, le=MAX_INT32, description="Version number (the database holds 32 bits).")
+]
 
 _NOT_FOUND = error_response(404, "No such model, version, alias or file.")
 _INVALID = error_response(
@@ -361,8 +371,11 @@ async def get_alias_at(
     name: ModelName,
     alias: AliasName,
     time: Annotated[
-        dt.datetime,
-        Query(description="ISO 8601 date and time with a timezone, e.g. 2026-11-25T14:30Z."),
+        IsoTime,
+        Query(
+            description="ISO 8601 date and time with a timezone, e.g. 2026-11-25T14:30Z, that "
+            "falls within years 1 to 9999 in UTC."
+        ),
     ],
     _key: ReaderKey,
     session: SessionDep,
@@ -371,9 +384,15 @@ async def get_alias_at(
         raise HTTPException(
             422, f"time {time.isoformat()} has no timezone; add one, such as Z or +01:00"
         )
+    try:
+        utc = time.astimezone(dt.UTC)
+    except OverflowError as error:
+        raise HTTPException(
+            422, f"time {time.isoformat()} is outside years 1 to 9999 once in UTC"
+        ) from error
     with _as_http():
-        version = await service.alias_at(session=session, name=name, alias=alias, time=time)
-    return AliasAtRead(model_name=name, alias=alias, time=time.astimezone(dt.UTC), version=version)
+        version = await service.alias_at(session=session, name=name, alias=alias, time=utc)
+    return AliasAtRead(model_name=name, alias=alias, time=utc, version=version)
 
 
 @router.get(
@@ -390,13 +409,19 @@ async def get_audit(
         str | None, Query(pattern=MODEL_NAME_PATTERN, description="Only this model's changes.")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500, description="Entries per page.")] = 50,
-    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            pattern=ID_CURSOR_PATTERN,
+            max_length=19,
+            description="`next_cursor` of the previous page, unchanged (an audit entry's id).",
+        ),
+    ] = None,
 ) -> AuditPageRead:
-    position = None
-    if cursor is not None:
-        if not (cursor.isascii() and cursor.isdigit()) or int(cursor) < 1:
-            raise HTTPException(422, f"cursor {cursor!r} is not one this API handed out")
-        position = int(cursor)
+    try:
+        position = None if cursor is None else row_id(cursor)
+    except ValueError as error:
+        raise HTTPException(422, f"cursor: {error}") from error
     with _as_http():
         return await service.audit_page(session=session, model=model, limit=limit, cursor=position)
 

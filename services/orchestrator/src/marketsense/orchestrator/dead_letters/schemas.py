@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
-"""A database row id: positive and within a 64-bit integer, as both databases store it."""
+from marketsense.common.api_models import RowId
 
 VALUE_PREVIEW_CHARS = 4000
 """Characters of a dead letter's bytes the API shows."""
@@ -70,17 +68,25 @@ class DeadLetterPage(BaseModel):
 
 
 class DeadLetterReplay(BaseModel):
-    """Which dead letters to republish to their original topic, and why."""
+    """Which dead letters to republish to their original topic, and why: exactly one of `ids`
+    and `run_id`."""
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"run_id": "3f2a...", "reason": "object restored"}]},
+        json_schema_extra={
+            "examples": [{"run_id": "3f2a...", "reason": "object restored"}],
+            # The rule `_one_selection` enforces, as JSON Schema states it.
+            "oneOf": [
+                {"required": ["ids"], "properties": {"ids": {"type": "array"}}},
+                {"required": ["run_id"], "properties": {"run_id": {"type": "string"}}},
+            ],
+        },
     )
 
     ids: list[RowId] | None = Field(default=None, min_length=1, max_length=10_000)
-    """Dead letters by id; give this or `run_id`."""
+    """Dead letters by id; give exactly one of this and `run_id`."""
     run_id: str | None = Field(default=None, min_length=1, max_length=36)
-    """Every dead letter of a run; give this or `ids`."""
+    """Every dead letter of a run; give exactly one of this and `ids`."""
     reason: str = Field(min_length=1, max_length=2000)
     """Why, for the audit log."""
     force: bool = False

@@ -6,7 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
-from marketsense.common.api_models import AUTH_ERRORS, UNREADABLE_BODY, error_response
+from marketsense.common.api_models import (
+    AUTH_ERRORS,
+    ID_CURSOR_PATTERN,
+    UNREADABLE_BODY,
+    error_response,
+    row_id,
+    validation_error,
+)
 from marketsense.orchestrator.dead_letters.flows import (
     NoSuchDeadLetter,
     NothingToReplay,
@@ -43,18 +50,25 @@ async def get_dead_letters(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500, description="Dead letters per page.")] = 100,
     cursor: Annotated[
-        str | None, Query(max_length=32, description="`next_cursor` of the previous page.")
+        str | None,
+        Query(
+            pattern=ID_CURSOR_PATTERN,
+            max_length=19,
+            description="`next_cursor` of the previous page, unchanged (a dead letter's id).",
+        ),
     ] = None,
 ) -> DeadLetterPage:
-    if cursor is not None and not cursor.isdigit():
-        raise HTTPException(422, f"not a cursor from this API: {cursor!r}")
+    try:
+        before_id = None if cursor is None else row_id(cursor)
+    except ValueError as exc:
+        raise validation_error(("query", "cursor"), str(exc)) from exc
     rows = await list_dead_letters(
         session,
         run_id=run_id,
         topic=topic,
         replayed=replayed,
         limit=limit,
-        before_id=None if cursor is None else int(cursor),
+        before_id=before_id,
     )
     return DeadLetterPage(
         items=[DeadLetterRead.model_validate(row) for row in rows],
@@ -67,15 +81,16 @@ async def get_dead_letters(
     response_model=ReplayRead,
     summary="Republish dead letters unchanged to their original topics.",
     description=(
-        "Selects records by `ids` or by `run_id`. A replayed stage input re-opens its FAILED "
-        "task (and its PARTIAL or FAILED run), so the stage runs again. Records replayed "
+        "Selects records by `ids` or by `run_id`: exactly one of the two. A replayed stage "
+        "input re-opens its FAILED task (and its PARTIAL or FAILED run), so the stage runs "
+        "again. Records replayed "
         "before are skipped unless `force` is true."
     ),
     responses={
         **UNREADABLE_BODY,
         **error_response(404, "Some ids are not dead letters."),
         **error_response(409, "Nothing left to replay."),
-        **error_response(422, "Neither or both of ids and run_id."),
+        **error_response(422, "Neither or both of ids and run_id, or no reason."),
     },
 )
 async def post_replay(

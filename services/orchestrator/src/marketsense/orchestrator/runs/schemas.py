@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SkipValidation, field_validator
 
-SYMBOL_PATTERN = r"^[A-Z0-9.\-]{1,16}$"
+from marketsense.common.api_models import IsoDay, Symbol
 
 
 class RunCreate(BaseModel):
@@ -18,22 +17,16 @@ class RunCreate(BaseModel):
         json_schema_extra={"examples": [{"as_of": "2026-11-25", "universe": ["AAPL", "MSFT"]}]},
     )
 
-    as_of: dt.date
+    as_of: IsoDay
     """Trading day to run for (a weekday, not in the future)."""
-    universe: list[str] = Field(min_length=1, validation_alias=AliasChoices("universe", "symbols"))
-    """Symbols to run, upper case, each at most 16 characters (`symbols` is accepted too)."""
-
-    @field_validator("universe")
-    @classmethod
-    def _normalise(cls, symbols: list[str]) -> list[str]:
-        cleaned = [s.strip().upper() for s in symbols]
-        bad = [s for s in cleaned if not re.fullmatch(SYMBOL_PATTERN, s)]
-        if bad:
-            raise ValueError(f"not valid symbols: {bad[:5]} (use A-Z, 0-9, '.', '-', up to 16)")
-        duplicates = sorted({s for s in cleaned if cleaned.count(s) > 1})
-        if duplicates:
-            raise ValueError(f"symbols listed twice: {duplicates[:5]}")
-        return cleaned
+    # The symbols are checked by the route once their count is within the service's
+    # `max_symbols`: checking each of a far longer list first is the work the limit prevents.
+    universe: list[SkipValidation[Symbol]] = Field(
+        min_length=1, validation_alias=AliasChoices("universe", "symbols")
+    )
+    """Distinct symbols to run, at most the service's `max_symbols` (10,000 unless configured);
+    each a letter or digit then up to 15 letters, digits, '.' or '-', read in upper case
+    (`symbols` is accepted too)."""
 
     @field_validator("as_of")
     @classmethod

@@ -9,6 +9,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from marketsense.common.api_models import CURSOR_INVALID
 from marketsense.common.db.models import LIVE_RUN_STATES, Run, Task
 from marketsense.common.db.outbox import add_event
 from marketsense.common.events import Envelope, RunStateChanged
@@ -25,6 +26,12 @@ from marketsense.orchestrator.runs.schemas import (
 from marketsense.orchestrator.tasks.service import failed_tasks, stage_counts
 
 _CURSOR_PREFIX = "runs:"
+
+_RUN_ID_CHARS = 36
+"""Longest run id (a UUID)."""
+
+RUN_CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
+"""What a run cursor looks like: URL-safe base64 without padding."""
 
 
 async def live_run_id(session: AsyncSession, *, as_of: dt.date) -> str | None:
@@ -192,7 +199,11 @@ def decode_run_cursor(cursor: str) -> tuple[dt.datetime, str]:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         if not text.startswith(_CURSOR_PREFIX):
             raise ValueError(cursor)
-        created_at, run_id = text[len(_CURSOR_PREFIX) :].split("|", 1)
-        return dt.datetime.fromisoformat(created_at), run_id
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError("not a cursor this API returned") from exc
+        created_text, run_id = text[len(_CURSOR_PREFIX) :].split("|", 1)
+        created_at = dt.datetime.fromisoformat(created_text)
+        # Only a time this API wrote: aware, and one the databases can compare in UTC.
+        if created_at.tzinfo is None or len(run_id) > _RUN_ID_CHARS:
+            raise ValueError(cursor)
+        return created_at.astimezone(dt.UTC), run_id
+    except (ValueError, UnicodeDecodeError, OverflowError) as exc:
+        raise ValueError(CURSOR_INVALID) from exc

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from marketsense.common.api_models import AUTH_ERRORS, UNREADABLE_BODY, error_response
+from marketsense.common.api_models import (
+    AUTH_ERRORS,
+    SYMBOLS,
+    UNREADABLE_BODY,
+    IsoDay,
+    counted_then_checked,
+    distinct_symbols,
+    error_response,
+)
+from marketsense.common.app import Describe
 from marketsense.common.states import RunState
 from marketsense.orchestrator.deps import (
     PublisherKey,
@@ -32,7 +40,7 @@ from marketsense.orchestrator.runs.schemas import (
     RunPage,
     RunRead,
 )
-from marketsense.orchestrator.runs.service import list_runs, read_run
+from marketsense.orchestrator.runs.service import RUN_CURSOR_PATTERN, list_runs, read_run
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"], responses=AUTH_ERRORS)
 
@@ -66,15 +74,15 @@ async def post_run(
     settings: SettingsDep,
     session: SessionDep,
 ) -> RunRead:
-    if len(body.universe) > settings.max_symbols:
-        raise HTTPException(
-            422, f"{len(body.universe)} symbols is more than the limit of {settings.max_symbols}"
-        )
+    loc = ("body", "universe")
+    symbols = counted_then_checked(
+        SYMBOLS, body.universe, limit=settings.max_symbols, loc=loc, noun="symbols"
+    )
     try:
         run_id = await start_run(
             runtime=runtime,
             as_of=body.as_of,
-            symbols=body.universe,
+            symbols=distinct_symbols(symbols, loc=loc),
             lookback_days=settings.lookback_days,
             failure_threshold=settings.failure_threshold,
             actor=principal.name,
@@ -94,10 +102,15 @@ async def get_runs(
     _key: ReaderKey,
     session: SessionDep,
     state: Annotated[RunState | None, Query(description="Only runs in this state.")] = None,
-    as_of: Annotated[dt.date | None, Query(description="Only runs for this day.")] = None,
+    as_of: Annotated[IsoDay | None, Query(description="Only runs for this day.")] = None,
     limit: Annotated[int, Query(ge=1, le=500, description="Runs per page.")] = 50,
     cursor: Annotated[
-        str | None, Query(max_length=200, description="`next_cursor` of the previous page.")
+        str | None,
+        Query(
+            pattern=RUN_CURSOR_PATTERN,
+            max_length=200,
+            description="`next_cursor` of the previous page, unchanged (URL-safe base64).",
+        ),
     ] = None,
 ) -> RunPage:
     try:
@@ -169,3 +182,13 @@ async def post_cancel(
     except ActionRefused as exc:
         raise HTTPException(409, f"cannot cancel: {exc}") from exc
     return RunActionRead(run=await _run(session, run_id), tasks=tasks)
+
+
+def describe_symbol_limit(max_symbols: int) -> Describe:
+    """An OpenAPI edit stating the universe limit the service was configured with."""
+
+    def describe(document: dict[str, Any]) -> None:
+        universe = document["components"]["schemas"]["RunCreate"]["properties"]["universe"]
+        universe["maxItems"] = max_symbols
+
+    return describe

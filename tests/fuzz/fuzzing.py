@@ -29,7 +29,8 @@ MAX_EXAMPLES = int(os.environ.get("MARKETSENSE_FUZZ_EXAMPLES", "8"))
 raise it in `MARKETSENSE_FUZZ_EXAMPLES` for a deeper run."""
 
 MAX_STEPS = 12
-"""Most requests in one stateful scenario (a chain following the OpenAPI links)."""
+"""Most requests in one stateful scenario: a chain along the links between operations that
+schemathesis infers from the schema (an id one answer returns, used in the next request)."""
 
 MAX_SECONDS = 120
 """Longest one run (one service, one role) may take; it takes a few seconds. Not schemathesis'
@@ -54,8 +55,8 @@ _CONFIG: dict[str, Any] = {
     "cache": {"enabled": False},
     "phases": {"stateful": {"max-steps": MAX_STEPS}},
     "checks": {
-        # Schema-valid requests may still name things that do not exist, or break rules the
-        # schema cannot express; `key_rule` and the status checks judge those answers instead.
+        # Schema-valid requests may still break rules a schema cannot express (a manifest that
+        # is not one, a symbol listed twice); `key_rule` and the status checks judge them instead.
         "positive_data_acceptance": {"enabled": False},
     },
 }
@@ -135,7 +136,8 @@ def _record_failures(outcome: Outcome, phase: str, recorder: ScenarioRecorder) -
                 f"[{phase}] {recorder.label}: {check.name}: {failure.title} ({status})",
                 f"\n  {case.method} {case.formatted_path} query={case.query}"
                 f" body={case.body!r:.200}"
-                f"\n  answer: {answer}\n  reproduce: {check.failure_info.code_sample}",
+                f"\n  why: {failure.message}\n  answer: {answer}"
+                f"\n  reproduce: {check.failure_info.code_sample}",
             )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 
@@ -24,6 +25,10 @@ FULL_SIZE = 1000
 SYMBOL_COUNT = int(os.environ.get("MARKETSENSE_CHAOS_SYMBOLS", "100"))
 """Symbols per run: `MARKETSENSE_CHAOS_SYMBOLS`, else 100 so that the six scenarios fit the test
 command's time budget on a 2-core machine; run with 1000 (`FULL_SIZE`) for the figures."""
+
+CHAOS_SEED = int(os.environ.get("MARKETSENSE_CHAOS_SEED") or random.randrange(2**31))
+"""Seed of the random moments the crashes strike at: `MARKETSENSE_CHAOS_SEED`, else a new one;
+each crash test prints it, so a run that failed can be repeated with the same moments."""
 
 Deploy = Callable[..., Awaitable[Deployment]]
 """Starts the pipeline: `await deploy(ingestion_env={...}, replicas=("processing-2",))`."""

@@ -26,18 +26,23 @@ from marketsense.common.states import (
     TaskState,
     move_run,
     move_task,
+    move_tasks,
 )
 
 LONG_AGO = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 
 ALLOWED_TASK_MOVES = {
     (TaskState.PENDING, TaskState.RUNNING),
+    (TaskState.PENDING, TaskState.FAILED),
     (TaskState.PENDING, TaskState.CANCELLED),
+    (TaskState.PENDING, TaskState.SKIPPED),
     (TaskState.RUNNING, TaskState.SUCCESS),
     (TaskState.RUNNING, TaskState.FAILED),
     (TaskState.RUNNING, TaskState.CANCELLED),
+    (TaskState.RUNNING, TaskState.SKIPPED),
     (TaskState.FAILED, TaskState.PENDING),
     (TaskState.FAILED, TaskState.CANCELLED),
+    (TaskState.SKIPPED, TaskState.PENDING),
 }
 ALLOWED_RUN_MOVES = {
     (RunState.PENDING, RunState.RUNNING),
@@ -258,6 +263,62 @@ async def test_task_move_whose_expected_source_no_longer_matches_returns_false(
     task = await _task(database, run_id)
     assert (task.state, task.attempts, task.last_error) == (TaskState.SUCCESS, 0, None)
     assert not _after_long_ago(task.updated_at)
+
+
+async def test_task_move_guarded_by_its_last_change_leaves_a_task_changed_since(
+    database: Database,
+) -> None:
+    run_id = await _make_run(database)
+    await _make_task(database, run_id, state=TaskState.PENDING)
+
+    async def resend() -> bool:
+        # PENDING -> FAILED -> PENDING, as a replica re-sending a lost event does.
+        async with database.session() as session:
+            moved = await move_task(
+                session,
+                run_id=run_id,
+                symbol="AAA",
+                stage=Stage.PROCESS,
+                source={TaskState.PENDING},
+                target=TaskState.FAILED,
+                count_attempt=True,
+                unchanged_since=LONG_AGO + dt.timedelta(days=1),
+            )
+            if moved:
+                await move_task(
+                    session,
+                    run_id=run_id,
+                    symbol="AAA",
+                    stage=Stage.PROCESS,
+                    source={TaskState.FAILED},
+                    target=TaskState.PENDING,
+                )
+            await session.commit()
+        return moved
+
+    assert [await resend(), await resend()] == [True, False]
+    task = await _task(database, run_id)
+    assert (task.state, task.attempts) == (TaskState.PENDING, 1)
+
+
+async def test_moving_a_runs_tasks_may_keep_to_one_symbol(database: Database) -> None:
+    run_id = await _make_run(database)
+    await _make_task(database, run_id, state=TaskState.SKIPPED, symbol="AAA")
+    await _make_task(database, run_id, state=TaskState.SKIPPED, symbol="BBB")
+
+    async with database.session() as session:
+        moved = await move_tasks(
+            session,
+            run_id=run_id,
+            symbol="AAA",
+            source={TaskState.SKIPPED},
+            target=TaskState.PENDING,
+        )
+        await session.commit()
+
+    assert moved == 1
+    assert (await _task(database, run_id, "AAA")).state == TaskState.PENDING
+    assert (await _task(database, run_id, "BBB")).state == TaskState.SKIPPED
 
 
 async def test_task_move_touches_only_its_own_task(database: Database) -> None:

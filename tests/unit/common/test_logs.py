@@ -144,3 +144,24 @@ def test_kafka_clients_reconnect_chatter_is_kept_below_warning(
         "node 1 is unreachable",
         "ours at debug",
     ]
+
+
+def test_kafka_clients_repeated_errors_are_logged_once_a_minute_each(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # While a broker is away aiokafka logs each failed reconnect and fetch several times a second.
+    configure_logging(service="processing")
+    client = logging.getLogger("aiokafka.client")
+    fetcher = logging.getLogger("aiokafka.consumer.fetcher")
+
+    for attempt in range(500):
+        client.error("Unable connect to node with id %s: %s", 1, f"refused #{attempt}")
+        fetcher.error("Failed fetch messages from %s: %s", 1, "NodeNotReadyError")
+        log.error("a product error, every time")
+
+    messages = [line["message"] for line in json_lines(capsys)]
+    assert messages.count("a product error, every time") == 500
+    assert [m for m in messages if "node" in m.lower() or "fetch" in m.lower()] == [
+        "Unable connect to node with id 1: refused #0",
+        "Failed fetch messages from 1: NodeNotReadyError",
+    ]

@@ -1,4 +1,5 @@
-"""Operator actions on runs: retry re-queues failed tasks only, cancel stops a run; both audited."""
+"""Runs ending with their tasks (a failed symbol's later stages SKIPPED), and operator actions:
+retry re-queues failed tasks and their skipped stages, cancel stops a run; both audited."""
 
 from __future__ import annotations
 
@@ -19,9 +20,13 @@ from tests.orchestrator_support import (
     fail_symbol,
     finish,
     start_run,
+    succeed_all,
     succeed_symbol,
     task_rows,
 )
+
+_LATER_STAGES = [("AAA", "process"), ("AAA", "predict"), ("BBB", "predict")]
+"""The stages after AAA's failed ingest and BBB's failed process."""
 
 
 def _retries(stage: str, reason: str) -> float:
@@ -51,6 +56,9 @@ async def test_retry_requeues_only_the_failed_tasks_with_their_stage_input(
     await fail_symbol(runtime, run_id, "AAA", Stage.INGEST, "rate limited", attempts=3)
     await fail_symbol(runtime, run_id, "BBB", Stage.PROCESS, "bad parquet")
     assert (await orchestra.api.get(f"/v1/runs/{run_id}")).json()["state"] == "FAILED"
+    ended = await task_rows(runtime, run_id)
+    # The stages after each failure ended with the run, SKIPPED.
+    assert [ended[s, stage].state for s, stage in _LATER_STAGES] == ["SKIPPED"] * 3
     ingest_before, process_before = _retries("ingest", "operator"), _retries("process", "operator")
 
     retried = await orchestra.api.post(
@@ -68,6 +76,8 @@ async def test_retry_requeues_only_the_failed_tasks_with_their_stage_input(
     assert tasks["BBB", "process"].state == "PENDING"
     assert tasks["BBB", "ingest"].state == "SUCCESS"
     assert {t.state for (s, _), t in tasks.items() if s == "CCC"} == {"SUCCESS"}
+    # ... and wait again for the retried ones.
+    assert [tasks[s, stage].state for s, stage in _LATER_STAGES] == ["PENDING"] * 3
 
     async def requeued() -> bool:
         return bool(
@@ -98,6 +108,40 @@ async def test_retry_requeues_only_the_failed_tasks_with_their_stage_input(
     again = await orchestra.api.post(f"/v1/runs/{run_id}/retry", json={"reason": "again"})
     assert again.status_code == 409
     assert "no failed task" in again.json()["detail"]
+
+
+async def test_run_ending_partial_skips_the_failed_symbols_later_stages_once(
+    orchestra: Orchestra,
+) -> None:
+    runtime = orchestra.runtime
+    symbols = [f"S{i:03d}" for i in range(100)]
+    run_id = await start_run(orchestra, TEST_AS_OF, symbols)
+    await succeed_all(runtime, run_id, symbols[1:])
+    await fail_symbol(runtime, run_id, "S000", Stage.PROCESS, "bad parquet")
+
+    run = (await orchestra.api.get(f"/v1/runs/{run_id}")).json()
+    # 1 failed of 100 is within the 1% threshold: PARTIAL, as 99 symbols predicted.
+    assert run["state"] == "PARTIAL"
+    assert run["stages"][2] == {"stage": "predict", "counts": {"SUCCESS": 99, "SKIPPED": 1}}
+    assert [f["symbol"] for f in run["failed"]] == ["S000"]
+    assert await settle_run(runtime=runtime, notifier=orchestra.recorder, run_id=run_id) is None, (
+        "a settled run does not settle twice"
+    )
+
+
+async def test_retry_after_an_ingest_failure_lets_the_symbol_run_every_stage_again(
+    orchestra: Orchestra,
+) -> None:
+    runtime = orchestra.runtime
+    run_id = await start_run(orchestra, TEST_AS_OF, ["AAA"])
+    await fail_symbol(runtime, run_id, "AAA", Stage.INGEST, "rate limited")
+    retried = await orchestra.api.post(f"/v1/runs/{run_id}/retry", json={"reason": "lifted"})
+    assert retried.status_code == 200, retried.text
+
+    await succeed_symbol(runtime, run_id, "AAA")
+    assert (
+        await settle_run(runtime=runtime, notifier=orchestra.recorder, run_id=run_id) == "SUCCESS"
+    )
 
 
 async def test_retried_run_settles_again_when_its_tasks_finish(orchestra: Orchestra) -> None:

@@ -1,5 +1,5 @@
 """Runs in the caller's transaction: read with their tasks, paged through newest first with
-opaque cursors, found idle, and moved with compare-and-set."""
+opaque cursors, found idle or ready to settle, and moved with compare-and-set."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from marketsense.orchestrator.runs.service import (
     list_runs,
     live_run_id,
     read_run,
+    settleable_runs,
 )
 from tests.conftest import TEST_AS_OF
 
@@ -250,3 +251,46 @@ async def test_finished_symbols_count_predictions_and_each_failed_symbol_once(
     async with database.session() as session:
         assert await finished_symbols(session, run_id="r1") == (2, 2)
         assert await finished_symbols(session, run_id="no-such-run") == (0, 0)
+
+
+async def test_settleable_runs_are_running_runs_whose_every_symbol_predicted_or_failed(
+    database: Database,
+) -> None:
+    ok, failed, pending = TaskState.SUCCESS, TaskState.FAILED, TaskState.PENDING
+
+    def symbol(run_id: str, name: str, *states: TaskState) -> tuple[Task, ...]:
+        return tuple(
+            _task(run_id, name, stage, state) for stage, state in zip(Stage, states, strict=True)
+        )
+
+    await _add_runs(
+        database,
+        _run("all-predicted", days_back=0),
+        _run("one-failed", days_back=1),
+        _run("cancelled-task", days_back=2),
+        _run("one-waiting", days_back=3),
+        _run("one-running", days_back=4),
+        _run("already-settled", state=RunState.PARTIAL, days_back=5),
+        tasks=(
+            *symbol("all-predicted", "AAA", ok, ok, ok),
+            *symbol("all-predicted", "BBB", ok, ok, ok),
+            *symbol("one-failed", "AAA", ok, ok, ok),
+            # A failed ingest leaves its later stages PENDING: they wait on nothing.
+            *symbol("one-failed", "BBB", failed, pending, pending),
+            *symbol("cancelled-task", "AAA", ok, TaskState.CANCELLED, pending),
+            *symbol("cancelled-task", "BBB", ok, ok, ok),
+            *symbol("one-waiting", "AAA", ok, ok, ok),
+            *symbol("one-waiting", "BBB", ok, ok, pending),
+            *symbol("one-running", "AAA", ok, TaskState.RUNNING, pending),
+            *symbol("one-running", "BBB", failed, pending, pending),
+            *symbol("already-settled", "AAA", failed, pending, pending),
+        ),
+    )
+    async with database.session() as session:
+        ready = await settleable_runs(session)
+        one = await settleable_runs(session, run_id="one-failed")
+        busy = await settleable_runs(session, run_id="one-waiting")
+
+    # Oldest first.
+    assert ready == ["cancelled-task", "one-failed", "all-predicted"]
+    assert (one, busy) == (["one-failed"], [])

@@ -1,5 +1,6 @@
 """Task rows of a run: each stage's input rebuilt from what the run recorded, failed tasks
-re-queued with their input in one transaction, open tasks cancelled, tasks counted."""
+re-queued with their input in one transaction, open tasks cancelled or skipped, overdue and
+stranded tasks found, tasks counted."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import datetime as dt
 
 import pytest
 from prometheus_client import REGISTRY
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketsense.common.db.engine import Database
@@ -23,8 +24,11 @@ from marketsense.orchestrator.tasks.service import (
     open_task_count,
     overdue_tasks,
     requeue_task,
+    skip_open_tasks,
     stage_counts,
     stage_input,
+    stranded_tasks,
+    unskip_tasks,
 )
 from tests.conftest import TEST_AS_OF
 
@@ -305,3 +309,73 @@ async def test_overdue_tasks_are_running_tasks_of_running_runs_unchanged_since_t
 
     assert overdue == [("r1", "OLD", Stage.INGEST)]
     assert none_yet == []
+
+
+async def test_stranded_tasks_are_pending_with_their_input_ready_and_their_stage_idle(
+    database: Database,
+) -> None:
+    # Past one look-up chunk of symbols, so every chunk is read.
+    symbols = [f"S{i:04d}" for i in range(1200)]
+    ingested = set(symbols[::3])
+    tasks = {(s, Stage.INGEST): TaskState.SUCCESS for s in ingested}
+    tasks |= {(s, Stage.INGEST): TaskState.PENDING for s in symbols if s not in ingested}
+    tasks |= {(s, Stage.PROCESS): TaskState.PENDING for s in symbols}
+    tasks |= {(s, Stage.PREDICT): TaskState.PENDING for s in symbols}
+    await _run(database, "r1", tasks)
+    await _run(
+        database,
+        "done",
+        {("AAA", Stage.INGEST): TaskState.PENDING},
+        state=RunState.FAILED,
+        as_of=dt.date(2026, 11, 19),
+    )
+    now = dt.datetime.now(dt.UTC)
+    async with database.session() as session:
+        await session.execute(update(Run).values(updated_at=now - dt.timedelta(hours=1)))
+        await session.execute(update(Task).values(updated_at=now - dt.timedelta(hours=1)))
+        await session.commit()
+        cutoff = now - dt.timedelta(minutes=15)
+        stranded = await stranded_tasks(session, cutoff=cutoff)
+
+        # Every PENDING ingest, and the process stage of every ingested symbol; no predict (its
+        # process stage has not run), nothing of the finished run.
+        assert sorted(stranded) == sorted(
+            [("r1", s, Stage.INGEST) for s in symbols if s not in ingested]
+            + [("r1", s, Stage.PROCESS) for s in ingested]
+        )
+
+        # One ingest task claimed lately: ingestion is busy, its queue is not stranded.
+        await session.execute(
+            update(Task)
+            .where(Task.symbol == symbols[1], Task.stage == Stage.INGEST)
+            .values(state=TaskState.RUNNING, updated_at=now)
+        )
+        await session.commit()
+        busy = await stranded_tasks(session, cutoff=cutoff)
+
+    assert sorted(busy) == sorted(("r1", s, Stage.PROCESS) for s in ingested)
+
+
+async def test_skipped_tasks_end_with_their_run_and_come_back_for_a_retry(
+    database: Database,
+) -> None:
+    await _run(
+        database,
+        "r1",
+        {
+            ("AAA", Stage.INGEST): TaskState.FAILED,
+            ("AAA", Stage.PROCESS): TaskState.PENDING,
+            ("AAA", Stage.PREDICT): TaskState.PENDING,
+            ("BBB", Stage.PREDICT): TaskState.SUCCESS,
+            ("CCC", Stage.PREDICT): TaskState.PENDING,
+        },
+    )
+    async with database.session() as session:
+        assert await skip_open_tasks(session, run_id="r1") == 3
+        await session.commit()
+        counts = await stage_counts(session, run_id="r1")
+        assert counts["predict"] == {"SKIPPED": 2, "SUCCESS": 1}
+        assert await unskip_tasks(session, run_id="r1", symbol="AAA") == 2
+        await session.commit()
+        assert (await _task(session, "r1", "CCC", Stage.PREDICT)).state == TaskState.SKIPPED
+        assert (await _task(session, "r1", "AAA", Stage.PROCESS)).state == TaskState.PENDING

@@ -6,6 +6,7 @@ import contextlib
 import contextvars
 import logging
 import sys
+import time
 from collections.abc import Iterator
 
 from pythonjsonlogger.json import JsonFormatter
@@ -20,6 +21,29 @@ class _ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.run_id = _run_id.get()
         record.symbol = _symbol.get()
+        return True
+
+
+class RepeatLimit(logging.Filter):
+    """Lets each distinct message of a logger through once per `interval` seconds.
+
+    Kafka's client logs every failed reconnect and fetch, several a second per client while a
+    broker is away; the outage itself is reported once by the consumers' dependency watch.
+    """
+
+    def __init__(self, name: str, *, interval: float = 60.0):
+        super().__init__(name)
+        self.interval = interval
+        self._last: dict[tuple[str, object], float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not super().filter(record):
+            return True  # another logger's record: not this filter's to limit
+        key = (record.name, record.msg)
+        now = time.monotonic()
+        if now - self._last.get(key, float("-inf")) < self.interval:
+            return False
+        self._last[key] = now
         return True
 
 
@@ -39,6 +63,7 @@ def configure_logging(*, level: str = "INFO", json_lines: bool = True, service: 
     """Send logs to stderr, one JSON object per line unless plain text is asked for."""
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_ContextFilter())
+    handler.addFilter(RepeatLimit("aiokafka"))
     if json_lines:
         handler.setFormatter(
             JsonFormatter(

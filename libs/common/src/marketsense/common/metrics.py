@@ -82,3 +82,9 @@ TASK_RETRIES = Counter(
     "Tasks put back to PENDING and re-queued, by stage and reason (operator, timeout).",
     ["stage", "reason"],
 )
+DEPENDENCY_UP = Gauge(
+    "marketsense_dependency_up",
+    "1 while a dependency (database, kafka, object-store) answers this service's probes, 0 from "
+    "the moment a consumer found it unreachable until it answers again.",
+    ["service", "dependency"],
+)

@@ -13,6 +13,7 @@ from marketsense.common.bus.factory import bus_from_settings
 from marketsense.common.db.engine import Database
 from marketsense.common.db.migrate import upgrade
 from marketsense.common.db.outbox import OutboxRelay
+from marketsense.common.outages import Dependency, DependencyWatch
 from marketsense.common.settings import CommonSettings
 from marketsense.common.store import store_from_settings
 
@@ -28,6 +29,15 @@ class Runtime:
         self.database = Database(settings.resolved_database_url())
         self.bus = bus_from_settings(settings, client_id=f"marketsense-{service}")
         self.store = store_from_settings(settings)
+        # Consumers wait out an outage of any of these instead of failing events for it.
+        self.bus.dependencies = DependencyWatch(
+            service=service,
+            probes={
+                Dependency.DATABASE: self.database.healthy,
+                Dependency.KAFKA: self.bus.healthy,
+                Dependency.OBJECT_STORE: self.store.healthy,
+            },
+        )
         self.keyring = KeyRing(self.database, ttl=settings.api_key_cache_seconds)
         # Each service relays the events it wrote; one embedded process relays them all.
         self.relay = OutboxRelay(self.database, self.bus, source=None if relay_all else service)

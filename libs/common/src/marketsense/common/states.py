@@ -28,6 +28,12 @@ class TaskState(StrEnum):
     SUCCESS = "SUCCESS"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
+    SKIPPED = "SKIPPED"
+    """Never ran: its symbol failed at an earlier stage and its run ended."""
+
+
+OPEN_TASK_STATES = frozenset({TaskState.PENDING, TaskState.RUNNING})
+"""Task states that still have work ahead; every other state is final until an operator acts."""
 
 
 class RunState(StrEnum):
@@ -42,12 +48,20 @@ class RunState(StrEnum):
 
 
 TASK_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
-    TaskState.PENDING: frozenset({TaskState.RUNNING, TaskState.CANCELLED}),
-    TaskState.RUNNING: frozenset({TaskState.SUCCESS, TaskState.FAILED, TaskState.CANCELLED}),
+    # PENDING -> FAILED: a task left PENDING past its timeout (its event lost) is failed, then
+    # re-queued under the attempt limit. PENDING -> SKIPPED: its run ended without it.
+    TaskState.PENDING: frozenset(
+        {TaskState.RUNNING, TaskState.FAILED, TaskState.CANCELLED, TaskState.SKIPPED}
+    ),
+    TaskState.RUNNING: frozenset(
+        {TaskState.SUCCESS, TaskState.FAILED, TaskState.CANCELLED, TaskState.SKIPPED}
+    ),
     # A retryable failure under the attempt limit goes back to PENDING after a back-off.
     TaskState.FAILED: frozenset({TaskState.PENDING, TaskState.CANCELLED}),
     TaskState.SUCCESS: frozenset(),
     TaskState.CANCELLED: frozenset(),
+    # An operator retrying the failed stage of a symbol gives its later stages their turn again.
+    TaskState.SKIPPED: frozenset({TaskState.PENDING}),
 }
 
 RUN_TRANSITIONS: dict[RunState, frozenset[RunState]] = {
@@ -93,8 +107,10 @@ async def move_task(
     target: TaskState,
     error: str | None = None,
     count_attempt: bool = False,
+    unchanged_since: dt.datetime | None = None,
 ) -> bool:
-    """Move a task from one of `source` to `target` if it is still there; True if it moved."""
+    """Move a task from one of `source` to `target` if it is still there (and, with
+    `unchanged_since`, has not changed since then); True if it moved."""
     sources = frozenset(source)
     for state in sources:
         check_task_transition(state, target)
@@ -103,32 +119,40 @@ async def move_task(
         values["last_error"] = error
     if count_attempt:
         values["attempts"] = Task.attempts + 1
+    query = update(Task).where(
+        Task.run_id == run_id,
+        Task.symbol == symbol,
+        Task.stage == stage,
+        Task.state.in_(sorted(sources)),
+    )
+    if unchanged_since is not None:
+        # A move whose target is also its source (PENDING re-sent) needs this to be
+        # compare-and-set: a second replica then finds the row changed and leaves it.
+        query = query.where(Task.updated_at < unchanged_since)
     result = await session.execute(
-        update(Task)
-        .where(
-            Task.run_id == run_id,
-            Task.symbol == symbol,
-            Task.stage == stage,
-            Task.state.in_(sorted(sources)),
-        )
-        .values(values)
-        .execution_options(synchronize_session=False)
+        query.values(values).execution_options(synchronize_session=False)
     )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 async def move_tasks(
-    session: AsyncSession, *, run_id: str, source: Iterable[TaskState], target: TaskState
+    session: AsyncSession,
+    *,
+    run_id: str,
+    source: Iterable[TaskState],
+    target: TaskState,
+    symbol: str | None = None,
 ) -> int:
-    """Move every task of a run that is in one of `source` to `target`; how many moved."""
+    """Move every task of a run (or of one of its symbols) that is in one of `source` to
+    `target`; how many moved."""
     sources = frozenset(source)
     for state in sources:
         check_task_transition(state, target)
+    query = update(Task).where(Task.run_id == run_id, Task.state.in_(sorted(sources)))
+    if symbol is not None:
+        query = query.where(Task.symbol == symbol)
     result = await session.execute(
-        update(Task)
-        .where(Task.run_id == run_id, Task.state.in_(sorted(sources)))
-        .values(state=target, updated_at=_now())
-        .execution_options(synchronize_session=False)
+        query.values(state=target, updated_at=_now()).execution_options(synchronize_session=False)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
 

@@ -28,10 +28,15 @@ class OrchestratorSettings(CommonSettings, AlertSettings):
     """Largest universe one run may take."""
 
     reaper_interval_seconds: float = Field(default=15, gt=0)
-    """How often the reaper looks for timed-out tasks and stuck runs."""
+    """How often the reaper recovers timed-out tasks, settles finished runs and looks for stuck
+    runs."""
 
     task_timeout_seconds: float = Field(default=300, gt=0)
     """A task RUNNING longer than this is failed as retryable (its worker is presumed lost)."""
+
+    pending_timeout_seconds: float = Field(default=900, gt=0)
+    """A task PENDING this long after its input was ready, while no task of its stage changed
+    either, has its event re-sent (its event or claim is presumed lost); it counts an attempt."""
 
     stuck_run_minutes: float = Field(default=30, gt=0)
     """A RUNNING run whose tasks have not changed for this long raises a critical alert."""

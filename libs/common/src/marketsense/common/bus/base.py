@@ -38,11 +38,13 @@ from marketsense.common.metrics import (
     EVENTS_PRODUCED,
     HANDLER_SECONDS,
 )
+from marketsense.common.outages import Dependency, DependencyWatch
 
 log = logging.getLogger(__name__)
 
 Headers = tuple[tuple[str, bytes], ...]
 Handler = Callable[[Envelope, Payload], Awaitable[None]]
+Step = Callable[[], Awaitable[None]]
 RawHandler = Callable[["Record"], Awaitable[None]]
 DeadLetterHook = Callable[[Envelope, BaseException, int], Awaitable[None]]
 
@@ -128,6 +130,9 @@ class EventBus(abc.ABC):
         self.max_attempts = max_attempts
         self.retry_base = retry_base
         self.subscriptions: list[Subscription] = []
+        self.dependencies = DependencyWatch()
+        """Outages that pause consumers; the runtime adds the database and the object store."""
+        self.dependencies.watch(Dependency.KAFKA, self.healthy)
 
     def topic_name(self, name: str) -> str:
         """Full topic name for a logical one."""
@@ -174,7 +179,7 @@ class EventBus(abc.ABC):
         outcome = "ok"
         try:
             if subscription.raw_handler is not None:
-                await subscription.raw_handler(record)
+                await self.through_outages(functools.partial(subscription.raw_handler, record))
                 return
             outcome = await self._deliver_event(subscription, record)
         finally:
@@ -190,7 +195,9 @@ class EventBus(abc.ABC):
                     f"event type {envelope.type!r} does not belong on topic {record.topic!r}"
                 )
         except UnreadableEvent as exc:
-            await self._dead_letter(record, exc, attempts=0)
+            await self.through_outages(
+                functools.partial(self._dead_letter, record, exc, attempts=0)
+            )
             return "unreadable"
         assert subscription.handler is not None
         with log_context(run_id=envelope.run_id, symbol=envelope.symbol):
@@ -198,17 +205,24 @@ class EventBus(abc.ABC):
             if error is None:
                 return "ok"
             log.warning("dead-lettering %s after %d attempt(s): %s", envelope.type, attempts, error)
-            await self._dead_letter(record, error, attempts=attempts)
+            await self.through_outages(
+                functools.partial(self._dead_letter, record, error, attempts=attempts)
+            )
             if subscription.on_dead_letter is not None:
-                await subscription.on_dead_letter(envelope, error, attempts)
+                hook = functools.partial(subscription.on_dead_letter, envelope, error, attempts)
+                await self.through_outages(hook)
             return "dead-lettered"
 
     async def _attempt(
         self, handler: Handler, envelope: Envelope, payload: Payload
     ) -> tuple[BaseException | None, int]:
-        """Run a handler under the retry policy; return the final error (or None) and attempts."""
+        """Run a handler under the retry policy; return the final error (or None) and attempts.
+
+        An attempt that fails because a dependency is unreachable is not counted: it is made again
+        once the dependency is back, however long that takes.
+        """
         try:
-            await handler(envelope, payload)
+            await self.through_outages(functools.partial(handler, envelope, payload))
             return None, 1
         except NonRetryableError as exc:
             return exc, 1
@@ -232,12 +246,27 @@ class EventBus(abc.ABC):
             ):
                 with attempt:
                     attempts = 1 + attempt.retry_state.attempt_number
-                    await handler(envelope, payload)
+                    await self.through_outages(functools.partial(handler, envelope, payload))
             return None, attempts
         except RetryError as exc:
             return exc.last_attempt.exception() or exc, attempts
         except NonRetryableError as exc:
             return exc, attempts
+
+    async def through_outages(self, step: Step) -> None:
+        """Run a step; while it fails on an unreachable dependency, wait for it and run it again.
+
+        Any other failure is raised: it is the event's, and spends one of its attempts.
+        """
+        while True:
+            try:
+                await step()
+                return
+            except Exception as exc:
+                down = await self.dependencies.down(exc)
+                if not down:
+                    raise
+            await self.dependencies.wait_until_up(down)
 
     async def _dead_letter(self, record: Record, error: BaseException, *, attempts: int) -> None:
         reason = f"{type(error).__name__}: {error}"

@@ -116,8 +116,13 @@ class KafkaBus(EventBus):
             try:
                 batch = await consumer.getmany(timeout_ms=200, max_records=500)
             except KafkaError as exc:
-                log.warning("fetch failed, retrying: %s", exc)
-                await asyncio.sleep(1)
+                # An unreachable broker is reported once by the watch, not once per fetch.
+                down = await self.dependencies.down(exc)
+                if down:
+                    await self.dependencies.wait_until_up(down)
+                else:
+                    log.warning("fetch failed, retrying: %s", exc)
+                    await asyncio.sleep(1)
                 continue
             # Partitions are handled side by side, each in order: a symbol always maps to one
             # partition, so its events stay in order while one symbol's wait on the database or

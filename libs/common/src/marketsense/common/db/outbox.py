@@ -89,10 +89,15 @@ class OutboxRelay:
         while not self._stopping:
             try:
                 sent = await self.relay_once()
-            except Exception:
-                # The bus or the database is away; the rows stay and are sent later.
-                log.warning("outbox relay failed; retrying", exc_info=True)
-                await asyncio.sleep(1)
+            except Exception as exc:
+                # The rows stay and are sent later. An unreachable bus or database is reported
+                # once by the watch, not once per try.
+                down = await self.bus.dependencies.down(exc)
+                if down:
+                    await self.bus.dependencies.wait_until_up(down)
+                else:
+                    log.warning("outbox relay failed; retrying", exc_info=True)
+                    await asyncio.sleep(1)
                 continue
             if sent == 0:
                 self._wakeup.clear()

@@ -25,6 +25,7 @@ from marketsense.orchestrator.dead_letters.service import (
     selected_dead_letters,
 )
 from marketsense.orchestrator.runs.service import change_state
+from marketsense.orchestrator.tasks.service import unskip_tasks
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +155,8 @@ async def _reopen_tasks(
             target=TaskState.PENDING,
         ):
             continue
+        # The symbol's later stages, skipped when the run ended, wait for this one again.
+        await unskip_tasks(session, run_id=run.id, symbol=row.symbol)
         reopened.append(f"{row.symbol}/{stage.value}")
         if run.state != RunState.RUNNING:
             await change_state(session, source=runtime.service, run=run, target=RunState.RUNNING)

@@ -24,6 +24,7 @@ from marketsense.orchestrator.runs.service import (
     finished_symbols,
     live_run_id,
     observe_finished,
+    settleable_runs,
 )
 from marketsense.orchestrator.tasks.service import (
     MissingInput,
@@ -32,6 +33,8 @@ from marketsense.orchestrator.tasks.service import (
     failed_tasks,
     queue_stage_input,
     requeue_task,
+    skip_open_tasks,
+    unskip_tasks,
 )
 
 log = logging.getLogger(__name__)
@@ -114,11 +117,17 @@ async def start_run(
 async def settle_run(*, runtime: Runtime, notifier: Notifier, run_id: str) -> RunState | None:
     """Finish a RUNNING run once every symbol has predicted or failed; return its new state.
 
-    A run ending PARTIAL or FAILED raises one alert naming its failed symbols.
+    The run's tasks still PENDING (stages after a failure) become SKIPPED in the same
+    transaction. A run ending PARTIAL or FAILED raises one alert naming its failed symbols;
+    only the replica whose compare-and-set moved the run counts and alerts.
     """
     async with runtime.transaction() as session:
         run = await session.get(Run, run_id)
         if run is None or run.state != RunState.RUNNING:
+            return None
+        # Stops at the run's first task still to do: cheap on each event of a busy run, where
+        # counting its symbols would read every one of its tasks.
+        if not await settleable_runs(session, run_id=run_id):
             return None
         predicted, failed = await finished_symbols(session, run_id=run_id)
         if predicted + failed < run.symbols:
@@ -127,6 +136,8 @@ async def settle_run(*, runtime: Runtime, notifier: Notifier, run_id: str) -> Ru
         # Compare-and-set: when two replicas race, only one finishes the run.
         if not await change_state(session, source=runtime.service, run=run, target=target):
             return None
+        # The stages after a symbol's failure will not run: they end with the run.
+        await skip_open_tasks(session, run_id=run_id)
         started, as_of, symbols = run.created_at, run.as_of, run.symbols
     log.info("run %s finished %s", run_id, target)
     observe_finished(target, started)
@@ -145,7 +156,8 @@ async def settle_run(*, runtime: Runtime, notifier: Notifier, run_id: str) -> Ru
 async def retry_run(
     *, runtime: Runtime, run_id: str, actor: str, reason: str, lookback_days: int
 ) -> int:
-    """Re-queue every FAILED task of a run, putting the run back to RUNNING; return how many.
+    """Re-queue every FAILED task of a run, putting the run back to RUNNING and its SKIPPED
+    tasks back to PENDING; return how many tasks were re-queued.
 
     Raises NoSuchRun, or ActionRefused when the run is not RUNNING, PARTIAL or FAILED or has no
     failed task.
@@ -178,6 +190,8 @@ async def retry_run(
                     requeued.append(f"{task.symbol}/{task.stage}")
             except MissingInput as exc:
                 raise ActionRefused(str(exc)) from exc
+        # The stages skipped when the run ended wait again for the retried ones.
+        await unskip_tasks(session, run_id=run_id)
         record_action(
             session,
             action="retry",

@@ -5,15 +5,16 @@ from __future__ import annotations
 import base64
 import datetime as dt
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
 from marketsense.common.db.models import LIVE_RUN_STATES, Run, Task
 from marketsense.common.db.outbox import add_event
 from marketsense.common.events import Envelope, RunStateChanged
 from marketsense.common.metrics import RUN_DURATION_SECONDS, RUNS_FINISHED
-from marketsense.common.states import RunState, Stage, TaskState, move_run
+from marketsense.common.states import OPEN_TASK_STATES, RunState, Stage, TaskState, move_run
 from marketsense.orchestrator.runs.schemas import (
     FailedSymbol,
     RunPage,
@@ -25,6 +26,9 @@ from marketsense.orchestrator.runs.schemas import (
 from marketsense.orchestrator.tasks.service import failed_tasks, stage_counts
 
 _CURSOR_PREFIX = "runs:"
+
+_FAILED_STATES = (TaskState.FAILED, TaskState.CANCELLED)
+"""Task states that end their symbol without a prediction (SKIPPED tasks follow one of them)."""
 
 
 async def live_run_id(session: AsyncSession, *, as_of: dt.date) -> str | None:
@@ -78,16 +82,19 @@ async def finished_symbols(session: AsyncSession, *, run_id: str) -> tuple[int, 
     )
     failed = await session.scalar(
         select(func.count(func.distinct(Task.symbol))).where(
-            Task.run_id == run_id, Task.state.in_([TaskState.FAILED, TaskState.CANCELLED])
+            Task.run_id == run_id, Task.state.in_(_FAILED_STATES)
         )
     )
     return predicted or 0, failed or 0
 
 
 def final_state(*, failed: int, total: int, threshold: float) -> RunState:
-    """SUCCESS with no failure, PARTIAL up to the threshold share, FAILED beyond it."""
+    """SUCCESS with no failure, PARTIAL up to the threshold share, FAILED beyond it or when no
+    symbol predicted (whatever the threshold: PARTIAL means some predictions)."""
     if failed == 0:
         return RunState.SUCCESS
+    if failed >= total:
+        return RunState.FAILED
     return RunState.PARTIAL if failed / total <= threshold else RunState.FAILED
 
 
@@ -160,6 +167,33 @@ async def list_runs(
         items=[RunSummary.model_validate(r, from_attributes=True) for r in page],
         next_cursor=encode_run_cursor(page[-1]) if len(runs) > limit else None,
     )
+
+
+async def settleable_runs(session: AsyncSession, *, run_id: str | None = None) -> list[str]:
+    """RUNNING runs (or the one run `run_id`) whose every symbol has predicted or failed, oldest
+    first.
+
+    Told from the tasks alone: no PENDING or RUNNING task of a symbol without a FAILED or
+    CANCELLED task is left. The search stops at a run's first such task, so a busy run costs
+    one index probe (the index on run, stage and state).
+    """
+    waiting, failure = aliased(Task), aliased(Task)
+    symbol_failed = exists().where(
+        failure.run_id == waiting.run_id,
+        failure.symbol == waiting.symbol,
+        failure.state.in_(_FAILED_STATES),
+    )
+    symbol_waiting = exists().where(
+        waiting.run_id == Run.id,
+        # Every stage named, so the database walks the (run, stage, state) index by its prefix.
+        waiting.stage.in_(list(Stage)),
+        waiting.state.in_(sorted(OPEN_TASK_STATES)),
+        ~symbol_failed,
+    )
+    query = select(Run.id).where(Run.state == RunState.RUNNING, ~symbol_waiting)
+    if run_id is not None:
+        query = query.where(Run.id == run_id)
+    return list(await session.scalars(query.order_by(Run.created_at)))
 
 
 async def idle_runs(session: AsyncSession, *, cutoff: dt.datetime) -> list[tuple[Run, dt.datetime]]:

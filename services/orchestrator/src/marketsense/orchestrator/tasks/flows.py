@@ -1,7 +1,9 @@
-"""What happens to a task whose worker was lost: failed, then re-queued or failed for good."""
+"""What happens to a task whose worker or event was lost: failed, then re-queued or failed for
+good."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from sqlalchemy import select
@@ -23,10 +25,17 @@ async def time_out_task(
     stage: Stage,
     max_attempts: int,
     lookback_days: int,
+    stranded_in: TaskState = TaskState.RUNNING,
+    unchanged_since: dt.datetime | None = None,
 ) -> bool | None:
-    """Fail a task that is still RUNNING past its timeout, and re-queue it under the attempt
+    """Fail a task still RUNNING (or PENDING) past its timeout, and re-queue it under the attempt
     limit; True if it failed for good (its run may now settle), False if re-queued, None if it
-    had moved on meanwhile."""
+    had moved on meanwhile.
+
+    A PENDING task was never picked up (its event or its claim was lost): re-sending its event
+    counts as an attempt, so a task whose events keep getting lost fails in the end. Its move is
+    guarded by `unchanged_since`, so two replicas reaping at once re-send it once.
+    """
     async with runtime.transaction() as session:
         run = await session.get(Run, run_id)
         task = await session.scalar(
@@ -34,19 +43,25 @@ async def time_out_task(
         )
         if run is None or task is None:
             return None
-        message = f"timed out after {task.attempts} attempts"
-        # RUNNING -> FAILED -> PENDING: both are state-machine transitions, in one transaction.
+        # RUNNING (or PENDING) -> FAILED -> PENDING: state-machine transitions, in one transaction.
         if not await move_task(
             session,
             run_id=run_id,
             symbol=symbol,
             stage=stage,
-            source={TaskState.RUNNING},
+            source={stranded_in},
             target=TaskState.FAILED,
-            error=message,
+            count_attempt=stranded_in == TaskState.PENDING,
+            unchanged_since=unchanged_since,
         ):
             return None
         await session.refresh(task)
+        message = (
+            f"timed out after {task.attempts} attempts"
+            if stranded_in == TaskState.RUNNING
+            else f"not picked up in time after {task.attempts} attempts"
+        )
+        task.last_error = message
         requeued = False
         if task.attempts < max_attempts:
             try:
@@ -73,7 +88,8 @@ async def time_out_task(
                 attempts=task.attempts,
             )
     log.warning(
-        "%s task of %s in run %s timed out after %d attempts: %s",
+        "%s %s task of %s in run %s timed out after %d attempts: %s",
+        stranded_in,
         stage,
         symbol,
         run_id,

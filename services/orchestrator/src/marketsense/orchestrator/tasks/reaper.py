@@ -1,10 +1,12 @@
-"""The reaper: fails tasks whose worker was lost, alerts on stuck runs, refreshes task gauges."""
+"""The reaper: recovers tasks whose worker or event was lost, settles runs from their tasks,
+alerts on stuck runs, refreshes task gauges."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import logging
+from dataclasses import dataclass
 
 from marketsense.common.alerts import Notifier
 from marketsense.common.clock import Clock, utc_now
@@ -14,11 +16,28 @@ from marketsense.common.states import Stage, TaskState
 from marketsense.orchestrator.alerts.service import raise_alert, stuck_run_alert
 from marketsense.orchestrator.config import OrchestratorSettings
 from marketsense.orchestrator.runs.flows import settle_run
-from marketsense.orchestrator.runs.service import idle_runs
+from marketsense.orchestrator.runs.service import idle_runs, settleable_runs
 from marketsense.orchestrator.tasks.flows import time_out_task
-from marketsense.orchestrator.tasks.service import live_task_counts, open_task_count, overdue_tasks
+from marketsense.orchestrator.tasks.service import (
+    live_task_counts,
+    open_task_count,
+    overdue_tasks,
+    stranded_tasks,
+)
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReaperPass:
+    """What one reaper pass did."""
+
+    reaped: int
+    """Timed-out or stranded tasks re-queued or failed for good."""
+    settled: int
+    """Runs settled from their tasks' states."""
+    stuck: int
+    """Stuck runs alerted."""
 
 
 class Reaper:
@@ -48,20 +67,31 @@ class Reaper:
                 log.exception("reaper pass failed; trying again next interval")
             await asyncio.sleep(self.settings.reaper_interval_seconds)
 
-    async def reap_once(self) -> tuple[int, int]:
-        """One pass: (timed-out tasks handled, stuck runs alerted); task gauges refreshed."""
+    async def reap_once(self) -> ReaperPass:
+        """One pass: tasks recovered, runs settled, stuck runs alerted; task gauges refreshed."""
         reaped = await self.reap_timed_out_tasks()
+        settled = await self.settle_finished_runs()
         stuck = await self.alert_stuck_runs()
         await self.refresh_gauges()
-        return reaped, stuck
+        return ReaperPass(reaped=reaped, settled=settled, stuck=stuck)
 
     async def reap_timed_out_tasks(self) -> int:
-        """Fail every task RUNNING past its timeout: re-queue it under the attempt limit."""
-        cutoff = self.clock() - dt.timedelta(seconds=self.settings.task_timeout_seconds)
+        """Fail every task RUNNING past its timeout, or PENDING past the pending timeout with its
+        event presumed lost: re-queue it under the attempt limit; how many were handled."""
+        now = self.clock()
+        running_cutoff = now - dt.timedelta(seconds=self.settings.task_timeout_seconds)
+        pending_cutoff = now - dt.timedelta(seconds=self.settings.pending_timeout_seconds)
         async with self.runtime.database.session() as session:
-            overdue = await overdue_tasks(session, cutoff=cutoff)
+            overdue = [
+                (task, TaskState.RUNNING, running_cutoff)
+                for task in await overdue_tasks(session, cutoff=running_cutoff)
+            ]
+            overdue += [
+                (task, TaskState.PENDING, pending_cutoff)
+                for task in await stranded_tasks(session, cutoff=pending_cutoff)
+            ]
         handled = 0
-        for run_id, symbol, stage in overdue:
+        for (run_id, symbol, stage), state, cutoff in overdue:
             failed_for_good = await time_out_task(
                 runtime=self.runtime,
                 run_id=run_id,
@@ -69,6 +99,8 @@ class Reaper:
                 stage=stage,
                 max_attempts=self.settings.handler_max_attempts,
                 lookback_days=self.settings.lookback_days,
+                stranded_in=state,
+                unchanged_since=cutoff,
             )
             if failed_for_good is None:
                 continue
@@ -76,6 +108,17 @@ class Reaper:
             if failed_for_good:
                 await settle_run(runtime=self.runtime, notifier=self.notifier, run_id=run_id)
         return handled
+
+    async def settle_finished_runs(self) -> int:
+        """Settle every RUNNING run whose symbols have all predicted or failed, whichever events
+        were lost on the way; how many this replica settled."""
+        async with self.runtime.database.session() as session:
+            run_ids = await settleable_runs(session)
+        settled = 0
+        for run_id in run_ids:
+            if await settle_run(runtime=self.runtime, notifier=self.notifier, run_id=run_id):
+                settled += 1
+        return settled
 
     async def alert_stuck_runs(self) -> int:
         """Alert once per RUNNING run whose tasks have not changed for `stuck_run_minutes`."""

@@ -1,5 +1,5 @@
 """Task rows of a run, in the caller's transaction: created with it, re-queued from what the run
-recorded, cancelled with it, counted."""
+recorded, cancelled or skipped with it, found overdue, counted."""
 
 from __future__ import annotations
 
@@ -19,9 +19,16 @@ from marketsense.common.events import (
 )
 from marketsense.common.features import FEATURE_SCHEMA
 from marketsense.common.metrics import TASK_RETRIES
-from marketsense.common.states import RunState, Stage, TaskState, move_task, move_tasks
+from marketsense.common.states import (
+    OPEN_TASK_STATES,
+    RunState,
+    Stage,
+    TaskState,
+    move_task,
+    move_tasks,
+)
 
-OPEN_STATES = (TaskState.PENDING, TaskState.RUNNING)
+OPEN_STATES = tuple(sorted(OPEN_TASK_STATES))
 """Task states that still have work ahead."""
 
 
@@ -124,6 +131,22 @@ async def cancel_open_tasks(session: AsyncSession, *, run_id: str) -> int:
     return await move_tasks(session, run_id=run_id, source=OPEN_STATES, target=TaskState.CANCELLED)
 
 
+async def skip_open_tasks(session: AsyncSession, *, run_id: str) -> int:
+    """Skip the PENDING and RUNNING tasks of a run that ended without them; how many.
+
+    Only a symbol that failed at an earlier stage has any left when its run ends.
+    """
+    return await move_tasks(session, run_id=run_id, source=OPEN_STATES, target=TaskState.SKIPPED)
+
+
+async def unskip_tasks(session: AsyncSession, *, run_id: str, symbol: str | None = None) -> int:
+    """Put a run's (or one symbol's) SKIPPED tasks back to PENDING, for a retry of the stage
+    they waited on; how many."""
+    return await move_tasks(
+        session, run_id=run_id, symbol=symbol, source={TaskState.SKIPPED}, target=TaskState.PENDING
+    )
+
+
 async def open_task_count(session: AsyncSession, *, run_id: str) -> int:
     """How many of a run's tasks are still PENDING or RUNNING."""
     count = await session.scalar(
@@ -146,6 +169,87 @@ async def overdue_tasks(
         )
     )
     return [(run_id, symbol, Stage(stage)) for run_id, symbol, stage in rows]
+
+
+_PREVIOUS_STAGE = {Stage.PROCESS: Stage.INGEST, Stage.PREDICT: Stage.PROCESS}
+
+_CHUNK = 500
+"""Symbols per look-up of their previous stage: well below any driver's parameter limit."""
+
+
+async def busy_stages(session: AsyncSession, *, since: dt.datetime) -> set[Stage]:
+    """Stages with a task of a RUNNING run that changed since `since`: their consumers are
+    moving through a queue."""
+    rows = await session.scalars(
+        select(Task.stage)
+        .distinct()
+        .join(Run, Run.id == Task.run_id)
+        .where(Run.state == RunState.RUNNING, Task.updated_at >= since)
+    )
+    return {Stage(stage) for stage in rows}
+
+
+async def stranded_tasks(
+    session: AsyncSession, *, cutoff: dt.datetime
+) -> list[tuple[str, str, Stage]]:
+    """(run, symbol, stage) of every PENDING task of a RUNNING run whose event is presumed lost.
+
+    A task is stranded when it and its input (the run's start for ingest, the previous stage's
+    success otherwise) are older than `cutoff`, and no task of its stage has changed since:
+    while a stage's consumers move through a long queue, its waiting tasks are not stranded.
+    """
+    busy = await busy_stages(session, since=cutoff)
+    stranded: list[tuple[str, str, Stage]] = []
+    for stage in Stage:
+        if stage in busy:
+            continue
+        waiting = await session.execute(
+            select(Task.run_id, Task.symbol)
+            .join(Run, Run.id == Task.run_id)
+            .where(
+                Run.state == RunState.RUNNING,
+                Run.updated_at < cutoff,
+                Task.stage == stage,
+                Task.state == TaskState.PENDING,
+                Task.updated_at < cutoff,
+            )
+            .order_by(Task.run_id, Task.symbol)
+        )
+        candidates = [(run_id, symbol) for run_id, symbol in waiting]
+        if stage in _PREVIOUS_STAGE:
+            ready = await _succeeded_before(
+                session, tasks=candidates, stage=_PREVIOUS_STAGE[stage], cutoff=cutoff
+            )
+            candidates = [task for task in candidates if task in ready]
+        stranded += [(run_id, symbol, stage) for run_id, symbol in candidates]
+    return stranded
+
+
+async def _succeeded_before(
+    session: AsyncSession, *, tasks: list[tuple[str, str]], stage: Stage, cutoff: dt.datetime
+) -> set[tuple[str, str]]:
+    """Which of the (run, symbol) pairs have `stage` SUCCESS since before `cutoff`.
+
+    Looked up by run in chunks of symbols, by the (run, symbol, stage) key: a join here lets
+    the planner walk every success of the run once per waiting task.
+    """
+    by_run: dict[str, list[str]] = {}
+    for run_id, symbol in tasks:
+        by_run.setdefault(run_id, []).append(symbol)
+    found: set[tuple[str, str]] = set()
+    for run_id, symbols in by_run.items():
+        for start in range(0, len(symbols), _CHUNK):
+            rows = await session.scalars(
+                select(Task.symbol).where(
+                    Task.run_id == run_id,
+                    Task.symbol.in_(symbols[start : start + _CHUNK]),
+                    Task.stage == stage,
+                    Task.state == TaskState.SUCCESS,
+                    Task.updated_at < cutoff,
+                )
+            )
+            found.update((run_id, symbol) for symbol in rows)
+    return found
 
 
 async def live_task_counts(session: AsyncSession) -> dict[tuple[str, str], int]:

@@ -9,7 +9,9 @@ import datetime as dt
 import json
 import random
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -22,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from marketsense.common.db.engine import Database
 from marketsense.common.db.models import DeadLetter, Prediction, Run, Task
 from marketsense.common.events import TaskFailed
-from tests.chaos.conftest import CHAOS_SEED, SYMBOL_COUNT, Deploy
+from tests.chaos.conftest import CHAOS_SEED, SYMBOL_COUNT, start_deployment
 from tests.chaos.deployment import LIVE_STATES, Deployment, infra_script, read_topic, wait_run
 from tests.chaos.test_faults import STAGE_TOPICS, SYMBOLS, audit, day, report
 from tests.conftest import infra
@@ -72,6 +74,33 @@ async def durable_postgres() -> AsyncIterator[None]:
     finally:
         await asyncio.to_thread(infra_script, "postgres", "start")
         await _set_durability(False)
+
+
+@pytest.fixture(scope="module")
+async def deployment(
+    chaos_database_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    predictor_dir: Path,
+    sentiment_model_dir: Path,
+    make_httpserver: HTTPServer,
+) -> AsyncIterator[Deployment]:
+    """One deployment for the module's crashes, each test's run on its own day: starting the
+    four services takes longer than most of the crashes (40 s on a busy 2-core machine)."""
+    database = Database(chaos_database_url)
+    deployment = await start_deployment(
+        database_url=chaos_database_url,
+        database=database,
+        logs_dir=tmp_path_factory.mktemp("crashes"),
+        prefix=f"t{uuid.uuid4().hex[:10]}.",
+        predictor_dir=predictor_dir,
+        sentiment_model_dir=sentiment_model_dir,
+        common_env={"MARKETSENSE_ALERT_WEBHOOK_URL": make_httpserver.url_for("/alerts")},
+    )
+    try:
+        yield deployment
+    finally:
+        deployment.stop_all()
+        await database.dispose()
 
 
 @pytest.fixture(autouse=True)
@@ -146,7 +175,7 @@ def _alerts(httpserver: HTTPServer, run_id: str) -> dict[str, list[str]]:
 
 
 async def _crash_run(
-    deploy: Deploy,
+    deployment: Deployment,
     httpserver: HTTPServer,
     *,
     as_of: dt.date,
@@ -160,9 +189,6 @@ async def _crash_run(
     at = random.Random(f"{CHAOS_SEED}:{scenario}").randint(total // 20, total * 9 // 10)
     print(f"{scenario}: seed {CHAOS_SEED} (MARKETSENSE_CHAOS_SEED), crash after {at}/{total} tasks")
     httpserver.expect_request("/alerts", method="POST").respond_with_data("ok")
-    deployment = await deploy(
-        common_env={"MARKETSENSE_ALERT_WEBHOOK_URL": httpserver.url_for("/alerts")}
-    )
     async with httpx.AsyncClient(timeout=10) as client:
         await deployment.wait_ready(client)
         started = time.monotonic()
@@ -231,10 +257,10 @@ async def _prediction_rows(database: Database, run_id: str) -> int:
 
 
 async def test_postgres_sigkilled_for_five_seconds_mid_run_costs_nothing(
-    deploy: Deploy, httpserver: HTTPServer
+    deployment: Deployment, httpserver: HTTPServer
 ) -> None:
     await _crash_run(
-        deploy,
+        deployment,
         httpserver,
         as_of=day(1),
         scenario="postgres-sigkill-5s",
@@ -244,10 +270,10 @@ async def test_postgres_sigkilled_for_five_seconds_mid_run_costs_nothing(
 
 
 async def test_postgres_sigkilled_for_sixty_seconds_mid_run_costs_nothing(
-    deploy: Deploy, httpserver: HTTPServer
+    deployment: Deployment, httpserver: HTTPServer
 ) -> None:
     await _crash_run(
-        deploy,
+        deployment,
         httpserver,
         as_of=day(2),
         scenario="postgres-sigkill-60s",
@@ -257,8 +283,13 @@ async def test_postgres_sigkilled_for_sixty_seconds_mid_run_costs_nothing(
 
 
 async def test_kafka_sigkilled_for_ten_seconds_mid_run_costs_nothing(
-    deploy: Deploy, httpserver: HTTPServer
+    deployment: Deployment, httpserver: HTTPServer
 ) -> None:
     await _crash_run(
-        deploy, httpserver, as_of=day(3), scenario="kafka-sigkill-10s", server="kafka", outage=10
+        deployment,
+        httpserver,
+        as_of=day(3),
+        scenario="kafka-sigkill-10s",
+        server="kafka",
+        outage=10,
     )

@@ -171,3 +171,21 @@ async def test_a_consumer_waiting_for_a_dependency_stops_when_cancelled(
 
     await asyncio.wait_for(asyncio.wait([consumer]), timeout=2)
     assert consumer.cancelled()
+
+
+async def test_stopping_the_bus_ends_a_consumer_waiting_out_an_outage(make_bus: MakeBus) -> None:
+    bus = make_bus()
+    database = FlakyDatabase()
+    watch_database(bus, database)
+
+    async def handle(envelope: Envelope, payload: Payload) -> None:
+        database.query()
+
+    bus.subscribe(Subscription(topic=TOPIC, group=group(bus, "processing"), handler=handle))
+    await bus.start()
+    database.up = False
+    await bus.publish(raw_ready("STUCK"))
+    await eventually(lambda: database.probes >= 3)
+
+    # A shutdown must not wait for the database: the record stays uncommitted instead.
+    await asyncio.wait_for(bus.stop(), timeout=5)

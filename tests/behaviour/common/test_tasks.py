@@ -3,6 +3,7 @@ completed in the handler's transaction, failed and announced once its event is d
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from marketsense.common.bus import InProcessBus
 from marketsense.common.db.engine import Database
@@ -56,6 +57,7 @@ async def runtime(
     runtime = Runtime(settings, service="processing")
     yield runtime
     await runtime.bus.stop()
+    await runtime.relay.stop()
     await runtime.database.dispose()
 
 
@@ -82,7 +84,8 @@ async def stored_task(runtime: Runtime, run_id: str, symbol: str = "AAPL") -> Ta
 async def announced(runtime: Runtime) -> list[tuple[str, Envelope, TaskFailed]]:
     """Every TaskFailed event waiting in the outbox, with the service that queued it."""
     async with runtime.database.session() as session:
-        rows = (await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))).all()
+        query = select(OutboxMessage).where(OutboxMessage.topic == TaskFailed.topic)
+        rows = (await session.scalars(query.order_by(OutboxMessage.id))).all()
     found = []
     for row in rows:
         envelope, payload = parse_event(row.value)
@@ -321,7 +324,7 @@ async def test_an_event_without_run_or_symbol_is_dead_lettered_before_the_work(
             runtime, stage=STAGE, service="processing", accepts=RawDataReady, work=work
         )
     )
-    await bus.start()
+    await runtime.start_messaging()
 
     await bus.publish(raw_ready("r1", None))
 
@@ -330,3 +333,73 @@ async def test_an_event_without_run_or_symbol_is_dead_lettered_before_the_work(
     [letter] = bus.logs[dead]
     assert letter.header("x-dlq-error") == "NonRetryableError: raw.ready needs run_id and symbol"
     assert calls == []
+
+
+class Outage:
+    """Takes the runtime's database away: every statement fails as on a refused connection."""
+
+    def __init__(self, runtime: Runtime):
+        self.down = False
+        self.refused = 0
+        event.listen(runtime.database.engine.sync_engine, "before_cursor_execute", self._check)
+        # Short back-off so the test notices the return at once.
+        runtime.bus.dependencies.backoff_initial = 0.02
+        runtime.bus.dependencies.backoff_max = 0.1
+        runtime.bus.dependencies.probe_reuse = 0
+
+    def _check(self, *_args: object) -> None:
+        if self.down:
+            self.refused += 1
+            raise ConnectionRefusedError(111, "Connect call failed")
+
+
+async def test_a_dead_letter_is_sent_once_with_the_tasks_failure_or_not_at_all(
+    runtime: Runtime,
+) -> None:
+    # The database fails just as the event is dead-lettered: neither the dead letter nor the
+    # failure may exist while it is away, and exactly one of each once it is back.
+    bus = runtime.bus
+    assert isinstance(bus, InProcessBus)
+    run_id = await new_task(runtime, TaskState.RUNNING)
+    outage = Outage(runtime)
+
+    async def work(run_id: str, symbol: str, payload: RawDataReady) -> None:
+        outage.down = True
+        raise NonRetryableError(f"bars of {symbol} are corrupt")
+
+    bus.subscribe(
+        stage_subscription(
+            runtime, stage=STAGE, service="processing", accepts=RawDataReady, work=work
+        )
+    )
+    await runtime.start()  # the local store's folder too: its probe must find it
+    event_ = raw_ready(run_id)
+
+    await bus.publish(event_)
+    await eventually(lambda: outage.refused >= 20)
+    dead = bus.logs[bus.topic_name("raw.ready.dlq")]
+    announced_on_bus = bus.logs[bus.topic_name(TaskFailed.topic)]
+    assert dead == []
+    assert announced_on_bus == []
+    outage.down = False
+
+    async def failed() -> bool:
+        return (await stored_task(runtime, run_id)).state == TaskState.FAILED
+
+    await eventually(failed)
+    await eventually(lambda: dead and announced_on_bus)
+    await asyncio.sleep(0.3)  # a second copy would be sent by now
+    [letter] = dead
+    [source] = bus.logs[bus.topic_name("raw.ready")]
+    assert (letter.key, letter.value) == ("AAPL", event_.to_bytes())
+    assert {name: letter.header(name) for name, _ in letter.headers} == {
+        "x-dlq-original-topic": bus.topic_name("raw.ready"),
+        "x-dlq-original-partition": "0",
+        "x-dlq-original-offset": str(source.offset),
+        "x-dlq-error": "NonRetryableError: bars of AAPL are corrupt",
+        "x-dlq-attempts": "1",
+        "x-dlq-failed-at": letter.header("x-dlq-failed-at"),
+    }
+    assert len(announced_on_bus) == 1
+    task = await stored_task(runtime, run_id)
+    assert task.last_error == "NonRetryableError: bars of AAPL are corrupt"

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from marketsense.common.bus import EventBus, InProcessBus, Outgoing, Subscription
 from marketsense.common.db.engine import Database
 from marketsense.common.db.models import OutboxMessage
-from marketsense.common.db.outbox import OutboxRelay, add_event
+from marketsense.common.db.outbox import OutboxRelay, add_event, add_message
 from marketsense.common.events import Envelope, IngestRequested, Payload, parse_event
 from tests.conftest import INTEGRATION, eventually
 
@@ -308,3 +308,20 @@ async def test_relay_stop_ends_in_time_when_the_broker_never_answers(
 
     assert 0.5 <= took < 5
     assert await _outbox_rows(database, "svc") == 1  # kept for the next start
+
+
+async def test_a_queued_message_is_relayed_with_its_headers_byte_for_byte(
+    database: Database, bus: FlakyBus
+) -> None:
+    # A dead letter travels through the outbox: its x-dlq-* headers, and the original record's
+    # own headers of any bytes, must reach the topic as they were queued.
+    headers = (("trace", b"\x00\xff\xfe"), ("x-dlq-error", "KeyError: 'é'".encode()))
+    letter = Outgoing("raw.ready.dlq", b"{}", "AAA", headers)
+    async with database.session() as session:
+        add_message(session, letter, source="processing")
+        await session.commit()
+
+    assert await OutboxRelay(database, bus, source="processing").relay_once() == 1
+
+    [record] = bus.logs[bus.topic_name("raw.ready.dlq")]
+    assert (record.key, record.value, record.headers) == ("AAA", b"{}", headers)

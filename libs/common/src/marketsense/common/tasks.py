@@ -10,9 +10,9 @@ from typing import TypeVar
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from marketsense.common.bus import Subscription
+from marketsense.common.bus import Outgoing, Subscription
 from marketsense.common.db.models import Task
-from marketsense.common.db.outbox import add_event
+from marketsense.common.db.outbox import add_event, add_message
 from marketsense.common.errors import NonRetryableError
 from marketsense.common.events import Envelope, Payload, TaskFailed
 from marketsense.common.runtime import Runtime
@@ -135,16 +135,26 @@ async def fail_task(
     stage: Stage,
     error: BaseException,
     attempts: int,
+    dead_letter: Outgoing | None = None,
 ) -> None:
-    """Mark a task FAILED and announce it, after its event was dead-lettered."""
-    if envelope.run_id is None or envelope.symbol is None:
+    """Mark a task FAILED and announce it, queuing its event's dead letter in the same transaction.
+
+    The dead letter and the failure commit together or not at all: a database that fails here
+    leaves neither, and the bus records them again once the database is back.
+    """
+    run_id, symbol = envelope.run_id, envelope.symbol
+    if dead_letter is None and (run_id is None or symbol is None):
         return
     message = f"{type(error).__name__}: {error}"[:MAX_ERROR_CHARS]
     async with runtime.transaction() as session:
+        if dead_letter is not None:
+            add_message(session, dead_letter, source=runtime.service)
+        if run_id is None or symbol is None:
+            return
         moved = await move_task(
             session,
-            run_id=envelope.run_id,
-            symbol=envelope.symbol,
+            run_id=run_id,
+            symbol=symbol,
             stage=stage,
             source={TaskState.RUNNING},
             target=TaskState.FAILED,
@@ -154,8 +164,8 @@ async def fail_task(
             announce_task_failed(
                 session,
                 source=runtime.service,
-                run_id=envelope.run_id,
-                symbol=envelope.symbol,
+                run_id=run_id,
+                symbol=symbol,
                 stage=stage,
                 error=message,
                 retryable=not isinstance(error, NonRetryableError),
@@ -172,16 +182,21 @@ StageWork = Callable[[str, str, P], Awaitable[None]]
 def stage_subscription(
     runtime: Runtime, *, stage: Stage, service: str, accepts: type[P], work: StageWork[P]
 ) -> Subscription:
-    """Subscribe a stage to its input event; a dead-lettered event fails the stage's task."""
+    """Subscribe a stage to its input event; a dead-lettered event fails the stage's task, and
+    its dead letter is sent through the outbox with that failure."""
 
     async def handle(envelope: Envelope, payload: P) -> None:
         if envelope.run_id is None or envelope.symbol is None:
             raise NonRetryableError(f"{envelope.type} needs run_id and symbol")
         await work(envelope.run_id, envelope.symbol, payload)
 
-    async def on_dead_letter(envelope: Envelope, error: BaseException, attempts: int) -> None:
-        await fail_task(runtime, envelope, stage=stage, error=error, attempts=attempts)
+    async def record_dead_letter(
+        envelope: Envelope, error: BaseException, attempts: int, letter: Outgoing
+    ) -> None:
+        await fail_task(
+            runtime, envelope, stage=stage, error=error, attempts=attempts, dead_letter=letter
+        )
 
     return Subscription.of(
-        accepts, handle, group=runtime.group(service), on_dead_letter=on_dead_letter
+        accepts, handle, group=runtime.group(service), records_dead_letter=record_dead_letter
     )

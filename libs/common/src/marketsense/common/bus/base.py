@@ -47,6 +47,7 @@ Handler = Callable[[Envelope, Payload], Awaitable[None]]
 Step = Callable[[], Awaitable[None]]
 RawHandler = Callable[["Record"], Awaitable[None]]
 DeadLetterHook = Callable[[Envelope, BaseException, int], Awaitable[None]]
+DeadLetterRecorder = Callable[[Envelope, BaseException, int, "Outgoing"], Awaitable[None]]
 
 DLQ_SUFFIX = ".dlq"
 
@@ -93,6 +94,10 @@ class Subscription:
     """Receives records as they are, for tools that read dead letters."""
     on_dead_letter: DeadLetterHook | None = None
     """Called after a parsed event was dead-lettered, so the owner can record the failure."""
+    records_dead_letter: DeadLetterRecorder | None = None
+    """Takes over sending a parsed event's dead letter (a message to a logical `.dlq` topic), so
+    the owner can queue it in the outbox in the transaction that records the failure: then the
+    dead letter exists if and only if the failure was recorded. `on_dead_letter` is not called."""
     accepts: tuple[type[Payload], ...] = field(default_factory=tuple)
     """Payload types the handler takes; others are dead-lettered. Empty means any."""
 
@@ -104,6 +109,7 @@ class Subscription:
         *,
         group: str,
         on_dead_letter: DeadLetterHook | None = None,
+        records_dead_letter: DeadLetterRecorder | None = None,
     ) -> Subscription:
         """A handler of one payload type on its topic, called with the payload typed."""
 
@@ -118,6 +124,7 @@ class Subscription:
             group=group,
             handler=typed,
             on_dead_letter=on_dead_letter,
+            records_dead_letter=records_dead_letter,
             accepts=(accepts,),
         )
 
@@ -133,6 +140,8 @@ class EventBus(abc.ABC):
         self.dependencies = DependencyWatch()
         """Outages that pause consumers; the runtime adds the database and the object store."""
         self.dependencies.watch(Dependency.KAFKA, self.healthy)
+        self._halted = asyncio.Event()
+        """Set by `stop`: consumers waiting out an outage give up their record and end."""
 
     def topic_name(self, name: str) -> str:
         """Full topic name for a logical one."""
@@ -205,6 +214,15 @@ class EventBus(abc.ABC):
             if error is None:
                 return "ok"
             log.warning("dead-lettering %s after %d attempt(s): %s", envelope.type, attempts, error)
+            if subscription.records_dead_letter is not None:
+                # Built once: a retry after an outage records the very same letter.
+                letter = self.dead_letter_message(record, error, attempts=attempts)
+                hook = functools.partial(
+                    subscription.records_dead_letter, envelope, error, attempts, letter
+                )
+                await self.through_outages(hook)
+                self._count_dead_letter(record, error)
+                return "dead-lettered"
             await self.through_outages(
                 functools.partial(self._dead_letter, record, error, attempts=attempts)
             )
@@ -266,9 +284,29 @@ class EventBus(abc.ABC):
                 down = await self.dependencies.down(exc)
                 if not down:
                     raise
-            await self.dependencies.wait_until_up(down)
+            await self.wait_until_up(down)
 
-    async def _dead_letter(self, record: Record, error: BaseException, *, attempts: int) -> None:
+    async def wait_until_up(self, down: list[Dependency]) -> None:
+        """Wait until unreachable dependencies answer again; if the bus stops first, raise
+        CancelledError, leaving the record in hand uncommitted for redelivery."""
+        if not self._halted.is_set():
+            back = asyncio.ensure_future(self.dependencies.wait_until_up(down))
+            halted = asyncio.ensure_future(self._halted.wait())
+            try:
+                await asyncio.wait({back, halted}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in (back, halted):
+                    waiter.cancel()
+                await asyncio.gather(back, halted, return_exceptions=True)
+            if back.done() and not back.cancelled():
+                return
+        raise asyncio.CancelledError("the bus stopped while a dependency was unreachable")
+
+    def dead_letter_message(
+        self, record: Record, error: BaseException, *, attempts: int
+    ) -> Outgoing:
+        """A record's dead letter, to its topic's logical `.dlq`: value and key unchanged, with
+        where it came from, why and after how many attempts in `x-dlq-*` headers."""
         reason = f"{type(error).__name__}: {error}"
         headers = (
             *(h for h in record.headers if not h[0].startswith("x-dlq-")),
@@ -279,7 +317,17 @@ class EventBus(abc.ABC):
             ("x-dlq-attempts", str(attempts).encode()),
             ("x-dlq-failed-at", dt.datetime.now(dt.UTC).isoformat().encode()),
         )
-        await self._send([Outgoing(record.topic + DLQ_SUFFIX, record.value, record.key, headers)])
+        logical = record.topic.removeprefix(self.topic_prefix)
+        return Outgoing(logical + DLQ_SUFFIX, record.value, record.key, headers)
+
+    async def _dead_letter(self, record: Record, error: BaseException, *, attempts: int) -> None:
+        letter = self.dead_letter_message(record, error, attempts=attempts)
+        await self._send(
+            [Outgoing(self.topic_name(letter.topic), letter.value, letter.key, letter.headers)]
+        )
+        self._count_dead_letter(record, error)
+
+    def _count_dead_letter(self, record: Record, error: BaseException) -> None:
         logical = record.topic.removeprefix(self.topic_prefix)
         EVENTS_DEAD_LETTERED.labels(logical, type(error).__name__).inc()
 

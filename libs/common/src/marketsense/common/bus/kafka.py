@@ -71,6 +71,7 @@ class KafkaBus(EventBus):
     async def start(self) -> None:
         """Create the subscribed topics, start the producer and one consumer per group."""
         self._stopping.clear()
+        self._halted.clear()
         self._producer = await self._new_producer()
         topics = {self.topic_name(s.topic) for s in self.subscriptions}
         await self.ensure_topics(topics | {t + DLQ_SUFFIX for t in topics})
@@ -119,7 +120,7 @@ class KafkaBus(EventBus):
                 # An unreachable broker is reported once by the watch, not once per fetch.
                 down = await self.dependencies.down(exc)
                 if down:
-                    await self.dependencies.wait_until_up(down)
+                    await self.wait_until_up(down)
                 else:
                     log.warning("fetch failed, retrying: %s", exc)
                     await asyncio.sleep(1)
@@ -225,8 +226,12 @@ class KafkaBus(EventBus):
         await asyncio.gather(*futures)
 
     async def stop(self) -> None:
-        """Finish the in-flight batch of every consumer, commit, and disconnect."""
+        """Finish the in-flight batch of every consumer, commit, and disconnect.
+
+        A consumer waiting out an outage stops at once; its record is redelivered later.
+        """
         self._stopping.set()
+        self._halted.set()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -39,6 +39,7 @@ class InProcessBus(EventBus):
     async def start(self) -> None:
         """Start one consuming task per consumer group."""
         self._stopping = False
+        self._halted.clear()
         groups: dict[str, list[Subscription]] = defaultdict(list)
         for sub in self.subscriptions:
             groups[sub.group].append(sub)
@@ -72,8 +73,9 @@ class InProcessBus(EventBus):
                 await wakeup.wait()
 
     async def stop(self) -> None:
-        """Let each group finish its in-flight record, then stop."""
+        """Let each group finish its in-flight record (unless it waits out an outage), then stop."""
         self._stopping = True
+        self._halted.set()
         for wakeup in self._wakeups.values():
             wakeup.set()
         for task in self._tasks:

@@ -359,4 +359,6 @@ class OutboxMessage(Base):
     topic: Mapped[str] = mapped_column(String(255))
     key: Mapped[str | None] = mapped_column(String(255))
     value: Mapped[bytes] = mapped_column(LargeBinary)
+    headers: Mapped[str | None] = mapped_column(Text)
+    """The message's headers as a JSON list of [name, base64 value] pairs; None for an event."""
     created_at: Mapped[dt.datetime] = _now()

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import json
 import logging
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketsense.common.bus import EventBus, Outgoing, outgoing_for
+from marketsense.common.bus.base import Headers
 from marketsense.common.db.engine import Database
 from marketsense.common.db.models import OutboxMessage
 from marketsense.common.events import Envelope
@@ -20,10 +23,33 @@ log = logging.getLogger(__name__)
 
 def add_event(session: AsyncSession, envelope: Envelope, *, source: str) -> None:
     """Queue an event in the caller's transaction; it is sent only if that transaction commits."""
-    message = outgoing_for(envelope)
+    add_message(session, outgoing_for(envelope), source=source)
+
+
+def add_message(session: AsyncSession, message: Outgoing, *, source: str) -> None:
+    """Queue a message (logical topic, headers kept) in the caller's transaction."""
     session.add(
-        OutboxMessage(source=source, topic=message.topic, key=message.key, value=message.value)
+        OutboxMessage(
+            source=source,
+            topic=message.topic,
+            key=message.key,
+            value=message.value,
+            headers=_dump_headers(message.headers),
+        )
     )
+
+
+def _dump_headers(headers: Headers) -> str | None:
+    # Header values are bytes; base64 keeps them exact in a text column.
+    if not headers:
+        return None
+    return json.dumps([[name, base64.b64encode(value).decode()] for name, value in headers])
+
+
+def _load_headers(stored: str | None) -> Headers:
+    if not stored:
+        return ()
+    return tuple((name, base64.b64decode(value)) for name, value in json.loads(stored))
 
 
 class OutboxRelay:
@@ -114,7 +140,12 @@ class OutboxRelay:
             rows = (await session.scalars(query.with_for_update(skip_locked=True))).all()
             if not rows:
                 return 0
-            await self.bus.publish_many([Outgoing(row.topic, row.value, row.key) for row in rows])
+            await self.bus.publish_many(
+                [
+                    Outgoing(row.topic, row.value, row.key, _load_headers(row.headers))
+                    for row in rows
+                ]
+            )
             await session.execute(
                 delete(OutboxMessage).where(OutboxMessage.id.in_([row.id for row in rows]))
             )

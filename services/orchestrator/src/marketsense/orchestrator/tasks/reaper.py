@@ -41,7 +41,8 @@ class ReaperPass:
 
 
 class Reaper:
-    """Finds timed-out tasks and stuck runs on a clock that tests may replace."""
+    """Recovers lost tasks, settles finished runs and finds stuck ones, on a clock that tests
+    may replace."""
 
     def __init__(
         self,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Throwaway PostgreSQL cluster on loopback, tuned for tests (no durability).
-# Usage: infra/postgres.sh install|start|stop|status|createdb NAME|dropdb NAME
+# Usage: infra/postgres.sh install|start|stop|kill|status|createdb NAME|dropdb NAME
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -154,6 +154,35 @@ stop() {
   echo "postgres: stopped"
 }
 
+# kill: SIGKILL the postmaster, as a crash would, and wait for its processes to go. They exit
+# on their own once they notice the postmaster is gone; a start before that would find the
+# old shared memory still in use and refuse.
+kill_server() {
+  local pm children left i p
+  setup_os_user
+  take_lock postgres
+  PGBIN=$(find_bin) || { echo "postgres: not installed" && return 0; }
+  if ! { [[ -f $DATA/PG_VERSION ]] && running; }; then
+    echo "postgres: not running"
+    return 0
+  fi
+  pm=$(pid)
+  children=$(pgrep -P "$pm" || true)
+  kill -KILL "$pm"
+  for ((i = 0; i < 300; i++)); do
+    left=""
+    for p in $pm $children; do proc_running "$p" && left+=" $p"; done
+    [[ -n $left ]] || break
+    sleep 0.05
+  done
+  # Still there after 15 s: take them down too, as the machine's crash would have.
+  for p in $left; do kill -KILL "$p" 2>/dev/null || true; done
+  # A killed postmaster may linger as a zombie until init reaps it, and a zombie's pid still
+  # passes the lock-file checks of the next start; every process of it has exited by now.
+  rm -f "$DATA/postmaster.pid" "$SOCKDIR/.s.PGSQL.$PG_PORT.lock"
+  echo "postgres: killed (pid $pm)"
+}
+
 status() {
   setup_os_user
   PGBIN=$(find_bin) || { echo "postgres: not installed" && return 1; }
@@ -191,7 +220,8 @@ case "${1:-}" in
   install) take_lock postgres && install ;;
   start) start ;;
   stop) stop ;;
+  kill) kill_server ;;
   status) status ;;
   createdb | dropdb) db "$@" ;;
-  *) echo "usage: $0 install|start|stop|status|createdb NAME|dropdb NAME" >&2 && exit 2 ;;
+  *) echo "usage: $0 install|start|stop|kill|status|createdb NAME|dropdb NAME" >&2 && exit 2 ;;
 esac

@@ -33,6 +33,13 @@ PIPELINE = ("orchestrator", "ingestion", "processing", "prediction")
 LIVE_STATES = frozenset({"PENDING", "RUNNING"})
 """Run states before the run has ended."""
 
+REPO = Path(__file__).resolve().parents[2]
+
+
+def infra_script(script: str, command: str) -> None:
+    """Run `infra/<script>.sh <command>` (e.g. `kafka kill`), failing the test if it fails."""
+    subprocess.run(["bash", str(REPO / "infra" / f"{script}.sh"), command], check=True, timeout=180)
+
 
 def service_environment(
     *,

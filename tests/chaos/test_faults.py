@@ -6,11 +6,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -30,6 +28,7 @@ from marketsense.common.states import RunState
 from tests.chaos.conftest import SYMBOL_COUNT, Deploy
 from tests.chaos.deployment import (
     Deployment,
+    infra_script,
     read_topic,
     row_counts,
     stage_count,
@@ -51,8 +50,6 @@ STAGE_TOPICS = (
     PredictionsReady.topic,
 )
 """Topics that carry one event per symbol of a run that goes through."""
-
-REPO = Path(__file__).resolve().parents[2]
 
 MAX_ATTEMPTS = 3
 """Attempts per task before it is dead-lettered, in the scenarios that count them."""
@@ -342,18 +339,13 @@ async def test_two_processing_replicas_one_killed_the_other_finishes_the_run(
     )
 
 
-def _infra(script: str, command: str) -> None:
-    """Run `infra/<script>.sh <command>`, failing the test if it fails."""
-    subprocess.run(["bash", str(REPO / "infra" / f"{script}.sh"), command], check=True, timeout=180)
-
-
 @pytest.fixture
 def kafka_restarted() -> Iterator[None]:
     """Whatever happens in the test, Kafka runs again after it."""
     try:
         yield
     finally:
-        _infra("kafka", "start")
+        infra_script("kafka", "start")
 
 
 @pytest.fixture
@@ -362,17 +354,17 @@ def postgres_restarted() -> Iterator[None]:
     try:
         yield
     finally:
-        _infra("postgres", "start")
+        infra_script("postgres", "start")
 
 
 @pytest.mark.usefixtures("kafka_restarted")
 async def test_kafka_stopped_for_ten_seconds_mid_run_loses_nothing(deploy: Deploy) -> None:
     async def inject(deployment: Deployment) -> None:
-        await asyncio.to_thread(_infra, "kafka", "stop")
+        await asyncio.to_thread(infra_script, "kafka", "stop")
         await asyncio.sleep(10)  # the outage itself, not a wait for something to happen
 
     async def lift(deployment: Deployment, client: httpx.AsyncClient) -> None:
-        await asyncio.to_thread(_infra, "kafka", "start")
+        await asyncio.to_thread(infra_script, "kafka", "start")
 
     await _fault_run(deploy, as_of=day(5), scenario="kafka-stopped-10s", inject=inject, lift=lift)
 
@@ -380,9 +372,9 @@ async def test_kafka_stopped_for_ten_seconds_mid_run_loses_nothing(deploy: Deplo
 @pytest.mark.usefixtures("postgres_restarted")
 async def test_postgres_restarted_mid_run_loses_nothing(deploy: Deploy) -> None:
     async def inject(deployment: Deployment) -> None:
-        await asyncio.to_thread(_infra, "postgres", "stop")
+        await asyncio.to_thread(infra_script, "postgres", "stop")
 
     async def lift(deployment: Deployment, client: httpx.AsyncClient) -> None:
-        await asyncio.to_thread(_infra, "postgres", "start")
+        await asyncio.to_thread(infra_script, "postgres", "start")
 
     await _fault_run(deploy, as_of=day(6), scenario="postgres-restarted", inject=inject, lift=lift)

@@ -3,6 +3,7 @@ variable names, on the host and port the settings or arguments choose, or exits 
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import os
 import subprocess
@@ -88,11 +89,17 @@ def test_the_settings_move_the_keep_alive_and_header_timeouts(
 
     [(_, options)] = served
     assert options["timeout_keep_alive"] == 9
-    protocol = options["http"](
-        config=uvicorn.Config(app="marketsense.monitoring.app:build_app"),
-        server_state=ServerState(),
-        app_state={},
-    )
+    # A loop of its own: other tests may have closed the thread's current one.
+    loop = asyncio.new_event_loop()
+    try:
+        protocol = options["http"](
+            config=uvicorn.Config(app="marketsense.monitoring.app:build_app"),
+            server_state=ServerState(),
+            app_state={},
+            _loop=loop,
+        )
+    finally:
+        loop.close()
     assert protocol.header_timeout == 2.5
 
 

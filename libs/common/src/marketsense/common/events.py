@@ -47,7 +47,10 @@ class IngestRequested(Payload):
     as_of: dt.date
     """Trading day the run is for."""
     lookback_days: int = Field(ge=1)
-    """Trading days of history to fetch, ending at `as_of`."""
+    """Trading days of history to fetch before the first day the run produces features for."""
+    start: dt.date | None = None
+    """First trading day of a backfill (its features, texts and predictions run from here to
+    `as_of`); None for a daily run, which is for `as_of` alone."""
 
 
 class RawDataReady(Payload):
@@ -67,6 +70,8 @@ class RawDataReady(Payload):
     """Parquet file of the text items (news, posts) of the same days, if any were fetched."""
     text_items: int = Field(default=0, ge=0)
     """Number of text items in that file."""
+    start: dt.date | None = None
+    """First trading day of a backfill, as in its `ingest.requested`; None for a daily run."""
 
 
 class FeaturesReady(Payload):
@@ -83,7 +88,11 @@ class FeaturesReady(Payload):
     feature_schema: str
     """Name of the feature schema the row follows."""
     features: ObjectRef
-    """Parquet file with the feature row."""
+    """Parquet file with the feature rows: one per trading day from `start` to `as_of`."""
+    start: dt.date | None = None
+    """First trading day of a backfill; None for a daily run (one row, for `as_of`)."""
+    rows: int = Field(default=1, ge=1)
+    """Number of feature rows in the file."""
 
 
 class PredictionsReady(Payload):

@@ -1,5 +1,6 @@
-"""Cleaning bars and texts from any source: the trading day a text counts for, rows dropped or
-fixed with the reason, and the windows served."""
+"""Cleaning bars and texts from any source: the session a text counts for, values read or
+refused naming the column, row and value, rows dropped or fixed with the reason, and the windows
+served."""
 
 from __future__ import annotations
 
@@ -10,19 +11,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from marketsense.common.calendar import exchange_calendar
 from marketsense.ingestion.sources.base import BAR_COLUMNS, TEXT_COLUMNS, SourceRejected
 from marketsense.ingestion.sources.validate import (
     clean_bars,
     clean_texts,
     restrict_bars,
     restrict_texts,
-    trading_day,
 )
 
 
 def day_of(*stamps: str) -> list[dt.date]:
-    """The trading days of UTC timestamps."""
-    return trading_day(pd.Series(pd.to_datetime(list(stamps), utc=True))).tolist()
+    """The sessions texts published at UTC timestamps count for, as cleaning derives them."""
+    frame = pd.DataFrame(
+        {"id": [str(i) for i in range(len(stamps))], "published_at": list(stamps), "text": "x"}
+    )
+    cleaned, _ = clean_texts(frame, symbol="AAA")
+    return list(cleaned.sort_values("id")["date"])
 
 
 @pytest.mark.parametrize(
@@ -36,10 +41,14 @@ def day_of(*stamps: str) -> list[dt.date]:
         pytest.param("2026-11-21T15:00:00Z", dt.date(2026, 11, 23), id="saturday"),
         pytest.param("2026-03-08T14:00:00Z", dt.date(2026, 3, 9), id="clocks-change-sunday"),
         pytest.param("2026-11-17T02:00:00Z", dt.date(2026, 11, 17), id="utc-tuesday-is-ny-monday"),
-        pytest.param("2026-11-26T15:00:00Z", dt.date(2026, 11, 26), id="holiday-not-modelled"),
+        pytest.param("2026-11-26T15:00:00Z", dt.date(2026, 11, 27), id="thanksgiving-to-friday"),
+        pytest.param("2026-11-25T21:30:00Z", dt.date(2026, 11, 27), id="after-close-before-it"),
+        pytest.param("2026-11-27T17:59:00Z", dt.date(2026, 11, 27), id="before-early-close"),
+        pytest.param("2026-11-27T18:00:00Z", dt.date(2026, 11, 30), id="after-early-close"),
+        pytest.param("2026-12-31T22:00:00Z", dt.date(2027, 1, 4), id="new-year-weekend"),
     ],
 )
-def test_a_text_counts_for_the_new_york_trading_day_it_was_published_before_the_close_of(
+def test_a_text_counts_for_the_first_session_whose_close_is_after_its_publication(
     stamp: str, day: dt.date
 ) -> None:
     assert day_of(stamp) == [day]
@@ -72,17 +81,109 @@ def test_bars_are_read_from_text_and_extra_columns_dropped() -> None:
     "dates",
     [
         pytest.param(["2026-03-06T00:00:00-05:00", "2026-03-09T00:00:00-04:00"], id="dst-change"),
+        pytest.param(["2026-03-06T16:00:00-05:00", "2026-03-09T16:00:00-04:00"], id="dst-close"),
         pytest.param(["2026-03-06T00:00:00+09:00", "2026-03-09"], id="offset-and-plain"),
         pytest.param(["2026-03-06T00:00:00Z", "2026-03-09T00:00:00Z"], id="utc"),
     ],
 )
 def test_bar_dates_with_offsets_keep_the_day_of_their_own_zone(dates: list[str]) -> None:
-    frame = bars([(d, 10.0, 11.0, 9.0, 10.5, 100.0) for d in [*dates, "garbled"]])
+    frame = bars([(d, 10.0, 11.0, 9.0, 10.5, 100.0) for d in dates])
 
     cleaned, issues = clean_bars(frame, symbol="AAA")
 
     assert cleaned["date"].tolist() == [dt.date(2026, 3, 6), dt.date(2026, 3, 9)]
-    assert issues == ["AAA: dropped 1 row with an unreadable date"]
+    assert issues == []
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "kind"),
+    [
+        pytest.param("date", "03/15/2024", "a date (use ISO 8601, e.g. 2024-03-15)", id="us-date"),
+        pytest.param("date", "garbled", "a date (use ISO 8601, e.g. 2024-03-15)", id="text-date"),
+        pytest.param("close", "1,234.50", "a number", id="thousands-separator"),
+        pytest.param("volume", "n/a", "a number", id="placeholder"),
+    ],
+)
+def test_a_value_given_but_unreadable_rejects_the_symbol_naming_column_row_and_value(
+    column: str, value: str, kind: str
+) -> None:
+    frame = bars([("2026-03-0" + str(d), "10", "11", "9", "10.5", "100") for d in (2, 3, 4, 5)])
+    frame.loc[2, column] = value
+
+    with pytest.raises(SourceRejected) as raised:
+        clean_bars(frame, symbol="AAA", source="files")
+
+    assert (
+        str(raised.value)
+        == f"files: bars for AAA: column {column}, row 3: cannot read {value!r} as {kind}"
+    )
+    assert not raised.value.__class__.__name__.startswith("Retryable")
+
+
+def test_the_count_of_unreadable_values_follows_the_first_one() -> None:
+    frame = bars([(f"03/0{d}/2026", 10.0, 11.0, 9.0, 10.5, 100.0) for d in (2, 3, 4)])
+
+    with pytest.raises(SourceRejected, match=r"row 1: cannot read '03/02/2026' .*; 3 of 3 rows"):
+        clean_bars(frame, symbol="AAA")
+
+
+def test_missing_values_are_dropped_with_the_reason_not_refused() -> None:
+    frame = bars(
+        [
+            (None, 10.0, 11.0, 9.0, 10.5, 100.0),
+            ("", 10.0, 11.0, 9.0, 10.5, 100.0),
+            ("2026-03-03", "", 11.0, 9.0, 10.5, 100.0),
+            ("2026-03-04", 10.0, 11.0, 9.0, 10.5, 100.0),
+        ]
+    )
+
+    cleaned, issues = clean_bars(frame, symbol="AAA")
+
+    assert cleaned["date"].tolist() == [dt.date(2026, 3, 4)]
+    assert issues == [
+        "AAA: dropped 2 rows without a date",
+        "AAA: dropped 1 row with a missing price",
+    ]
+
+
+def test_bars_dated_on_weekends_and_holidays_are_dropped_naming_the_days() -> None:
+    days = ["2026-11-25", "2026-11-26", "2026-11-27", "2026-11-28", "2026-11-29", "2026-11-30"]
+    frame = bars([(d, 10.0, 11.0, 9.0, 10.5, 100.0) for d in days])
+
+    cleaned, issues = clean_bars(frame, symbol="AAA")
+
+    assert cleaned["date"].tolist() == [
+        dt.date(2026, 11, 25),
+        dt.date(2026, 11, 27),  # the early close after Thanksgiving is a session
+        dt.date(2026, 11, 30),
+    ]
+    assert issues == [
+        "AAA: dropped 3 rows dated on days XNYS does not trade: 2026-11-26, 2026-11-28, 2026-11-29"
+    ]
+
+
+def test_another_exchange_drops_its_own_holidays() -> None:
+    # Boxing Day: London is closed, New York trades.
+    frame = bars([(d, 10.0, 11.0, 9.0, 10.5, 100.0) for d in ("2025-12-24", "2025-12-26")])
+
+    london, issues = clean_bars(frame, symbol="VOD", calendar=exchange_calendar("XLON"))
+    new_york, _ = clean_bars(frame, symbol="VOD")
+
+    assert london["date"].tolist() == [dt.date(2025, 12, 24)]
+    assert issues == ["VOD: dropped 1 row dated on days XLON does not trade: 2025-12-26"]
+    assert len(new_york) == 2
+
+
+def test_many_days_dropped_are_named_up_to_five_then_counted() -> None:
+    weekends = pd.date_range("2026-01-03", periods=8, freq="W-SAT").strftime("%Y-%m-%d")
+    frame = bars([(d, 10.0, 11.0, 9.0, 10.5, 100.0) for d in weekends])
+
+    _, issues = clean_bars(frame, symbol="AAA")
+
+    assert issues == [
+        "AAA: dropped 8 rows dated on days XNYS does not trade: 2026-01-03, 2026-01-10, "
+        "2026-01-17, 2026-01-24, 2026-01-31 and 3 more"
+    ]
 
 
 def test_no_bars_clean_to_no_bars() -> None:

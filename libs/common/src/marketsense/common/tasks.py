@@ -92,8 +92,36 @@ async def complete_task(
     await session.execute(
         update(Task)
         .where(Task.run_id == run_id, Task.symbol == symbol, Task.stage == stage)
-        .values(notes="\n".join(notes)[:8000] if notes else None)
+        .values(notes=_joined(notes))
     )
+
+
+MAX_NOTES_CHARS = 8000
+"""Longest notes text kept on a task."""
+
+_NOTES_ATTRIBUTE = "task_notes"
+
+
+def _joined(notes: list[str] | None) -> str | None:
+    """Notes as stored: one per line, cut to MAX_NOTES_CHARS; None for no notes."""
+    return "\n".join(notes)[:MAX_NOTES_CHARS] if notes else None
+
+
+def keep_notes(error: BaseException, notes: list[str]) -> BaseException:
+    """Attach the notes a stage recorded before it failed, so the failed task keeps them.
+
+    Call it where the error passes on its way out (`keep_notes(exc, notes); raise`); notes
+    attached more than once add up, in order.
+    """
+    if notes:
+        setattr(error, _NOTES_ATTRIBUTE, [*notes_of(error), *notes])
+    return error
+
+
+def notes_of(error: BaseException) -> list[str]:
+    """The notes attached to an error with `keep_notes`, oldest first."""
+    notes = getattr(error, _NOTES_ATTRIBUTE, None)
+    return list(notes) if isinstance(notes, list) else []
 
 
 MAX_ERROR_CHARS = 4000
@@ -139,6 +167,7 @@ async def fail_task(
 ) -> None:
     """Mark a task FAILED and announce it, queuing its event's dead letter in the same transaction.
 
+    Notes attached to the error with `keep_notes` are recorded on the task with the error.
     The dead letter and the failure commit together or not at all: a database that fails here
     leaves neither, and the bus records them again once the database is back.
     """
@@ -161,6 +190,13 @@ async def fail_task(
             error=message,
         )
         if moved:
+            notes = notes_of(error)
+            if notes:
+                await session.execute(
+                    update(Task)
+                    .where(Task.run_id == run_id, Task.symbol == symbol, Task.stage == stage)
+                    .values(notes=_joined(notes))
+                )
             announce_task_failed(
                 session,
                 source=runtime.service,

@@ -9,12 +9,13 @@ from marketsense.common.runtime import Runtime
 from marketsense.ingestion.config import IngestionSettings
 from marketsense.ingestion.consumers import subscriptions
 from marketsense.ingestion.sources import build_source
+from marketsense.ingestion.sources.factory import bar_checks
 
 
 def create_component(runtime: Runtime, settings: IngestionSettings) -> Component:
     """Ingestion's consumers on a runtime."""
     source = build_source(settings)
-    for subscription in subscriptions(runtime, source):
+    for subscription in subscriptions(runtime, source, bar_checks(settings)):
         runtime.bus.subscribe(subscription)
     return Component(name="ingestion")
 

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
+from marketsense.common.calendar import DEFAULT_EXCHANGE, known_exchanges
 from marketsense.common.settings import CommonSettings
 
 
@@ -85,6 +86,22 @@ class IngestionSettings(CommonSettings):
     http_max_wait_seconds: float = Field(default=30.0, ge=0)
     """Longest wait between HTTP attempts, even when `Retry-After` asks for longer."""
 
+    exchange: str = DEFAULT_EXCHANGE
+    """Exchange calendar (ISO 10383 MIC, e.g. XNYS, XNAS, XLON) of the symbols: bars dated on
+    days it does not trade are dropped with a note, and a text counts for the first session
+    whose close is after its publication."""
+
+    check_jump_deviations: float = Field(default=10.0, gt=0)
+    """A close-to-close move beyond this many robust deviations of the symbol's daily moves is
+    noted as a jump (a suspected split, or a data error); real jumps are rarer than 10."""
+
+    check_flat_sessions: int = Field(default=5, ge=2)
+    """Bars in a row with unchanged prices at the end of the data that are noted as flat."""
+
+    check_volume_sessions: int = Field(default=20, ge=2)
+    """Last bars whose volume is checked for zeros or a constant value (the volume z-score's
+    window)."""
+
     @field_validator("fail_symbols", "unavailable_symbols", mode="before")
     @classmethod
     def _split_symbols(cls, value: object) -> object:
@@ -96,6 +113,15 @@ class IngestionSettings(CommonSettings):
         if isinstance(value, list | set | tuple | frozenset):
             return {str(item).strip().upper() for item in value}
         return value
+
+    @field_validator("exchange")
+    @classmethod
+    def _known_exchange(cls, value: str) -> str:
+        """A calendar `exchange_calendars` has, named in upper case."""
+        name = value.strip().upper()
+        if name not in known_exchanges():
+            raise ValueError(f"unknown exchange {value!r}: use an ISO 10383 MIC such as XNYS")
+        return name
 
     @field_validator("rss_url_template")
     @classmethod

@@ -9,10 +9,14 @@ from marketsense.common.states import Stage
 from marketsense.common.tasks import stage_subscription
 from marketsense.ingestion.service import ingest_symbol
 from marketsense.ingestion.sources.base import Source
+from marketsense.ingestion.sources.checks import BarChecks
 
 
-def subscriptions(runtime: Runtime, source: Source) -> list[Subscription]:
-    """Ingestion listens for ingest requests, one per (run, symbol)."""
+def subscriptions(
+    runtime: Runtime, source: Source, checks: BarChecks | None = None
+) -> list[Subscription]:
+    """Ingestion listens for ingest requests, one per (run, symbol); `checks` (default: XNYS and
+    default thresholds) notes what the fetched bars would make features get wrong."""
 
     async def ingest(run_id: str, symbol: str, payload: IngestRequested) -> None:
         await ingest_symbol(
@@ -22,6 +26,7 @@ def subscriptions(runtime: Runtime, source: Source) -> list[Subscription]:
             symbol=symbol,
             as_of=payload.as_of,
             lookback_days=payload.lookback_days,
+            checks=checks,
         )
 
     return [

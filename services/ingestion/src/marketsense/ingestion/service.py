@@ -16,8 +16,9 @@ from marketsense.common.events import Envelope, ObjectRef, RawDataReady
 from marketsense.common.parquet import to_parquet_bytes
 from marketsense.common.runtime import Runtime
 from marketsense.common.states import Stage
-from marketsense.common.tasks import Claim, claim_task, complete_task
-from marketsense.ingestion.sources.base import Source
+from marketsense.common.tasks import Claim, claim_task, complete_task, keep_notes
+from marketsense.ingestion.sources.base import Source, SymbolData
+from marketsense.ingestion.sources.checks import BarChecks
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +36,45 @@ async def ingest_symbol(
     symbol: str,
     as_of: dt.date,
     lookback_days: int,
+    checks: BarChecks | None = None,
 ) -> None:
-    """Fetch, store and announce one symbol's data for a run; idempotent.
+    """Fetch, check, store and announce one symbol's data for a run; idempotent.
 
-    The raw rows, the task's SUCCESS and the RawDataReady event commit together or not at all.
+    The raw rows, the task's SUCCESS with its notes (what cleaning changed and what `checks`
+    found) and the RawDataReady event commit together or not at all; if the symbol fails after
+    the data came in, the failed task keeps the notes.
     """
     if await claim_task(runtime, run_id=run_id, symbol=symbol, stage=Stage.INGEST) != Claim.WORK:
         return
     data = await source.fetch(symbol, as_of=as_of, days=lookback_days)
+    notes = [*data.issues, *(checks or BarChecks())(data.bars, symbol=symbol, as_of=as_of)]
+    try:
+        await _store_and_announce(
+            runtime,
+            source=source,
+            run_id=run_id,
+            symbol=symbol,
+            as_of=as_of,
+            data=data,
+            notes=notes,
+        )
+    except Exception as exc:
+        keep_notes(exc, notes)
+        raise
+    log.info("ingested %d bars and %d texts from %s", len(data.bars), len(data.texts), source.name)
+
+
+async def _store_and_announce(
+    runtime: Runtime,
+    *,
+    source: Source,
+    run_id: str,
+    symbol: str,
+    as_of: dt.date,
+    data: SymbolData,
+    notes: list[str],
+) -> None:
+    """Store a symbol's raw data, then record it, complete the task and queue RawDataReady."""
     if data.bars.empty:
         raise NonRetryableError(f"{source.name} has no bars for {symbol} up to {as_of}")
     bars_ref, texts_ref = await asyncio.gather(
@@ -63,9 +95,7 @@ async def ingest_symbol(
             await _record(
                 session, run_id=run_id, symbol=symbol, as_of=as_of, kind=kind, ref=ref, rows=rows
             )
-        await complete_task(
-            session, run_id=run_id, symbol=symbol, stage=Stage.INGEST, notes=data.issues
-        )
+        await complete_task(session, run_id=run_id, symbol=symbol, stage=Stage.INGEST, notes=notes)
         add_event(
             session,
             Envelope.wrap(
@@ -81,7 +111,6 @@ async def ingest_symbol(
             ),
             source=runtime.service,
         )
-    log.info("ingested %d bars and %d texts from %s", len(data.bars), len(data.texts), source.name)
 
 
 async def _record(

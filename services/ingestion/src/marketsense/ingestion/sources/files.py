@@ -17,11 +17,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from marketsense.common.calendar import ExchangeCalendar, exchange_calendar
+from marketsense.common.tasks import keep_notes
 from marketsense.ingestion.sources.base import SourceRejected, SymbolData, empty_texts
 from marketsense.ingestion.sources.validate import (
     DEFAULT_MAX_CHARS,
     clean_bars,
     clean_texts,
+    rejecting,
     restrict_bars,
     restrict_texts,
 )
@@ -31,13 +34,21 @@ SAFE_SYMBOL = re.compile(r"[A-Za-z0-9][A-Za-z0-9.\-_^=]*")
 
 
 class FileSource:
-    """Bars and texts per symbol from files under `root` (Parquet preferred over CSV)."""
+    """Bars and texts per symbol from files under `root` (Parquet preferred over CSV), cleaned
+    against the sessions of `calendar` (default XNYS)."""
 
     name = "files"
 
-    def __init__(self, root: Path, *, max_chars: int = DEFAULT_MAX_CHARS):
+    def __init__(
+        self,
+        root: Path,
+        *,
+        max_chars: int = DEFAULT_MAX_CHARS,
+        calendar: ExchangeCalendar | None = None,
+    ):
         self.root = root
         self.max_chars = max_chars
+        self.calendar = calendar or exchange_calendar()
 
     async def fetch(self, symbol: str, *, as_of: dt.date, days: int) -> SymbolData:
         """The last `days` clean bars up to `as_of` and the clean texts of those days."""
@@ -52,18 +63,28 @@ class FileSource:
                 f"files: no bars for {symbol}: expected {self.root / 'bars' / symbol}.parquet"
                 " or .csv"
             )
-        bars, issues = clean_bars(_read(bars_path, symbol), symbol=symbol)
-        bars = restrict_bars(bars, as_of=as_of, days=days)
+        with rejecting(f"files: {bars_path.name} for {symbol}"):
+            bars, issues = clean_bars(
+                _read(bars_path, symbol), symbol=symbol, calendar=self.calendar, source="files"
+            )
+            bars = restrict_bars(bars, as_of=as_of, days=days)
         texts_path = self._find("texts", symbol)
         if texts_path is None or bars.empty:
             return SymbolData(bars=bars, texts=empty_texts(), issues=issues)
-        texts, text_issues = clean_texts(
-            _read(texts_path, symbol),
-            symbol=symbol,
-            max_chars=self.max_chars,
-            default_source="file",
-        )
-        texts = restrict_texts(texts, start=bars["date"].iloc[0], end=as_of)
+        try:
+            with rejecting(f"files: {texts_path.name} for {symbol}"):
+                texts, text_issues = clean_texts(
+                    _read(texts_path, symbol),
+                    symbol=symbol,
+                    max_chars=self.max_chars,
+                    default_source="file",
+                    calendar=self.calendar,
+                )
+                texts = restrict_texts(texts, start=bars["date"].iloc[0], end=as_of)
+        except Exception as exc:
+            # The bars' notes belong to the symbol's task even though its texts fail it.
+            keep_notes(exc, issues)
+            raise
         return SymbolData(bars=bars, texts=texts, issues=issues + text_issues)
 
     def _find(self, kind: str, symbol: str) -> Path | None:

@@ -1,17 +1,21 @@
-"""Cleaning of bars and texts from any source: drop or fix bad rows, and say why.
+"""Cleaning of bars and texts from any source: read every value, drop or fix bad rows, say why.
 
 Every function is vectorised over the frame and returns the cleaned frame with one issue line per
-kind of change (how many rows, and why), for the ingest task's notes.
+kind of change (how many rows, and why), for the ingest task's notes. A value that is present but
+cannot be read (a US-style date, "1,234" as a number) rejects the symbol with its column, row and
+the value itself: guessing would give wrong data, and trying again would fail the same way.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-import numpy as np
 import pandas as pd
 
+from marketsense.common.calendar import ExchangeCalendar, exchange_calendar
+from marketsense.common.errors import MarketsenseError
 from marketsense.ingestion.sources.base import BAR_COLUMNS, TEXT_COLUMNS, SourceRejected
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
@@ -23,11 +27,11 @@ REQUIRED_TEXT_COLUMNS = ("id", "published_at", "text")
 DEFAULT_MAX_CHARS = 1000
 """Texts longer than this are truncated to it."""
 
-MARKET_TIMEZONE = ZoneInfo("America/New_York")
-"""Timezone of the market's close, which decides the trading day a text counts for."""
+LISTED_DAYS = 5
+"""Days named in a note at most; the rest are counted."""
 
-MARKET_CLOSE = dt.time(16, 0)
-"""Texts published at or after this local time count for the next trading day."""
+_WALL_TIME = r"^(.*[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$"
+"""An ISO 8601 timestamp ending in a UTC offset; the first group is its wall-clock part."""
 
 
 def _rows(count: int) -> str:
@@ -38,25 +42,45 @@ def _texts(count: int) -> str:
     return f"{count} text" if count == 1 else f"{count} texts"
 
 
+def listed_days(days: list[dt.date]) -> str:
+    """Days as ISO dates, at most LISTED_DAYS of them, then how many more."""
+    shown = ", ".join(day.isoformat() for day in days[:LISTED_DAYS])
+    more = len(days) - LISTED_DAYS
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
+@contextmanager
+def rejecting(what: str) -> Iterator[None]:
+    """Turn any failure to read or clean `what` into SourceRejected: a file or response that
+    pandas cannot handle fails the same way every time, so it must not be retried."""
+    try:
+        yield
+    except MarketsenseError:
+        raise
+    except Exception as exc:
+        raise SourceRejected(f"{what}: cannot be read: {type(exc).__name__}: {exc}") from exc
+
+
+def _present(values: pd.Series) -> pd.Series:
+    """Whether each value is given: not null and not blank text."""
+    blank = values.map(lambda v: isinstance(v, str) and not v.strip()).astype("bool")
+    return values.notna() & ~blank
+
+
 def _to_datetimes(values: pd.Series) -> pd.Series:
-    """Naive midnight timestamps from ISO strings, dates or timestamps, each read in its own time
-    zone; unreadable become NaT."""
+    """Naive midnight timestamps from ISO strings, dates or timestamps, each on the wall clock of
+    its own UTC offset; unreadable values become NaT."""
     try:
         parsed = pd.to_datetime(values, errors="coerce", format="ISO8601")
     except ValueError:
-        # Offsets differ between rows (a file spanning a daylight-saving change): read each alone.
-        parsed = pd.to_datetime(values.map(_wall_time), errors="coerce")
+        # Offsets differ between rows (a file spanning a daylight-saving change): the day is the
+        # one on each row's own wall clock, so the offset is dropped rather than converted.
+        text = values.map(lambda v: v if isinstance(v, str) else str(v) if pd.notna(v) else None)
+        wall = text.str.strip().str.replace(_WALL_TIME, r"\1", regex=True)
+        parsed = pd.to_datetime(wall, errors="coerce", format="ISO8601")
     if isinstance(parsed.dtype, pd.DatetimeTZDtype):
         parsed = parsed.dt.tz_localize(None)
     return parsed.dt.normalize()
-
-
-def _wall_time(value: object) -> pd.Timestamp | None:
-    """One value as a naive timestamp of its own zone's wall clock; None if unreadable."""
-    stamp = pd.to_datetime(pd.Series([value]), errors="coerce", format="ISO8601").iloc[0]
-    if pd.isna(stamp):
-        return None
-    return stamp.tz_localize(None) if stamp.tzinfo is not None else stamp
 
 
 def _dates(values: pd.Series) -> pd.Series:
@@ -64,37 +88,62 @@ def _dates(values: pd.Series) -> pd.Series:
     return pd.Series(values.dt.date, index=values.index, dtype="object")
 
 
-def trading_day(published_at: pd.Series) -> pd.Series:
-    """The trading day each UTC timestamp counts for, as `datetime.date`.
-
-    Its New York date, moved to the next weekday when published at or after the 16:00 close or on
-    a weekend. Exchange holidays are not modelled: an item from a holiday counts for that day.
-    """
-    local = published_at.dt.tz_convert(MARKET_TIMEZONE)
-    after_close = (local.dt.hour * 60 + local.dt.minute) >= MARKET_CLOSE.hour * 60
-    nominal = local.dt.tz_localize(None).dt.normalize() + pd.to_timedelta(
-        after_close.astype("int64"), unit="D"
+def _refuse_unreadable(
+    raw: pd.Series, parsed: pd.Series, *, where: str, column: str, kind: str
+) -> None:
+    """Raise SourceRejected naming the first value given but not read, its column and row."""
+    missing = parsed.isna().to_numpy()
+    if not missing.any():
+        return
+    unreadable = missing.copy()
+    unreadable[missing] = _present(raw[missing]).to_numpy()
+    count = int(unreadable.sum())
+    if not count:
+        return
+    position = int(unreadable.argmax())
+    hint = " (use ISO 8601, e.g. 2024-03-15)" if kind == "date" else ""
+    others = f"; {count} of {len(raw)} rows of that column are unreadable" if count > 1 else ""
+    raise SourceRejected(
+        f"{where}: column {column}, row {position + 1}: cannot read "
+        f"{str(raw.iloc[position])!r} as a {kind}{hint}{others}"
     )
-    days = np.busday_offset(nominal.to_numpy().astype("datetime64[D]"), 0, roll="forward")
-    return pd.Series(pd.DatetimeIndex(days).date, index=published_at.index, dtype="object")
 
 
-def clean_bars(frame: pd.DataFrame, *, symbol: str) -> tuple[pd.DataFrame, list[str]]:
-    """Bars with BAR_COLUMNS only, valid rows only, one per date, sorted; and what changed.
+def read_bar_values(frame: pd.DataFrame, *, where: str) -> pd.DataFrame:
+    """BAR_COLUMNS with dates as naive midnight timestamps and the rest as float64; missing values
+    become NaT or NaN, and a value given but unreadable raises SourceRejected. Rows are numbered
+    from 1, the first row of data (a file's header is not counted)."""
+    bars = frame[list(BAR_COLUMNS)].reset_index(drop=True)
+    out = pd.DataFrame({"date": _to_datetimes(bars["date"])})
+    _refuse_unreadable(bars["date"], out["date"], where=where, column="date", kind="date")
+    for column in (*PRICE_COLUMNS, "volume"):
+        out[column] = pd.to_numeric(bars[column], errors="coerce").astype("float64")
+        _refuse_unreadable(bars[column], out[column], where=where, column=column, kind="number")
+    return out
 
-    Missing columns reject the symbol. Rows with an unreadable date, a missing or non-positive
-    price, a missing or negative volume, or a high below the low are dropped; a high or low that
-    does not bracket the open and close is widened; of duplicate dates the last row is kept.
+
+def clean_bars(
+    frame: pd.DataFrame,
+    *,
+    symbol: str,
+    calendar: ExchangeCalendar | None = None,
+    source: str = "bars",
+) -> tuple[pd.DataFrame, list[str]]:
+    """Bars with BAR_COLUMNS only, valid rows only, one per session, sorted; and what changed.
+
+    Missing columns, or a value given but unreadable, reject the symbol (`source` names where
+    the bars came from in that message). Rows without a date, with a missing or non-positive
+    price, a missing or negative volume, or a high below the low are dropped, and so are rows
+    dated on a day `calendar` (default XNYS) does not trade; a high or low that does not bracket
+    the open and close is widened; of duplicate dates the last row is kept.
     """
     missing = [c for c in BAR_COLUMNS if c not in frame.columns]
     if missing:
         raise SourceRejected(f"{symbol}: bars lack columns {', '.join(missing)}")
+    calendar = calendar or exchange_calendar()
     issues: list[str] = []
-    bars = frame[list(BAR_COLUMNS)].copy()
     # Dates stay timestamps while cleaning, so sorting and comparing them is vectorised.
-    bars["date"] = _to_datetimes(bars["date"])
-    for column in (*PRICE_COLUMNS, "volume"):
-        bars[column] = pd.to_numeric(bars[column], errors="coerce").astype("float64")
+    bars = read_bar_values(frame, where=f"{source}: bars for {symbol}")
 
     def drop(mask: pd.Series, why: str) -> None:
         nonlocal bars
@@ -103,12 +152,15 @@ def clean_bars(frame: pd.DataFrame, *, symbol: str) -> tuple[pd.DataFrame, list[
             issues.append(f"{symbol}: dropped {_rows(count)} {why}")
             bars = bars[~mask]
 
-    drop(bars["date"].isna(), "with an unreadable date")
+    drop(bars["date"].isna(), "without a date")
     drop(bars[list(PRICE_COLUMNS)].isna().any(axis=1), "with a missing price")
     drop((bars[list(PRICE_COLUMNS)] <= 0).any(axis=1), "with a zero or negative price")
     drop(bars["volume"].isna(), "with a missing volume")
     drop(bars["volume"] < 0, "with a negative volume")
     drop(bars["high"] < bars["low"], "with the high below the low")
+    closed = ~calendar.session_mask(bars["date"])
+    days = sorted(set(_dates(bars["date"][closed])))
+    drop(closed, f"dated on days {calendar.name} does not trade: {listed_days(days)}")
 
     top = bars[["open", "close"]].max(axis=1)
     bottom = bars[["open", "close"]].min(axis=1)
@@ -138,11 +190,14 @@ def clean_texts(
     symbol: str,
     max_chars: int = DEFAULT_MAX_CHARS,
     default_source: str = "unknown",
+    calendar: ExchangeCalendar | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
     """Texts with TEXT_COLUMNS, non-empty, at most `max_chars` long, one per id; and what changed.
 
-    `published_at` is read as UTC (naive times are taken as UTC); `date` is derived with
-    `trading_day` where absent or unreadable; `source` defaults to `default_source`. Rows without
+    `published_at` is read as UTC (naive times are taken as UTC); `date`, where absent or
+    unreadable, is the session of `calendar` (default XNYS) the text counts for: after a close, on
+    a weekend or a holiday, the next one; a date given on a day without a session moves to the
+    next session; `source` defaults to `default_source`. Rows without
     an id or a readable publication time are dropped; bodies are stripped of surrounding
     whitespace, empty ones dropped and longer ones truncated; of duplicate ids the first is kept.
     """
@@ -178,12 +233,16 @@ def clean_texts(
     duplicated = texts["id"].duplicated(keep="first")
     drop(duplicated, "repeating an earlier id (kept the first)")
 
-    derived = trading_day(texts["published_at"])
+    calendar = calendar or exchange_calendar()
+    derived = calendar.session_of(texts["published_at"])
     if "date" in texts.columns:
         given = _to_datetimes(texts["date"])
-        texts["date"] = _dates(given).where(given.notna(), derived)
+        # Midnight UTC of a day counts for that day if it trades, else for the next session.
+        rolled = calendar.session_of(given.fillna(pd.Timestamp(0)).dt.tz_localize("UTC"))
+        texts["date"] = rolled.where(given.notna(), derived)
     else:
         texts["date"] = derived
+    drop(texts["date"].isna(), f"published beyond the {calendar.name} calendar")
     if "source" in texts.columns:
         texts["source"] = texts["source"].astype("str").where(texts["source"].notna(), "")
         texts["source"] = texts["source"].where(texts["source"].str.strip() != "", default_source)

@@ -17,6 +17,7 @@ import feedparser  # type: ignore[import-untyped]
 import httpx
 import pandas as pd
 
+from marketsense.common.calendar import ExchangeCalendar, exchange_calendar
 from marketsense.ingestion.sources.base import SourceRejected, empty_texts
 from marketsense.ingestion.sources.http.client import Clock, HttpGetter, RetryPolicy, Sleep, utc_now
 from marketsense.ingestion.sources.validate import DEFAULT_MAX_CHARS, clean_texts, restrict_texts
@@ -38,11 +39,13 @@ class RssSource:
         client: httpx.AsyncClient | None = None,
         sleep: Sleep = asyncio.sleep,
         clock: Clock = utc_now,
+        calendar: ExchangeCalendar | None = None,
     ):
         if "{symbol}" not in url_template:
             raise ValueError("an RSS url_template needs a {symbol} placeholder")
         self.url_template = url_template
         self.max_chars = max_chars
+        self.calendar = calendar or exchange_calendar()
         self._http = HttpGetter(
             source=self.name, policy=policy, client=client, sleep=sleep, clock=clock
         )
@@ -72,7 +75,11 @@ class RssSource:
             return empty_texts(), issues
         frame = pd.DataFrame([_row(entry) for entry in feed.entries])
         texts, cleaned = clean_texts(
-            frame, symbol=symbol, max_chars=self.max_chars, default_source="rss"
+            frame,
+            symbol=symbol,
+            max_chars=self.max_chars,
+            default_source="rss",
+            calendar=self.calendar,
         )
         return restrict_texts(texts, start=start, end=end), issues + cleaned
 

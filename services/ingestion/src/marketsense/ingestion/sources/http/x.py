@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import httpx
-import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field, SecretStr
 
+from marketsense.common.calendar import ExchangeCalendar, exchange_calendar
 from marketsense.ingestion.sources.base import SourceRejected, empty_texts
 from marketsense.ingestion.sources.http.client import (
     Clock,
@@ -19,13 +20,7 @@ from marketsense.ingestion.sources.http.client import (
     parse_as,
     utc_now,
 )
-from marketsense.ingestion.sources.validate import (
-    DEFAULT_MAX_CHARS,
-    MARKET_CLOSE,
-    MARKET_TIMEZONE,
-    clean_texts,
-    restrict_texts,
-)
+from marketsense.ingestion.sources.validate import DEFAULT_MAX_CHARS, clean_texts, restrict_texts
 
 X_BASE_URL = "https://api.x.com"
 """Where X's API lives."""
@@ -35,6 +30,16 @@ RECENT_SEARCH_WINDOW = dt.timedelta(days=7)
 
 END_TIME_MARGIN = dt.timedelta(seconds=30)
 """X refuses an `end_time` less than 10 seconds before the request."""
+
+MARKET_TIMEZONE = ZoneInfo("America/New_York")
+"""Timezone of the US exchanges, whose symbols X's cashtags name."""
+
+EARLIEST_CLOSE = dt.time(13, 0)
+"""The earliest a US session closes (early closes); the search starts there on the session
+before the first day, and the calendar then keeps the posts after that session's close."""
+
+LATEST_CLOSE = dt.time(16, 0)
+"""The regular close; the search ends there on the last day."""
 
 
 class _Post(BaseModel):
@@ -70,8 +75,10 @@ class XRecentSearchSource:
         client: httpx.AsyncClient | None = None,
         sleep: Sleep = asyncio.sleep,
         clock: Clock = utc_now,
+        calendar: ExchangeCalendar | None = None,
     ):
         self.max_pages = max_pages
+        self.calendar = calendar or exchange_calendar()
         self.max_chars = max_chars
         self._clock = clock
         self._http = HttpGetter(
@@ -92,8 +99,11 @@ class XRecentSearchSource:
         Recent search reaches back 7 days only, so older days of the window get no posts.
         """
         now = self._clock()
-        since = max(_close_before(start), now - RECENT_SEARCH_WINDOW + dt.timedelta(minutes=1))
-        until = min(_close_of(end), now - END_TIME_MARGIN)
+        previous = self.calendar.previous_session(start)
+        since = max(
+            _local(previous, EARLIEST_CLOSE), now - RECENT_SEARCH_WINDOW + dt.timedelta(minutes=1)
+        )
+        until = min(_local(end, LATEST_CLOSE), now - END_TIME_MARGIN)
         if until <= since:
             return empty_texts(), []
         params: dict[str, str | int] = {
@@ -128,20 +138,18 @@ class XRecentSearchSource:
             }
         )
         texts, cleaned = clean_texts(
-            frame, symbol=symbol, max_chars=self.max_chars, default_source="x"
+            frame,
+            symbol=symbol,
+            max_chars=self.max_chars,
+            default_source="x",
+            calendar=self.calendar,
         )
         return restrict_texts(texts, start=start, end=end), issues + cleaned
 
 
-def _close_of(day: dt.date) -> dt.datetime:
-    """The market close of `day`, in UTC."""
-    return dt.datetime.combine(day, MARKET_CLOSE, tzinfo=MARKET_TIMEZONE).astimezone(dt.UTC)
-
-
-def _close_before(day: dt.date) -> dt.datetime:
-    """The close of the weekday before `day`: posts after it count for `day`."""
-    previous = np.busday_offset(np.datetime64(day, "D"), -1, roll="forward")
-    return _close_of(previous.astype(dt.date))
+def _local(day: dt.date, time: dt.time) -> dt.datetime:
+    """A New York wall-clock time of `day`, in UTC."""
+    return dt.datetime.combine(day, time, tzinfo=MARKET_TIMEZONE).astimezone(dt.UTC)
 
 
 def _rfc3339(moment: dt.datetime) -> str:

@@ -10,6 +10,7 @@ import httpx
 import pandas as pd
 from pydantic import BaseModel, Field
 
+from marketsense.common.calendar import ExchangeCalendar, exchange_calendar
 from marketsense.ingestion.sources.base import SourceRejected, SymbolData, empty_texts
 from marketsense.ingestion.sources.http.client import (
     Clock,
@@ -19,7 +20,7 @@ from marketsense.ingestion.sources.http.client import (
     parse_as,
     utc_now,
 )
-from marketsense.ingestion.sources.validate import clean_bars, restrict_bars
+from marketsense.ingestion.sources.validate import clean_bars, rejecting, restrict_bars
 
 YAHOO_BASE_URL = "https://query1.finance.yahoo.com"
 """Where Yahoo's chart API lives."""
@@ -75,7 +76,9 @@ class YahooChartSource:
         client: httpx.AsyncClient | None = None,
         sleep: Sleep = asyncio.sleep,
         clock: Clock = utc_now,
+        calendar: ExchangeCalendar | None = None,
     ):
+        self.calendar = calendar or exchange_calendar()
         self._http = HttpGetter(
             source=self.name,
             base_url=base_url,
@@ -104,9 +107,10 @@ class YahooChartSource:
         data = await self._http.get_json(
             f"/v8/finance/chart/{quote(symbol, safe='')}", params=params
         )
-        frame = _bars_frame(data, symbol=symbol)
-        bars, issues = clean_bars(frame, symbol=symbol)
-        return restrict_bars(bars, as_of=as_of, days=days), issues
+        with rejecting(f"yahoo: the chart of {symbol}"):
+            frame = _bars_frame(data, symbol=symbol)
+            bars, issues = clean_bars(frame, symbol=symbol, calendar=self.calendar, source="yahoo")
+            return restrict_bars(bars, as_of=as_of, days=days), issues
 
 
 def _epoch(day: dt.date) -> int:
@@ -140,7 +144,7 @@ def _bars_frame(data: object, *, symbol: str) -> pd.DataFrame:
         raise SourceRejected(
             f"yahoo: {symbol}: {', '.join(uneven)} do not have one value per timestamp ({n})"
         )
-    # Out-of-range stamps become NaT, which cleaning drops as unreadable dates.
+    # Out-of-range stamps become NaT, which cleaning drops as rows without a date.
     seconds = pd.Series([t + result.meta.gmtoffset for t in result.timestamp], dtype="float64")
     local = pd.to_datetime(seconds, unit="s", errors="coerce")
     return pd.DataFrame(

@@ -3,6 +3,7 @@ the embedded default and the real servers."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from marketsense.cli.embedded import PipelineSettings, build_pipeline_app
 from marketsense.common.app import create_app
 from marketsense.common.auth import Role
 from marketsense.common.bus import Record, Subscription
+from marketsense.common.calendar import exchange_calendar
 from marketsense.common.db.models import FeatureSet, Prediction, RawObject
 from marketsense.common.db.outbox import add_event
 from marketsense.common.events import Envelope, ObjectRef, RawDataReady
@@ -245,12 +247,15 @@ async def test_object_with_wrong_checksum_is_dead_lettered_and_other_symbols_go_
 
 
 def _write_bring_your_own_data(root: Path) -> None:
-    """Bars and texts for three symbols: one clean, one dirty but usable, one unusable."""
+    """Bars and texts for four symbols: one clean, one dirty but usable, one unusable, and one
+    whose bars are all dated on weekends."""
     market = SimulatedMarket(seed=11)
     (root / "bars").mkdir(parents=True)
     (root / "texts").mkdir()
-    for symbol in ("CLEAN", "DIRTY", "BROKEN"):
+    for symbol in ("CLEAN", "DIRTY", "BROKEN", "CLOSED"):
         bars = market.daily_bars(symbol, as_of=AS_OF, days=60)
+        # The simulated market trades on holidays too; an exchange's own export does not.
+        bars = bars[exchange_calendar().session_mask(bars["date"])]
         texts = market.texts(symbol, as_of=AS_OF, days=60)[["id", "published_at", "text"]]
         if symbol == "DIRTY":
             bad_price = bars.iloc[[5]].assign(close=-1.0)
@@ -270,6 +275,8 @@ def _write_bring_your_own_data(root: Path) -> None:
             )
         if symbol == "BROKEN":
             bars = bars.drop(columns=["volume"])
+        if symbol == "CLOSED":
+            bars = bars.tail(2).assign(date=[dt.date(2026, 11, 14), dt.date(2026, 11, 15)])
         bars.to_csv(root / "bars" / f"{symbol}.csv", index=False)
         texts.to_parquet(root / "texts" / f"{symbol}.parquet", index=False)
 
@@ -290,7 +297,10 @@ async def test_bring_your_own_files_are_cleaned_with_reasons_and_unusable_ones_f
         run_id = (
             await api.post(
                 "/v1/runs",
-                json={"as_of": AS_OF.isoformat(), "symbols": ["CLEAN", "DIRTY", "BROKEN"]},
+                json={
+                    "as_of": AS_OF.isoformat(),
+                    "symbols": ["CLEAN", "DIRTY", "BROKEN", "CLOSED"],
+                },
             )
         ).json()["id"]
         run = await _finished(api, run_id)
@@ -298,10 +308,19 @@ async def test_bring_your_own_files_are_cleaned_with_reasons_and_unusable_ones_f
             latest = (await api.get(f"/v1/predictions/{symbol}/latest")).json()
             assert latest["run_id"] == run_id
 
-    assert [(f["symbol"], f["stage"]) for f in run["failed"]] == [("BROKEN", "ingest")]  # type: ignore[attr-defined]
-    assert "volume" in run["failed"][0]["last_error"]  # type: ignore[index]
+    failed = {f["symbol"]: f for f in run["failed"]}  # type: ignore[attr-defined]
+    assert {(s, f["stage"]) for s, f in failed.items()} == {
+        ("BROKEN", "ingest"),
+        ("CLOSED", "ingest"),
+    }
+    assert "volume" in failed["BROKEN"]["last_error"]
+    assert "files has no bars for CLOSED up to 2026-11-20" in failed["CLOSED"]["last_error"]
     cleaned = {(c["symbol"], c["stage"]): c["notes"] for c in run["cleaned"]}  # type: ignore[attr-defined]
-    assert set(cleaned) == {("DIRTY", "ingest")}
+    assert set(cleaned) == {("DIRTY", "ingest"), ("CLOSED", "ingest")}
+    # The failed symbol keeps the note that says why it has no bars.
+    assert cleaned[("CLOSED", "ingest")] == [
+        "CLOSED: dropped 2 rows dated on days XNYS does not trade: 2026-11-14, 2026-11-15"
+    ]
     reasons = " | ".join(cleaned[("DIRTY", "ingest")])
     for expected in ("negative price", "repeating a later row", "out of order", "empty body"):
         assert expected in reasons, reasons

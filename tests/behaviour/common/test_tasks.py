@@ -34,6 +34,8 @@ from marketsense.common.tasks import (
     claim_task,
     complete_task,
     fail_task,
+    keep_notes,
+    notes_of,
     stage_subscription,
     task_state,
 )
@@ -228,10 +230,53 @@ async def test_failing_a_running_task_records_the_error_and_announces_it_once(
 
     task = await stored_task(runtime, run_id)
     reason = f"{type(error).__name__}: {error}"
-    assert (task.state, task.last_error) == (TaskState.FAILED, reason)
+    assert (task.state, task.last_error, task.notes) == (TaskState.FAILED, reason, None)
     [(source, announcement, payload)] = await announced(runtime)
     assert (source, announcement.run_id, announcement.symbol) == ("processing", run_id, "AAPL")
     assert payload == TaskFailed(stage="process", error=reason, retryable=retryable, attempts=3)
+
+
+async def test_a_failed_task_keeps_the_notes_recorded_before_the_failure(
+    runtime: Runtime,
+) -> None:
+    run_id = await new_task(runtime, TaskState.RUNNING)
+    error = NonRetryableError("files has no bars for AAPL up to 2026-11-20")
+    assert notes_of(keep_notes(error, [])) == []  # no notes, nothing attached
+    keep_notes(error, ["AAPL: dropped 2 rows dated on days XNYS does not trade"])
+    keep_notes(error, ["AAPL: volume is 0 on each of the last 20 bars"])  # notes add up
+
+    await fail_task(runtime, raw_ready(run_id), stage=STAGE, error=error, attempts=1)
+
+    task = await stored_task(runtime, run_id)
+    assert (task.state, task.last_error) == (TaskState.FAILED, f"NonRetryableError: {error}")
+    assert task.notes == (
+        "AAPL: dropped 2 rows dated on days XNYS does not trade\n"
+        "AAPL: volume is 0 on each of the last 20 bars"
+    )
+
+
+async def test_notes_of_work_that_fails_through_the_bus_are_kept_on_its_task(
+    runtime: Runtime,
+) -> None:
+    run_id = await new_task(runtime, TaskState.RUNNING)
+
+    async def work(run_id: str, symbol: str, payload: RawDataReady) -> None:
+        raise keep_notes(NonRetryableError("no bars"), [f"{symbol}: prices are flat"])
+
+    runtime.bus.subscribe(
+        stage_subscription(
+            runtime, stage=STAGE, service="processing", accepts=RawDataReady, work=work
+        )
+    )
+    await runtime.bus.start()
+
+    await runtime.bus.publish(raw_ready(run_id))
+
+    async def failed() -> bool:
+        return (await stored_task(runtime, run_id)).state == TaskState.FAILED
+
+    await eventually(failed)
+    assert (await stored_task(runtime, run_id)).notes == "AAPL: prices are flat"
 
 
 async def test_failing_keeps_the_first_characters_of_a_huge_error(runtime: Runtime) -> None:

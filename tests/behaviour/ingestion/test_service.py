@@ -19,6 +19,7 @@ from marketsense.common.parquet import from_parquet_bytes
 from marketsense.common.runtime import Runtime
 from marketsense.common.states import Stage, TaskState
 from marketsense.common.store import ObjectStore
+from marketsense.common.tasks import notes_of
 from marketsense.ingestion.service import ingest_symbol, raw_key
 from marketsense.ingestion.sources.base import SymbolData
 from marketsense.ingestion.sources.simulated import SimulatedMarket
@@ -159,6 +160,41 @@ async def test_a_source_without_bars_fails_the_symbol_for_good_and_stores_nothin
     assert not await runtime.store.exists(
         raw_key(as_of=AS_OF, run_id=run_id, symbol="AAA", name="bars.parquet")
     )
+
+
+async def test_a_symbol_that_fails_after_cleaning_keeps_the_cleaning_notes_on_its_error(
+    runtime: Runtime,
+) -> None:
+    weekend_only = SymbolData(
+        bars=market_data().bars.head(0),
+        texts=market_data().texts.head(0),
+        issues=["AAA: dropped 2 rows dated on days XNYS does not trade: 2026-11-21, 2026-11-22"],
+    )
+    run_id = await add_run(runtime, as_of=AS_OF, symbols=["AAA"], stage=Stage.INGEST)
+
+    with pytest.raises(NonRetryableError, match="no bars for AAA") as raised:
+        await ingest(runtime, Recorded(weekend_only), run_id)
+
+    assert notes_of(raised.value) == weekend_only.issues
+
+
+async def test_what_the_checks_find_is_noted_on_the_task_with_the_cleaning(
+    runtime: Runtime,
+) -> None:
+    data = market_data(issues=["AAA: dropped 1 row with a missing price"])
+    bars = data.bars.copy()
+    bars.loc[50:, ["open", "high", "low", "close"]] /= 10  # a 10-for-1 split, not adjusted
+    run_id = await add_run(runtime, as_of=AS_OF, symbols=["AAA"], stage=Stage.INGEST)
+
+    await ingest(
+        runtime, Recorded(SymbolData(bars=bars, texts=data.texts, issues=data.issues)), run_id
+    )
+
+    task = await task_of(runtime, run_id=run_id, symbol="AAA", stage=Stage.INGEST)
+    first, second = (task.notes or "").splitlines()
+    assert first == "AAA: dropped 1 row with a missing price"
+    assert second.startswith(f"AAA: {bars['date'].iloc[50].isoformat()}: close moved x0.")
+    assert "(a 10-for-1 split?)" in second
 
 
 async def test_a_symbol_without_an_ingest_task_is_refused(runtime: Runtime) -> None:

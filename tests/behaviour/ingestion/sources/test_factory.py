@@ -18,6 +18,8 @@ from marketsense.ingestion.sources import (
     XRecentSearchSource,
     build_source,
 )
+from marketsense.ingestion.sources.checks import CheckLimits
+from marketsense.ingestion.sources.factory import bar_checks
 
 
 @pytest.fixture(autouse=True)
@@ -106,3 +108,28 @@ def test_an_rss_template_without_the_symbol_is_refused() -> None:
 def test_an_unknown_source_is_refused() -> None:
     with pytest.raises(ValidationError, match="source"):
         IngestionSettings(source="ftp")
+
+
+def test_the_exchange_and_check_thresholds_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "bars").mkdir()
+    monkeypatch.setenv("MARKETSENSE_EXCHANGE", "xlon")
+    monkeypatch.setenv("MARKETSENSE_CHECK_JUMP_DEVIATIONS", "12.5")
+    monkeypatch.setenv("MARKETSENSE_CHECK_FLAT_SESSIONS", "3")
+    monkeypatch.setenv("MARKETSENSE_CHECK_VOLUME_SESSIONS", "10")
+    settings = IngestionSettings(source="files", files_root=tmp_path)
+
+    source = build_source(settings)
+    checks = bar_checks(settings)
+
+    assert isinstance(source, FileSource)
+    assert source.calendar.name == checks.calendar.name == "XLON"
+    assert checks.limits == CheckLimits(jump_deviations=12.5, flat_sessions=3, volume_sessions=10)
+    assert IngestionSettings.model_fields["exchange"].default == "XNYS"
+
+
+def test_an_unknown_exchange_is_refused_naming_the_format(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MARKETSENSE_EXCHANGE", "NYSE")
+    with pytest.raises(ValidationError, match="unknown exchange 'NYSE': use an ISO 10383 MIC"):
+        IngestionSettings()

@@ -1,4 +1,5 @@
-"""FileSource on CSV and Parquet: the window it serves, and each bad input cleaned or rejected."""
+"""FileSource on CSV and Parquet: the window it serves, each bad input cleaned or rejected, and
+files as exports write them (daylight-saving offsets, US dates, weekend and holiday rows)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from marketsense.common.calendar import exchange_calendar
+from marketsense.common.errors import NonRetryableError
+from marketsense.common.tasks import notes_of
 from marketsense.ingestion.sources.base import BAR_COLUMNS, TEXT_COLUMNS, SourceRejected
 from marketsense.ingestion.sources.files import FileSource
 
@@ -32,8 +36,11 @@ def write(root: Path, kind: str, symbol: str, frame: pd.DataFrame, fmt: str) -> 
 
 
 def bars_frame(start: str = "2026-09-01", end: str = "2026-11-27") -> pd.DataFrame:
-    """Valid bars for every weekday from `start` to `end`, dates as ISO strings."""
-    dates = pd.bdate_range(start, end)
+    """Valid bars for every XNYS session from `start` to `end`, dates as ISO strings."""
+    sessions = exchange_calendar().sessions(
+        dt.date.fromisoformat(start), dt.date.fromisoformat(end)
+    )
+    dates = pd.DatetimeIndex(sessions)
     close = np.linspace(100, 120, len(dates))
     return pd.DataFrame(
         {
@@ -167,12 +174,95 @@ async def test_out_of_order_rows_are_sorted_and_say_so(tmp_path: Path, fmt: str)
     assert data.issues[0].startswith("AAPL: sorted the bars by date (")
 
 
-async def test_unreadable_dates_are_dropped_with_the_reason(tmp_path: Path, fmt: str) -> None:
+async def test_us_style_dates_are_refused_naming_the_column_row_and_value(
+    tmp_path: Path, fmt: str
+) -> None:
     bars = bars_frame()
-    bars.loc[3, "date"] = "not a date"
+    bars["date"] = pd.to_datetime(bars["date"]).dt.strftime("%m/%d/%Y")
     write(tmp_path, "bars", "AAPL", bars, fmt)
+
+    with pytest.raises(SourceRejected) as raised:
+        await FileSource(tmp_path).fetch("AAPL", as_of=AS_OF, days=21)
+
+    assert isinstance(raised.value, NonRetryableError)
+    assert str(raised.value) == (
+        "files: bars for AAPL: column date, row 1: cannot read '09/01/2026' as a date "
+        f"(use ISO 8601, e.g. 2024-03-15); {len(bars)} of {len(bars)} rows of that column are "
+        "unreadable"
+    )
+
+
+async def test_one_unreadable_date_among_good_ones_is_refused_at_its_row(
+    tmp_path: Path, fmt: str
+) -> None:
+    bars = bars_frame()
+    bars.loc[6, "date"] = "not a date"
+    write(tmp_path, "bars", "AAPL", bars, fmt)
+
+    with pytest.raises(SourceRejected, match="column date, row 7: cannot read 'not a date'"):
+        await FileSource(tmp_path).fetch("AAPL", as_of=AS_OF, days=21)
+
+
+async def test_daylight_saving_offsets_in_one_file_are_read_each_on_its_own_day(
+    tmp_path: Path, fmt: str
+) -> None:
+    # As many exports write daily bars: the close's time with that day's offset from UTC.
+    bars = bars_frame("2026-02-02", "2026-03-31")
+    offsets = np.where(bars["date"] < "2026-03-08", "-05:00", "-04:00")  # ISO dates sort as text
+    bars["date"] = bars["date"] + "T16:00:00" + offsets
+    write(tmp_path, "bars", "AAPL", bars, fmt)
+
+    data = await FileSource(tmp_path).fetch("AAPL", as_of=dt.date(2026, 3, 13), days=10)
+
+    assert [d.isoformat() for d in data.bars["date"]] == [
+        "2026-03-02", "2026-03-03", "2026-03-04", "2026-03-05", "2026-03-06",
+        "2026-03-09", "2026-03-10", "2026-03-11", "2026-03-12", "2026-03-13",
+    ]  # fmt: skip
+    assert data.issues == []
+
+
+async def test_bars_on_weekends_and_holidays_are_dropped_with_a_note(
+    tmp_path: Path, fmt: str
+) -> None:
+    bars = bars_frame()
+    every_weekday = pd.bdate_range("2026-09-01", "2026-11-27").strftime("%Y-%m-%d")
+    extra = pd.DataFrame({"date": ["2026-11-14", "2026-11-15"]})  # a weekend
+    filled = pd.concat([pd.DataFrame({"date": every_weekday}), extra], ignore_index=True)
+    rows = filled.merge(bars, on="date", how="left").ffill()  # holidays repeat the day before
+    write(tmp_path, "bars", "AAPL", rows, fmt)
+
     data = await FileSource(tmp_path).fetch("AAPL", as_of=AS_OF, days=21)
-    assert data.issues == ["AAPL: dropped 1 row with an unreadable date"]
+
+    assert data.issues[0] == (
+        "AAPL: dropped 4 rows dated on days XNYS does not trade: 2026-09-07, 2026-11-14, "
+        "2026-11-15, 2026-11-26"
+    )
+    assert [d.isoformat() for d in data.bars["date"]] == bars[bars["date"] <= "2026-11-20"][
+        "date"
+    ].tail(21).tolist()
+
+
+async def test_a_file_pandas_cannot_handle_is_rejected_not_retried(tmp_path: Path) -> None:
+    (tmp_path / "bars").mkdir()
+    (tmp_path / "bars" / "AAPL.csv").write_text('date,open,high,low,close,volume\n"2026-11-02,1\n')
+
+    with pytest.raises(SourceRejected, match=r"files: cannot read AAPL\.csv for AAPL"):
+        await FileSource(tmp_path).fetch("AAPL", as_of=AS_OF, days=21)
+
+
+async def test_texts_that_fail_the_symbol_keep_the_notes_of_its_bars(tmp_path: Path) -> None:
+    bars = pd.concat(
+        [bars_frame(), pd.DataFrame([{**bars_frame().iloc[-1], "date": "2026-11-28"}])]
+    )
+    write(tmp_path, "bars", "AAPL", bars, "csv")
+    write(tmp_path, "texts", "AAPL", pd.DataFrame({"id": ["a"], "body": ["x"]}), "csv")
+
+    with pytest.raises(SourceRejected, match="texts lack columns") as raised:
+        await FileSource(tmp_path).fetch("AAPL", as_of=AS_OF, days=21)
+
+    assert notes_of(raised.value) == [
+        "AAPL: dropped 1 row dated on days XNYS does not trade: 2026-11-28"
+    ]
 
 
 async def test_empty_over_long_and_repeated_texts_are_cleaned_with_the_reason(

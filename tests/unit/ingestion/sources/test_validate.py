@@ -16,6 +16,7 @@ from marketsense.ingestion.sources.base import BAR_COLUMNS, TEXT_COLUMNS, Source
 from marketsense.ingestion.sources.validate import (
     clean_bars,
     clean_texts,
+    rejecting,
     restrict_bars,
     restrict_texts,
 )
@@ -326,3 +327,26 @@ def test_the_texts_served_are_those_of_the_days_asked_for_both_ends_included() -
 
     assert served["id"].tolist() == ["b", "c"]
     assert served.index.tolist() == [0, 1]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [KeyError("close"), TypeError("unhashable type: 'list'"), OverflowError("too big")],
+    ids=["key", "type", "overflow"],
+)
+def test_any_failure_to_read_or_clean_rejects_instead_of_being_retried(error: Exception) -> None:
+    with pytest.raises(SourceRejected) as raised, rejecting("files: AAPL.csv for AAPL"):
+        raise error
+
+    assert str(raised.value).startswith(
+        f"files: AAPL.csv for AAPL: cannot be read: {type(error).__name__}"
+    )
+    assert raised.value.__cause__ is error
+
+
+def test_a_rejection_inside_passes_through_unchanged() -> None:
+    original = SourceRejected("AAA: bars lack columns close")
+    with pytest.raises(SourceRejected) as raised, rejecting("files: AAA.csv for AAA"):
+        raise original
+
+    assert raised.value is original

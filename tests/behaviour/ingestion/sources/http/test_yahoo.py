@@ -108,7 +108,7 @@ async def test_yahoo_malformed_bodies_are_rejected_not_crashes(
     assert len(server.log) == 1
 
 
-async def test_yahoo_timestamps_out_of_range_are_dropped_as_unreadable_dates(
+async def test_yahoo_timestamps_out_of_range_are_dropped_as_rows_without_a_date(
     server: HTTPServer, sleeps: Sleeps
 ) -> None:
     body = chart_body(weekdays(AS_OF, 25))
@@ -119,4 +119,4 @@ async def test_yahoo_timestamps_out_of_range_are_dropped_as_unreadable_dates(
 
     assert len(data.bars) == 21
     assert data.bars["date"].iloc[-1] == weekdays(AS_OF, 2)[0]
-    assert data.issues == ["AAPL: dropped 1 row with an unreadable date"]
+    assert data.issues == ["AAPL: dropped 1 row without a date"]

@@ -84,13 +84,15 @@ def jumps(bars: pd.DataFrame, *, limit: float) -> list[str]:
     deviations = np.abs(moves - centre) / spread
     found = np.flatnonzero(deviations > limit)[::-1]  # most recent first
     days = bars["date"].to_numpy()
-    notes = [
-        f"{days[i + 1].isoformat()}: close moved x{close[i + 1] / close[i]:.3f}"
-        f"{_split_guess(close[i + 1] / close[i], spread=spread)}, {deviations[i]:.0f} robust deviations of its "
-        "daily moves; prices are not split-adjusted, so returns and indicators across this day "
-        "treat it as a real move"
-        for i in found[:MAX_JUMP_NOTES]
-    ]
+    notes = []
+    for i in found[:MAX_JUMP_NOTES]:
+        ratio = close[i + 1] / close[i]
+        notes.append(
+            f"{days[i + 1].isoformat()}: close moved x{ratio:.3f}"
+            f"{_split_guess(ratio, spread=spread)}, {deviations[i]:.0f} robust deviations of its "
+            "daily moves; prices are not split-adjusted, so returns and indicators across this "
+            "day treat it as a real move"
+        )
     if len(found) > MAX_JUMP_NOTES:
         notes.append(f"{len(found) - MAX_JUMP_NOTES} more jumps beyond {limit:g} robust deviations")
     return notes

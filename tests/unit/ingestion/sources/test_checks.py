@@ -213,3 +213,14 @@ def test_a_run_on_a_holiday_after_the_last_session_is_not_stale() -> None:
 
 def test_no_bars_give_no_note() -> None:
     assert notes(stock().iloc[:0]) == []
+
+
+def test_days_the_calendar_does_not_cover_are_said_not_checked() -> None:
+    bars = stock(sessions=30, as_of=dt.date(2024, 6, 28))
+
+    found = notes(bars, as_of=dt.date(2150, 1, 2))
+
+    assert found == [
+        "AAPL: gaps and staleness not checked: 2150-01-02 is outside the XNYS calendar "
+        "(1970-01-02 to 2099-12-31)"
+    ]

@@ -30,7 +30,8 @@ class SymbolData:
     """What a source returns for one symbol: bars, texts, and what cleaning changed."""
 
     bars: pd.DataFrame
-    """Daily bars, sorted by date, one row per trading day, ending at most at `as_of`."""
+    """Daily bars, sorted by date, one row per session of the exchange, ending at most at
+    `as_of`."""
     texts: pd.DataFrame
     """Text items published up to `as_of` (may be empty, never None), columns TEXT_COLUMNS."""
     issues: list[str] = field(default_factory=list)

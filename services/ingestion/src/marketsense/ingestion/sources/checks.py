@@ -15,12 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from marketsense.common.calendar import (
-    FIRST_DAY,
-    LAST_DAY,
-    ExchangeCalendar,
-    exchange_calendar,
-)
+from marketsense.common.calendar import ExchangeCalendar, exchange_calendar
 
 MAD_TO_SIGMA = 1.4826
 """Scales a median absolute deviation to a normal distribution's standard deviation."""
@@ -63,11 +58,16 @@ class BarChecks:
             return []
         notes = [
             *jumps(bars, limit=self.limits.jump_deviations),
-            *gaps(bars, calendar=self.calendar),
             *flat_prices(bars, sessions=self.limits.flat_sessions),
             *volume(bars, sessions=self.limits.volume_sessions),
-            *stale(bars, as_of=as_of, calendar=self.calendar),
         ]
+        try:
+            notes += [
+                *gaps(bars, calendar=self.calendar),
+                *stale(bars, as_of=as_of, calendar=self.calendar),
+            ]
+        except ValueError as exc:  # days the calendar does not cover
+            notes.append(f"gaps and staleness not checked: {exc}")
         return [f"{symbol}: {note}" for note in notes]
 
 
@@ -123,8 +123,7 @@ def _split_guess(ratio: float, *, spread: float) -> str:
 
 def gaps(bars: pd.DataFrame, *, calendar: ExchangeCalendar) -> list[str]:
     """Sessions between the first and last bar that have no bar, and the longest run of them."""
-    first = max(bars["date"].iloc[0], FIRST_DAY)
-    last = min(bars["date"].iloc[-1], LAST_DAY)
+    first, last = bars["date"].iloc[0], bars["date"].iloc[-1]
     if first >= last:
         return []
     sessions = calendar.sessions(first, last)
@@ -194,7 +193,7 @@ def volume(bars: pd.DataFrame, *, sessions: int) -> list[str]:
 def stale(bars: pd.DataFrame, *, as_of: dt.date, calendar: ExchangeCalendar) -> list[str]:
     """Sessions up to `as_of` after the last bar: the data stops before the run's day."""
     last = bars["date"].iloc[-1]
-    if last >= as_of or as_of > LAST_DAY:
+    if last >= as_of:
         return []
     after = calendar.sessions(last + dt.timedelta(days=1), as_of)
     if not after:

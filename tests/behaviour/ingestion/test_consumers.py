@@ -144,6 +144,7 @@ async def test_a_bad_file_fails_its_symbol_at_once_and_offsets_of_both_seasons_a
             return states == [TaskState.SUCCESS, TaskState.FAILED, TaskState.FAILED]
 
         await eventually(settled, timeout=60)
+        await eventually(lambda: len(dead) == 2)  # the dead letters go out after the failures
         tasks = {s: await find_task(runtime, run_id, s, Stage.INGEST) for s in symbols}
 
     assert settings.handler_max_attempts == 3
@@ -164,4 +165,6 @@ async def test_a_bad_file_fails_its_symbol_at_once_and_offsets_of_both_seasons_a
     assert weekend.notes == (
         "WEEKEND: dropped 2 rows dated on days XNYS does not trade: 2017-12-30, 2017-12-31"
     )
-    assert len(dead) == 2
+    reasons = sorted(dlq_errors(dead))
+    assert reasons[0].startswith("NonRetryableError: files has no bars for WEEKEND"), reasons
+    assert reasons[1].startswith("SourceRejected: files: bars for USDATES: column date"), reasons

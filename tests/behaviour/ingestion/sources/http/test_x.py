@@ -7,16 +7,20 @@ import json
 import logging
 
 import pytest
+from pydantic import SecretStr
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from marketsense.ingestion.sources.base import TEXT_COLUMNS, SourceRejected
+from marketsense.ingestion.sources.http import XRecentSearchSource
 from tests.behaviour.ingestion.sources.http.replies import (
     AS_OF,
     NOW,
+    POLICY,
     SEARCH,
     TOKEN,
     Sleeps,
+    base,
     page,
     post,
     x_source,
@@ -53,11 +57,40 @@ async def test_x_follows_pagination_and_sends_the_documented_query(
     assert first.args["query"] == "$AAPL -is:retweet lang:en"
     assert first.args["max_results"] == "100"
     assert first.args["tweet.fields"] == "created_at"
-    # From the close before the 16th (Friday 13th, 21:00 UTC), within the 7-day reach...
+    # From the session before the 16th (Friday 13th), within the 7-day reach...
     assert first.args["start_time"] == "2026-11-13T23:01:00Z"
     # ...to the close of as_of (16:00 New York is 21:00 UTC in November).
     assert first.args["end_time"] == "2026-11-20T21:00:00Z"
     assert first.headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+async def test_x_posts_after_an_early_close_count_for_the_next_session(
+    server: HTTPServer, sleeps: Sleeps
+) -> None:
+    posts = [
+        post("1", "2026-11-26T15:00:00.000Z", "$AAPL on Thanksgiving"),  # for Friday the 27th
+        post("2", "2026-11-27T17:30:00.000Z", "$AAPL before the 13:00 close"),  # the 27th too
+        post("3", "2026-11-27T18:30:00.000Z", "$AAPL after the early close"),  # Monday the 30th
+        post("4", "2026-11-30T20:30:00.000Z", "$AAPL before Monday's close"),
+    ]
+    server.expect_request(SEARCH).respond_with_json(page(posts))
+    source = XRecentSearchSource(
+        base(server),
+        bearer_token=SecretStr(TOKEN),
+        policy=POLICY,
+        sleep=sleeps,
+        clock=lambda: dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC),
+    )
+
+    texts, _ = await source.texts("AAPL", start=dt.date(2026, 11, 30), end=dt.date(2026, 11, 30))
+
+    assert texts["id"].tolist() == ["x:3", "x:4"]
+    assert set(texts["date"]) == {dt.date(2026, 11, 30)}
+    [(request, _)] = server.log
+    # From 13:00 New York (18:00 UTC), the earliest close, on the session before...
+    assert request.args["start_time"] == "2026-11-27T18:00:00Z"
+    # ...to 16:00 New York on the last day.
+    assert request.args["end_time"] == "2026-11-30T21:00:00Z"
 
 
 async def test_x_stops_at_the_page_limit_and_says_so(server: HTTPServer, sleeps: Sleeps) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import warnings
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 import exchange_calendars as xcals
 import numpy as np
@@ -45,6 +46,9 @@ class ExchangeCalendar:
             calendar = xcals.get_calendar(
                 name, start=FIRST_DAY.isoformat(), end=LAST_DAY.isoformat()
             )
+        self._holidays = calendar.regular_holidays
+        self.timezone = str(calendar.tz)
+        """The exchange's time zone, such as America/New_York."""
         sessions = calendar.sessions
         self._sessions = sessions.to_numpy().astype("datetime64[D]")
         closes = calendar.schedule["close"].dt.tz_convert("UTC").dt.tz_localize(None)
@@ -104,6 +108,38 @@ class ExchangeCalendar:
         days = pd.DatetimeIndex(self._sessions[np.minimum(index, len(self._sessions) - 1)]).date
         out = pd.Series(days, index=published_at.index, dtype="object")
         return out.where(index < len(self._sessions), None)
+
+    def local_day(self, instant: dt.datetime) -> dt.date:
+        """The date at the exchange when `instant` (time-zone aware) happens."""
+        return instant.astimezone(ZoneInfo(self.timezone)).date()
+
+    def last_closed_session(self, instant: dt.datetime) -> dt.date:
+        """The latest session whose close is at or before `instant` (time-zone aware)."""
+        moment = np.datetime64(instant.astimezone(dt.UTC).replace(tzinfo=None), "ns")
+        index = np.searchsorted(self._closes, moment, side="right") - 1
+        if index < 0:
+            raise ValueError(f"no {self.name} session closed by {instant.isoformat()}")
+        return _date(self._sessions[index])
+
+    def closed_because(self, day: dt.date) -> str | None:
+        """Why the exchange does not trade on `day`: a weekday name for a weekend, the holiday's
+        name when the calendar's rules give one, else None (a session, or an unnamed closure)."""
+        if self.is_session(day):
+            return None
+        if day.weekday() >= 5:
+            return day.strftime("%A")
+        # Only asked for a day that is not a session, so the rules are evaluated for one day.
+        names = self._holidays.holidays(day, day, return_name=True)
+        return str(names.iloc[0]) if len(names) else None
+
+    def not_a_session(self, day: dt.date) -> str:
+        """A sentence saying `day` is not a session, why when known, and the next session."""
+        reason = self.closed_because(day)
+        why = f" ({reason})" if reason else ""
+        return (
+            f"{day.isoformat()} is not a {self.name} trading day{why} — "
+            f"the next is {self.next_session(day).isoformat()}"
+        )
 
 
 def _date(day: np.datetime64) -> dt.date:

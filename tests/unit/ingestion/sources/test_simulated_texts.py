@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from marketsense.common.calendar import exchange_calendar
 from marketsense.ingestion.sources.base import TEXT_COLUMNS
 from marketsense.ingestion.sources.simulated_texts import WORDING_DRAWS, render_item, render_texts
-from marketsense.ingestion.sources.validate import trading_day
 
 DAY = dt.date(2026, 11, 18)
 
@@ -104,8 +104,8 @@ def test_a_window_of_items_gets_stable_ids_and_times_within_trading_hours() -> N
     ]
     assert frame["date"].tolist() == [dt.date(2026, 11, 16)] * 2 + [dt.date(2026, 11, 18)]
     hours = frame["published_at"].dt.hour + frame["published_at"].dt.minute / 60
-    assert ((hours >= 12) & (hours <= 19.5)).all()
-    assert (trading_day(frame["published_at"]) == frame["date"]).all()
+    assert ((hours >= 12) & (hours < 17)).all()
+    assert (exchange_calendar().session_of(frame["published_at"]) == frame["date"]).all()
 
 
 def test_a_later_window_start_keeps_the_same_items_of_the_days_it_covers() -> None:

@@ -34,11 +34,7 @@ class ExchangeCalendar:
     """Sessions and closes of one exchange between FIRST_DAY and LAST_DAY."""
 
     def __init__(self, name: str):
-        if name not in known_exchanges():
-            raise UnknownExchange(
-                f"unknown exchange {name!r}: use an ISO 10383 MIC such as XNYS, XNAS, XLON"
-            )
-        self.name = name
+        self.name = checked_exchange(name)
         with warnings.catch_warnings():
             # The library reads a time-zone-aware Series' `.values`, which pandas 3 deprecates;
             # the values it reads are UTC either way.
@@ -151,6 +147,16 @@ def _date(day: np.datetime64) -> dt.date:
 def known_exchanges() -> frozenset[str]:
     """Names of the exchange calendars available."""
     return frozenset(xcals.get_calendar_names(include_aliases=False))
+
+
+def checked_exchange(name: str) -> str:
+    """`name` if it is an exchange calendar; else UnknownExchange saying what to use (for
+    settings validators)."""
+    if name not in known_exchanges():
+        raise UnknownExchange(
+            f"unknown exchange {name!r}: use an ISO 10383 MIC such as XNYS, XNAS, XLON"
+        )
+    return name
 
 
 @lru_cache(maxsize=16)

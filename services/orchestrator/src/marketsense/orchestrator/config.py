@@ -6,7 +6,7 @@ from pydantic import Field, field_validator
 
 from marketsense.common.alerts import AlertSettings
 from marketsense.common.api_models import SYMBOL_PATTERN
-from marketsense.common.calendar import DEFAULT_EXCHANGE, known_exchanges
+from marketsense.common.calendar import DEFAULT_EXCHANGE, checked_exchange
 from marketsense.common.features import MIN_BARS
 from marketsense.common.settings import CommonSettings
 
@@ -66,11 +66,7 @@ class OrchestratorSettings(CommonSettings, AlertSettings):
     @field_validator("exchange")
     @classmethod
     def _known_exchange(cls, value: str) -> str:
-        if value not in known_exchanges():
-            raise ValueError(
-                f"unknown exchange {value!r}: use an ISO 10383 MIC such as XNYS, XNAS or XLON"
-            )
-        return value
+        return checked_exchange(value)
 
     @field_validator("schedule_universe")
     @classmethod

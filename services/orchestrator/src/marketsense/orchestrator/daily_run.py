@@ -2,10 +2,9 @@
 
 The chart's CronJob runs this on the daily schedule. The day is the exchange's date when it runs
 (21:30 UTC is 16:30 in New York: the session just closed); a day the exchange does not trade
-starts nothing and exits 0. Going through `POST /v1/runs` keeps one
-door into the orchestrator: the run is audited under the key's name, and a second start for a
-day that already has a live run is refused (409), which counts as done here, so the Job may be
-retried safely.
+starts nothing and exits 0. Going through `POST /v1/runs` keeps one door into the orchestrator:
+the run is audited under the key's name, and a second start for a day that already has a live run
+is refused (409), which counts as done here, so the Job may be retried safely.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from marketsense.common.api_client import ApiError
-from marketsense.common.calendar import DEFAULT_EXCHANGE, exchange_calendar, known_exchanges
+from marketsense.common.calendar import DEFAULT_EXCHANGE, checked_exchange, exchange_calendar
 from marketsense.common.clock import Clock, utc_now
 from marketsense.orchestrator.client import OrchestratorClient
 from marketsense.orchestrator.config import split_symbols
@@ -47,11 +46,7 @@ class DailyRunSettings(BaseSettings):
     @field_validator("exchange")
     @classmethod
     def _known_exchange(cls, value: str) -> str:
-        if value not in known_exchanges():
-            raise ValueError(
-                f"unknown exchange {value!r}: use an ISO 10383 MIC such as XNYS, XNAS or XLON"
-            )
-        return value
+        return checked_exchange(value)
 
     def symbols(self) -> list[str]:
         """The universe, upper case, without blanks."""

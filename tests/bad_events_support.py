@@ -16,6 +16,7 @@ from marketsense.cli.embedded import PipelineSettings
 from marketsense.common.app import Component, create_app
 from marketsense.common.bus import Outgoing, Record, Subscription
 from marketsense.common.bus.base import DLQ_SUFFIX
+from marketsense.common.calendar import exchange_calendar
 from marketsense.common.db.models import Run, Task
 from marketsense.common.events import Envelope, ObjectRef, Payload
 from marketsense.common.runtime import Runtime
@@ -52,9 +53,9 @@ def backend_settings(
 
 def unused_trading_day() -> dt.date:
     """A trading day no other test's run uses: a day may have only one live run."""
-    # Whole weeks from a Monday plus 0-4 days: the simulated market has no weekend bars.
-    weeks, weekday = divmod(uuid.uuid4().int % 2500, 5)
-    return dt.date(2018, 1, 1) + dt.timedelta(weeks=weeks, days=weekday)
+    # A New York session: the simulated market has no weekend or holiday bars.
+    sessions = exchange_calendar().sessions(dt.date(2018, 1, 1), dt.date(2027, 7, 30))
+    return sessions[uuid.uuid4().int % len(sessions)]
 
 
 @contextlib.asynccontextmanager

@@ -88,6 +88,7 @@ def test_daily_run_job_reaches_the_orchestrator_with_a_key_and_the_universe(
     port = service["spec"]["ports"][0]["port"]
     assert settings.orchestrator_url == f"http://ms-marketsense-orchestrator:{port}"
     assert len(settings.symbols()) == 10
+    assert settings.exchange == "XNYS"  # the orchestrator's, so both skip the same days
     assert cron["spec"]["concurrencyPolicy"] == "Forbid"
 
 

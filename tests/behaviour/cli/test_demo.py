@@ -17,8 +17,8 @@ from marketsense.cli.demo import DEMO_UNIVERSE, demo_symbols, run_demo
 
 AS_OF = dt.date(2026, 11, 19)
 """A Thursday: the simulated market has bars for it."""
-SATURDAY = dt.date(2026, 11, 21)
-"""No trading day: the orchestrator refuses a run for it."""
+THANKSGIVING = dt.date(2026, 11, 26)
+"""No trading day: the demo refuses it, naming the next session, before building anything."""
 
 
 @pytest.fixture
@@ -56,8 +56,8 @@ async def test_demo_runs_every_stage_prints_predictions_and_fails_on_a_refused_r
     code = await run_demo(home=home, as_of=AS_OF, count=3, console=console)
     again_console = Console(record=True, width=200)
     again = await run_demo(home=home, as_of=AS_OF, count=3, console=again_console)
-    weekend_console = Console(record=True, width=200)
-    weekend = await run_demo(home=home, as_of=SATURDAY, count=3, console=weekend_console)
+    holiday_console = Console(record=True, width=200)
+    holiday = await run_demo(home=home, as_of=THANKSGIVING, count=3, console=holiday_console)
 
     text = console.export_text()
     assert code == 0, text
@@ -72,5 +72,7 @@ async def test_demo_runs_every_stage_prints_predictions_and_fails_on_a_refused_r
     # The day's run is finished, not live, so a second one starts; nothing is registered twice.
     assert again == 0, again_console.export_text()
     assert "registered" not in again_console.export_text()
-    assert weekend == 1
-    assert "the orchestrator refused the run" in weekend_console.export_text()
+    assert holiday == 1
+    assert holiday_console.export_text().strip() == (
+        "error: 2026-11-26 is not a XNYS trading day (Thanksgiving) — the next is 2026-11-27"
+    )

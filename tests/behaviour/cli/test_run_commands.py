@@ -73,6 +73,20 @@ async def test_run_commands_say_what_is_wrong_in_one_red_line(served: Served) ->
     assert "state" in bad_symbol
 
 
+async def test_run_start_for_an_exchange_holiday_fails_naming_the_next_session(
+    served: Served,
+) -> None:
+    publisher = await new_api_key(served.runtime.database, role=Role.PUBLISHER)
+
+    refused = run(served, publisher, "run", "start", "--symbols", "AAA", "--as-of", "2008-11-27")
+
+    line = one_error_line(refused)
+    assert line.endswith(
+        "as_of: 2008-11-27 is not a XNYS trading day (Thanksgiving) — the next is 2008-11-28"
+    )
+    assert "422" in line
+
+
 def test_run_command_against_nothing_listening_says_so(tmp_path: Path) -> None:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

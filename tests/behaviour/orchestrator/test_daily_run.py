@@ -60,8 +60,13 @@ def _settings(served: Served, role: Role = Role.PUBLISHER) -> DailyRunSettings:
     )
 
 
+def _at_half_past_nine_utc(day: dt.date) -> dt.datetime:
+    """When the chart's CronJob fires on `day`: 21:30 UTC, after the New York close."""
+    return dt.datetime.combine(day, dt.time(21, 30), tzinfo=dt.UTC)
+
+
 def _start(settings: DailyRunSettings, day: dt.date) -> tuple[int, str]:
-    return start_daily_run(settings, today=lambda: day)
+    return start_daily_run(settings, now=lambda: _at_half_past_nine_utc(day))
 
 
 async def test_daily_run_starts_the_days_run_once(served: Served) -> None:
@@ -88,9 +93,40 @@ async def test_daily_run_on_a_weekend_starts_nothing(served: Served) -> None:
 
     code, line = _start(_settings(served), saturday)
 
-    assert (code, line) == (0, f"{saturday} is a weekend day: no run")
+    assert (code, line) == (
+        0,
+        f"no run: {saturday} is not a XNYS trading day (Saturday) — the next is 2026-11-23",
+    )
     async with served.runtime.database.session() as session:
         assert list(await session.scalars(select(Run))) == []
+
+
+async def test_daily_run_on_an_exchange_holiday_starts_nothing_and_exits_0(
+    served: Served,
+) -> None:
+    thanksgiving = dt.date(2026, 11, 26)
+
+    code, line = _start(_settings(served), thanksgiving)
+
+    assert (code, line) == (
+        0,
+        "no run: 2026-11-26 is not a XNYS trading day (Thanksgiving) — the next is 2026-11-27",
+    )
+    async with served.runtime.database.session() as session:
+        assert list(await session.scalars(select(Run))) == []
+
+
+async def test_daily_run_after_midnight_utc_runs_the_new_york_session_just_closed(
+    served: Served,
+) -> None:
+    # 01:30 UTC on Saturday is 20:30 on Friday in New York: Friday's session has closed.
+    saturday_early = dt.datetime(2026, 11, 21, 1, 30, tzinfo=dt.UTC)
+
+    code, line = start_daily_run(_settings(served), now=lambda: saturday_early)
+
+    assert code == 0, line
+    async with served.runtime.database.session() as session:
+        assert [r.as_of for r in await session.scalars(select(Run))] == [TEST_AS_OF]
 
 
 async def test_daily_run_with_a_reader_key_is_refused_with_the_reason(served: Served) -> None:
@@ -112,7 +148,9 @@ def test_daily_run_gives_up_on_an_unreachable_orchestrator_after_its_attempts() 
         daily_run_attempts=2,
     )
 
-    code, line = start_daily_run(settings, today=lambda: TEST_AS_OF, max_wait_seconds=0.1)
+    code, line = start_daily_run(
+        settings, now=lambda: _at_half_past_nine_utc(TEST_AS_OF), max_wait_seconds=0.1
+    )
 
     assert code == 1
     assert line.startswith(f"error: no run for {TEST_AS_OF} after 2 attempts: cannot reach")
@@ -133,3 +171,23 @@ def test_daily_run_without_a_key_exits_2_naming_what_to_set() -> None:
         "error: set MARKETSENSE_API_KEY, MARKETSENSE_SCHEDULE_UNIVERSE"
         " (see the chart's dailyRun values)"
     )
+
+
+def test_daily_run_with_an_unknown_exchange_exits_2_naming_it() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MARKETSENSE_")}
+    env |= {
+        "MARKETSENSE_API_KEY": "msk_" + "x" * 40,
+        "MARKETSENSE_SCHEDULE_UNIVERSE": "AAPL",
+        "MARKETSENSE_EXCHANGE": "NYSE",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "marketsense.orchestrator.daily_run"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode == 2
+    assert "MARKETSENSE_EXCHANGE" in done.stderr
+    assert "unknown exchange 'NYSE'" in done.stderr

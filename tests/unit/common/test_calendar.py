@@ -62,3 +62,52 @@ def test_days_outside_the_calendar_are_refused_or_marked() -> None:
 def test_an_unknown_exchange_names_what_to_use() -> None:
     with pytest.raises(UnknownExchange, match="MIC"):
         exchange_calendar("NOPE")
+
+
+@pytest.mark.parametrize(
+    ("day", "why", "following"),
+    [
+        (THANKSGIVING_2008, " (Thanksgiving)", "2008-11-28"),
+        (dt.date(2026, 11, 21), " (Saturday)", "2026-11-23"),
+        (dt.date(2026, 12, 25), " (Christmas)", "2026-12-28"),
+        (dt.date(2012, 10, 29), "", "2012-10-31"),  # a storm: a closure without a named rule
+    ],
+)
+def test_a_day_without_a_session_is_explained_with_the_next_session(
+    day: dt.date, why: str, following: str
+) -> None:
+    calendar = exchange_calendar("XNYS")
+    assert calendar.not_a_session(day) == (
+        f"{day.isoformat()} is not a XNYS trading day{why} — the next is {following}"
+    )
+    assert calendar.closed_because(dt.date(2008, 11, 28)) is None
+
+
+def test_the_exchange_day_of_an_instant_is_its_local_date() -> None:
+    calendar = exchange_calendar("XNYS")
+    # 01:30 UTC on a Saturday is Friday evening in New York, in winter and in summer.
+    assert calendar.local_day(dt.datetime(2026, 11, 21, 1, 30, tzinfo=dt.UTC)) == dt.date(
+        2026, 11, 20
+    )
+    assert calendar.local_day(dt.datetime(2026, 7, 11, 3, 59, tzinfo=dt.UTC)) == dt.date(
+        2026, 7, 10
+    )
+    assert calendar.local_day(dt.datetime(2026, 7, 11, 4, 0, tzinfo=dt.UTC)) == dt.date(2026, 7, 11)
+
+
+def test_the_last_closed_session_changes_at_the_close_early_ones_included() -> None:
+    calendar = exchange_calendar("XNYS")
+    at = dt.datetime
+    assert calendar.last_closed_session(at(2026, 11, 20, 20, 59, tzinfo=dt.UTC)) == dt.date(
+        2026, 11, 19
+    )
+    assert calendar.last_closed_session(at(2026, 11, 20, 21, 0, tzinfo=dt.UTC)) == dt.date(
+        2026, 11, 20
+    )
+    # The day after Thanksgiving closes at 13:00 New York (18:00 UTC); the holiday is skipped.
+    assert calendar.last_closed_session(at(2008, 11, 28, 17, 59, tzinfo=dt.UTC)) == dt.date(
+        2008, 11, 26
+    )
+    assert calendar.last_closed_session(at(2008, 11, 28, 18, 0, tzinfo=dt.UTC)) == dt.date(
+        2008, 11, 28
+    )

@@ -3,6 +3,7 @@ retry re-queues failed tasks and their skipped stages, cancel stops a run; both 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 from prometheus_client import REGISTRY
@@ -12,6 +13,7 @@ from marketsense.common.db.models import OperatorAction
 from marketsense.common.events import FeaturesReady, IngestRequested, RawDataReady
 from marketsense.common.states import Stage
 from marketsense.common.tasks import Claim, claim_task
+from marketsense.orchestrator.runs import flows
 from marketsense.orchestrator.runs.flows import settle_run
 from tests.conftest import TEST_AS_OF, eventually
 from tests.orchestrator_support import (
@@ -45,6 +47,28 @@ async def _audit(orchestra: Orchestra, run_id: str) -> list[OperatorAction]:
                 .order_by(OperatorAction.id)
             )
         )
+
+
+async def test_a_run_recorded_for_a_holiday_can_still_be_retried(orchestra: Orchestra) -> None:
+    # Runs stored before the exchange calendar was checked, such as this one of Thanksgiving,
+    # are operated as they are: the calendar guards only new runs.
+    thanksgiving = dt.date(2008, 11, 27)
+    run_id = await flows.start_run(
+        runtime=orchestra.runtime,
+        as_of=thanksgiving,
+        symbols=["AAA"],
+        lookback_days=60,
+        failure_threshold=0.0,
+        actor="before-calendars",
+    )
+    await fail_symbol(orchestra.runtime, run_id, "AAA", Stage.PROCESS, "no bar on 2008-11-27")
+    assert (await orchestra.api.get(f"/v1/runs/{run_id}")).json()["state"] == "FAILED"
+
+    retried = await orchestra.api.post(f"/v1/runs/{run_id}/retry", json={"reason": "data fixed"})
+
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["run"]["state"] == "RUNNING"
+    assert retried.json()["run"]["as_of"] == "2008-11-27"
 
 
 async def test_retry_requeues_only_the_failed_tasks_with_their_stage_input(

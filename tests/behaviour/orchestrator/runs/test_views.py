@@ -284,6 +284,47 @@ async def test_symbols_are_run_in_upper_case(orchestra: Orchestra) -> None:
         assert set(symbols) == {"AAPL", "BRK.B", "0700"}
 
 
+@pytest.mark.parametrize(
+    ("as_of", "message"),
+    [
+        (
+            "2008-11-27",
+            "2008-11-27 is not a XNYS trading day (Thanksgiving) — the next is 2008-11-28",
+        ),
+        ("2026-11-21", "2026-11-21 is not a XNYS trading day (Saturday) — the next is 2026-11-23"),
+        ("2012-10-29", "2012-10-29 is not a XNYS trading day — the next is 2012-10-31"),  # storm
+    ],
+)
+async def test_a_day_the_exchange_does_not_trade_is_refused_naming_the_next_session(
+    orchestra: Orchestra, as_of: str, message: str
+) -> None:
+    refused = await orchestra.api.post("/v1/runs", json={"as_of": as_of, "universe": ["AAPL"]})
+
+    assert refused.status_code == 422, refused.text
+    [error] = refused.json()["detail"]
+    assert (error["loc"], error["msg"]) == (["body", "as_of"], message)
+    assert (await orchestra.api.get("/v1/runs")).json()["items"] == []
+
+
+async def test_the_configured_exchange_decides_which_days_are_sessions(
+    tmp_path: Path, database: Database, database_url: str
+) -> None:
+    # 2026-08-31 is a UK bank holiday; New York trades. 2026-09-07 is the reverse (Labor Day).
+    settings = orchestrator_settings(tmp_path, database_url, exchange="XLON")
+    async with serve_orchestrator(settings) as london:
+        refused = await london.api.post(
+            "/v1/runs", json={"as_of": "2026-08-31", "universe": ["VOD.L"]}
+        )
+        started = await london.api.post(
+            "/v1/runs", json={"as_of": "2026-09-07", "universe": ["VOD.L"]}
+        )
+
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["detail"][0]["msg"].startswith("2026-08-31 is not a XLON trading day")
+    assert refused.json()["detail"][0]["msg"].endswith("the next is 2026-09-01")
+    assert started.status_code == 201, started.text
+
+
 @pytest.mark.parametrize("as_of", [0, "0", "20261120", "0001-01-01", "1970-01-01", "2100-01-04"])
 async def test_a_day_that_is_not_an_iso_date_within_bounds_is_refused(
     orchestra: Orchestra, as_of: object

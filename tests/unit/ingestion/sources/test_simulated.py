@@ -9,24 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from marketsense.common.calendar import exchange_calendar
 from marketsense.common.errors import NonRetryableError, RetryableError
 from marketsense.ingestion.sources.base import TEXT_COLUMNS, SourceRejected, SourceUnavailable
 from marketsense.ingestion.sources.simulated import SimulatedMarket
 
 AS_OF = dt.date(2026, 11, 20)
 SYMBOLS = [f"S{i:02d}" for i in range(30)]
-
-
-def weekday_session_of(published_at: pd.Series) -> pd.Series:
-    """The day a text counts for on the simulated market, which trades every weekday until 16:00
-    New York time: no holidays, no early closes."""
-    local = published_at.dt.tz_convert("America/New_York")
-    after_close = local.dt.hour >= 16
-    nominal = local.dt.tz_localize(None).dt.normalize() + pd.to_timedelta(
-        after_close.astype("int64"), unit="D"
-    )
-    days = np.busday_offset(nominal.to_numpy().astype("datetime64[D]"), 0, roll="forward")
-    return pd.Series(pd.DatetimeIndex(days).date, index=published_at.index, dtype="object")
 
 
 # A crude lexicon, written independently of the simulator's vocabulary: if the wording did not
@@ -131,7 +120,7 @@ def test_bars_and_texts_are_well_formed() -> None:
 
     assert len(bars) == 250
     assert bars["date"].iloc[-1] == AS_OF
-    assert all(day.weekday() < 5 for day in bars["date"])
+    assert all(exchange_calendar().is_session(day) for day in bars["date"])
     assert bars["date"].is_monotonic_increasing
     assert (bars[["open", "high", "low", "close"]] > 0).all().all()
     assert (bars["low"] <= bars[["open", "close"]].min(axis=1)).all()
@@ -145,9 +134,26 @@ def test_bars_and_texts_are_well_formed() -> None:
     assert set(per_day.unique()) == {0, 1, 2, 3, 4}
     assert set(texts["source"]) == {"news", "post"}
     assert (texts["text"].str.strip().str.len() > 10).all()
-    # Each item's day is the simulated trading day its publication time counts for.
-    assert (weekday_session_of(texts["published_at"]) == texts["date"]).all()
+    # Each item's day is the session its publication time counts for.
+    assert (exchange_calendar().session_of(texts["published_at"]) == texts["date"]).all()
     assert texts["text"].nunique() > 0.4 * len(texts)  # varied wording, not a few stock lines
+
+
+def test_the_market_trades_only_on_exchange_sessions() -> None:
+    market = SimulatedMarket(seed=7)
+    bars = market.daily_bars("AAPL", as_of=dt.date(2026, 12, 31), days=260)
+    texts = market.texts("AAPL", as_of=dt.date(2026, 12, 31), days=260)
+    days = set(bars["date"])
+
+    assert dt.date(2026, 11, 26) not in days  # Thanksgiving
+    assert dt.date(2026, 12, 25) not in days  # Christmas
+    assert dt.date(2026, 11, 27) in days  # the early close after Thanksgiving
+    assert not any(day.weekday() >= 5 for day in days)
+    assert days == set(exchange_calendar().sessions(min(days), dt.date(2026, 12, 31)))
+    assert set(texts["date"]) <= days
+    # Items of the early-close day are published before its 13:00 close in New York.
+    early = texts.loc[texts["date"] == dt.date(2026, 11, 27), "published_at"]
+    assert (early < pd.Timestamp("2026-11-27T18:00:00Z")).all()
 
 
 def test_symbols_of_one_sector_move_together_more_than_symbols_of_different_sectors() -> None:

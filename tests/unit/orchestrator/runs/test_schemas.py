@@ -12,7 +12,6 @@ from marketsense.orchestrator.runs.schemas import RunCreate
     ("body", "message"),
     [
         ({"as_of": "2026-11-20", "symbols": []}, "at least 1 item"),
-        ({"as_of": "2026-11-21", "symbols": ["AAPL"]}, "weekend"),
         ({"as_of": "2099-01-02", "symbols": ["AAPL"]}, "future"),
         ({"as_of": "2999-01-02", "symbols": ["AAPL"]}, "outside 1970-01-02 to 2099-12-31"),
         ({"as_of": "0001-01-01", "symbols": ["AAPL"]}, "outside 1970-01-02 to 2099-12-31"),

@@ -8,9 +8,9 @@ DEFAULT_TRAINING_SYMBOLS = 24
 """Simulated symbols the baseline predictor trains on."""
 
 
-def last_weekday(today: dt.date | None = None) -> dt.date:
-    """The last weekday before today (UTC)."""
-    day = (today or dt.datetime.now(dt.UTC).date()) - dt.timedelta(days=1)
-    while day.weekday() >= 5:
-        day -= dt.timedelta(days=1)
-    return day
+def last_session(now: dt.datetime | None = None) -> dt.date:
+    """The last session of the New York Stock Exchange that has closed by `now` (default: now)."""
+    # The calendar pulls in pandas: imported when a command needs a day, not for `--help`.
+    from marketsense.common.calendar import exchange_calendar
+
+    return exchange_calendar().last_closed_session(now or dt.datetime.now(dt.UTC))

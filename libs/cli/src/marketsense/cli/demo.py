@@ -16,7 +16,9 @@ from rich.table import Table
 from marketsense.cli.bootstrap import ensure_models
 from marketsense.cli.embedded import PipelineSettings, build_pipeline_app
 from marketsense.cli.registration import ensure_registered, temporary_key
+from marketsense.common.api_client import error_detail
 from marketsense.common.auth import KEY_HEADER, Role
+from marketsense.common.calendar import exchange_calendar
 from marketsense.common.logs import configure_logging
 from marketsense.common.states import FINISHED_RUN_STATES, RunState
 from marketsense.ingestion.sources import simulated_market
@@ -67,6 +69,11 @@ async def run_demo(*, home: Path, as_of: dt.date, count: int, console: Console) 
     """Run the pipeline once; print the run's state and its predictions; return an exit code."""
     configure_logging(level="WARNING", json_lines=False)
     settings = PipelineSettings(home=home)
+    calendar = exchange_calendar(settings.exchange)
+    if not calendar.is_session(as_of):
+        # Refused before any model is built: the orchestrator would refuse the run anyway.
+        console.print(f"[red]error:[/] {calendar.not_a_session(as_of)}")
+        return 1
     await asyncio.to_thread(
         ensure_models,
         sentiment_dir=settings.resolved_sentiment_model_path(),
@@ -97,7 +104,7 @@ async def run_demo(*, home: Path, as_of: dt.date, count: int, console: Console) 
     ):
         response = await api.post("/v1/runs", json={"as_of": as_of.isoformat(), "symbols": symbols})
         if response.status_code != 201:
-            console.print(f"[red]the orchestrator refused the run:[/] {response.text}")
+            console.print(f"[red]the orchestrator refused the run:[/] {error_detail(response)}")
             return 1
         run = await _follow(api, response.json()["id"], len(symbols), console)
         predictions = [(await api.get(f"/v1/predictions/{s}/latest")).json() for s in symbols]

@@ -17,7 +17,7 @@ from marketsense.cli import (
     run_commands,
     sentiment_commands,
 )
-from marketsense.cli.defaults import DEFAULT_TRAINING_SYMBOLS, last_weekday
+from marketsense.cli.defaults import DEFAULT_TRAINING_SYMBOLS, last_session
 from marketsense.cli.output import console, fail
 from marketsense.common.serve import SERVICES
 from marketsense.common.serve import serve as serve_service
@@ -41,14 +41,16 @@ def demo(
     symbols: Annotated[int, typer.Option(min=1, max=500, help="How many symbols to run.")] = 20,
     as_of: Annotated[
         dt.datetime | None,
-        typer.Option(formats=["%Y-%m-%d"], help="Trading day (default: last weekday)."),
+        typer.Option(
+            formats=["%Y-%m-%d"], help="Trading day (default: the last closed NYSE session)."
+        ),
     ] = None,
     home: Annotated[
         Path, typer.Option(help="Folder for the embedded database, objects and models.")
     ] = Path(".marketsense"),
 ) -> None:
     """Run the whole pipeline once in this process on the embedded default and print predictions."""
-    day = as_of.date() if as_of else last_weekday()
+    day = as_of.date() if as_of else last_session()
     from marketsense.cli.demo import run_demo  # the whole pipeline: imported only when run
 
     code = asyncio.run(run_demo(home=home, as_of=day, count=symbols, console=console))
@@ -85,7 +87,9 @@ def train_baseline(
     out: Annotated[Path, typer.Option(help="Folder to write model.onnx and manifest.json to.")],
     as_of: Annotated[
         dt.datetime | None,
-        typer.Option(formats=["%Y-%m-%d"], help="Last day of data (default: last weekday)."),
+        typer.Option(
+            formats=["%Y-%m-%d"], help="Last day of data (default: the last closed NYSE session)."
+        ),
     ] = None,
     symbols: Annotated[
         int, typer.Option(min=5, help="Simulated symbols to train on.")
@@ -98,7 +102,7 @@ def train_baseline(
     ] = None,
 ) -> None:
     """Train the baseline predictor on the simulated market (MARKETSENSE_* knobs) and export it."""
-    day = as_of.date() if as_of else last_weekday()
+    day = as_of.date() if as_of else last_session()
     # Training pulls in scikit-learn and skl2onnx, so only this command imports them.
     from marketsense.cli.training import build_baseline
     from marketsense.ingestion.config import IngestionSettings

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from marketsense.cli.defaults import last_weekday
+from marketsense.cli.defaults import last_session
 from marketsense.cli.output import ApiKey, AsJson, console, fail, print_json
 from marketsense.common.api_client import ApiError
 from marketsense.common.serve import DEFAULT_PORTS
@@ -53,13 +53,15 @@ def run_start(
     symbols: Annotated[str, typer.Option(help="Comma-separated symbols, e.g. AAPL,MSFT.")],
     as_of: Annotated[
         dt.datetime | None,
-        typer.Option(formats=["%Y-%m-%d"], help="Trading day (default: last weekday)."),
+        typer.Option(
+            formats=["%Y-%m-%d"], help="Trading day (default: the last closed NYSE session)."
+        ),
     ] = None,
     url: OrchestratorUrl = DEFAULT_ORCHESTRATOR_URL,
     api_key: ApiKey = None,
 ) -> None:
     """Start a run and print its id (needs a publisher key)."""
-    day = as_of.date() if as_of else last_weekday()
+    day = as_of.date() if as_of else last_session()
     with orchestrator(url, api_key) as client:
         run = client.start_run(day, [s.strip() for s in symbols.split(",") if s.strip()])
     console.print(run.id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import warnings
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 import exchange_calendars as xcals
 import numpy as np
@@ -33,11 +34,7 @@ class ExchangeCalendar:
     """Sessions and closes of one exchange between FIRST_DAY and LAST_DAY."""
 
     def __init__(self, name: str):
-        if name not in known_exchanges():
-            raise UnknownExchange(
-                f"unknown exchange {name!r}: use an ISO 10383 MIC such as XNYS, XNAS, XLON"
-            )
-        self.name = name
+        self.name = checked_exchange(name)
         with warnings.catch_warnings():
             # The library reads a time-zone-aware Series' `.values`, which pandas 3 deprecates;
             # the values it reads are UTC either way.
@@ -45,6 +42,9 @@ class ExchangeCalendar:
             calendar = xcals.get_calendar(
                 name, start=FIRST_DAY.isoformat(), end=LAST_DAY.isoformat()
             )
+        self._holidays = calendar.regular_holidays
+        self.timezone = str(calendar.tz)
+        """The exchange's time zone, such as America/New_York."""
         sessions = calendar.sessions
         self._sessions = sessions.to_numpy().astype("datetime64[D]")
         closes = calendar.schedule["close"].dt.tz_convert("UTC").dt.tz_localize(None)
@@ -105,6 +105,38 @@ class ExchangeCalendar:
         out = pd.Series(days, index=published_at.index, dtype="object")
         return out.where(index < len(self._sessions), None)
 
+    def local_day(self, instant: dt.datetime) -> dt.date:
+        """The date at the exchange when `instant` (time-zone aware) happens."""
+        return instant.astimezone(ZoneInfo(self.timezone)).date()
+
+    def last_closed_session(self, instant: dt.datetime) -> dt.date:
+        """The latest session whose close is at or before `instant` (time-zone aware)."""
+        moment = np.datetime64(instant.astimezone(dt.UTC).replace(tzinfo=None), "ns")
+        index = np.searchsorted(self._closes, moment, side="right") - 1
+        if index < 0:
+            raise ValueError(f"no {self.name} session closed by {instant.isoformat()}")
+        return _date(self._sessions[index])
+
+    def closed_because(self, day: dt.date) -> str | None:
+        """Why the exchange does not trade on `day`: a weekday name for a weekend, the holiday's
+        name when the calendar's rules give one, else None (a session, or an unnamed closure)."""
+        if self.is_session(day):
+            return None
+        if day.weekday() >= 5:
+            return day.strftime("%A")
+        # Only asked for a day that is not a session, so the rules are evaluated for one day.
+        names = self._holidays.holidays(day, day, return_name=True)
+        return str(names.iloc[0]) if len(names) else None
+
+    def not_a_session(self, day: dt.date) -> str:
+        """A sentence saying `day` is not a session, why when known, and the next session."""
+        reason = self.closed_because(day)
+        why = f" ({reason})" if reason else ""
+        return (
+            f"{day.isoformat()} is not a {self.name} trading day{why} — "
+            f"the next is {self.next_session(day).isoformat()}"
+        )
+
 
 def _date(day: np.datetime64) -> dt.date:
     """A NumPy day as `datetime.date`."""
@@ -115,6 +147,16 @@ def _date(day: np.datetime64) -> dt.date:
 def known_exchanges() -> frozenset[str]:
     """Names of the exchange calendars available."""
     return frozenset(xcals.get_calendar_names(include_aliases=False))
+
+
+def checked_exchange(name: str) -> str:
+    """`name` if it is an exchange calendar; else UnknownExchange saying what to use (for
+    settings validators)."""
+    if name not in known_exchanges():
+        raise UnknownExchange(
+            f"unknown exchange {name!r}: use an ISO 10383 MIC such as XNYS, XNAS, XLON"
+        )
+    return name
 
 
 @lru_cache(maxsize=16)

@@ -6,6 +6,7 @@ from pydantic import Field, field_validator
 
 from marketsense.common.alerts import AlertSettings
 from marketsense.common.api_models import SYMBOL_PATTERN
+from marketsense.common.calendar import DEFAULT_EXCHANGE, checked_exchange
 from marketsense.common.features import MIN_BARS
 from marketsense.common.settings import CommonSettings
 
@@ -41,6 +42,10 @@ class OrchestratorSettings(CommonSettings, AlertSettings):
     stuck_run_minutes: float = Field(default=30, gt=0)
     """A RUNNING run whose tasks have not changed for this long raises a critical alert."""
 
+    exchange: str = DEFAULT_EXCHANGE
+    """Exchange whose sessions runs are for, as an ISO 10383 MIC (XNYS, XNAS, XLON, ...): a run
+    for a day it does not trade is refused, and the schedule skips such days."""
+
     schedule_cron: str | None = None
     """Cron expression (UTC) that starts a run when it fires, e.g. `30 21 * * 1-5`; unset: none."""
 
@@ -57,6 +62,11 @@ class OrchestratorSettings(CommonSettings, AlertSettings):
         if value is not None and not croniter.is_valid(value):
             raise ValueError(f"{value!r} is not a cron expression (minute hour day month weekday)")
         return value
+
+    @field_validator("exchange")
+    @classmethod
+    def _known_exchange(cls, value: str) -> str:
+        return checked_exchange(value)
 
     @field_validator("schedule_universe")
     @classmethod

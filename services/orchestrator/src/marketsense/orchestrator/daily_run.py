@@ -1,23 +1,24 @@
 """Start today's run through the orchestrator's API: `python -m marketsense.orchestrator.daily_run`.
 
-The chart's CronJob runs this on the daily schedule. Going through `POST /v1/runs` keeps one
-door into the orchestrator: the run is audited under the key's name, and a second start for a
-day that already has a live run is refused (409), which counts as done here, so the Job may be
-retried safely.
+The chart's CronJob runs this on the daily schedule. The day is the exchange's date when it runs
+(21:30 UTC is 16:30 in New York: the session just closed); a day the exchange does not trade
+starts nothing and exits 0. Going through `POST /v1/runs` keeps one door into the orchestrator:
+the run is audited under the key's name, and a second start for a day that already has a live run
+is refused (409), which counts as done here, so the Job may be retried safely.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
-from collections.abc import Callable
 
 import httpx
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from marketsense.common.api_client import ApiError
+from marketsense.common.calendar import DEFAULT_EXCHANGE, checked_exchange, exchange_calendar
+from marketsense.common.clock import Clock, utc_now
 from marketsense.orchestrator.client import OrchestratorClient
 from marketsense.orchestrator.config import split_symbols
 
@@ -39,13 +40,17 @@ class DailyRunSettings(BaseSettings):
     daily_run_attempts: int = Field(default=5, ge=1)
     """Attempts while the orchestrator is unreachable or answers 5xx."""
 
+    exchange: str = DEFAULT_EXCHANGE
+    """Exchange whose sessions get a run (the orchestrator's `exchange`)."""
+
+    @field_validator("exchange")
+    @classmethod
+    def _known_exchange(cls, value: str) -> str:
+        return checked_exchange(value)
+
     def symbols(self) -> list[str]:
         """The universe, upper case, without blanks."""
         return split_symbols(self.schedule_universe)
-
-
-def _today() -> dt.date:
-    return dt.datetime.now(dt.UTC).date()
 
 
 def _passing(error: BaseException) -> bool:
@@ -56,14 +61,16 @@ def _passing(error: BaseException) -> bool:
 def start_daily_run(
     settings: DailyRunSettings,
     *,
-    today: Callable[[], dt.date] = _today,
+    now: Clock = utc_now,
     transport: httpx.BaseTransport | None = None,
     max_wait_seconds: float = 30.0,
 ) -> tuple[int, str]:
-    """Start the run for today; the exit code and the one line that says what happened."""
-    as_of = today()
-    if as_of.weekday() >= 5:
-        return 0, f"{as_of} is a weekend day: no run"
+    """Start the run for the exchange's day; the exit code and the one line that says what
+    happened."""
+    calendar = exchange_calendar(settings.exchange)
+    as_of = calendar.local_day(now())
+    if not calendar.is_session(as_of):
+        return 0, f"no run: {calendar.not_a_session(as_of)}"
     symbols = settings.symbols()
     retrying = Retrying(
         retry=retry_if_exception(_passing),
@@ -97,8 +104,21 @@ def main() -> int:
     try:
         settings = DailyRunSettings()
     except ValidationError as exc:
-        missing = ", ".join(f"MARKETSENSE_{str(e['loc'][0]).upper()}" for e in exc.errors())
-        print(f"error: set {missing} (see the chart's dailyRun values)", file=sys.stderr)
+        errors = exc.errors()
+        missing = ", ".join(
+            f"MARKETSENSE_{str(e['loc'][0]).upper()}" for e in errors if e["type"] == "missing"
+        )
+        wrong = "; ".join(
+            f"MARKETSENSE_{str(e['loc'][0]).upper()}: {e['msg']}"
+            for e in errors
+            if e["type"] != "missing"
+        )
+        print(
+            f"error: set {missing} (see the chart's dailyRun values)"
+            if missing
+            else f"error: {wrong}",
+            file=sys.stderr,
+        )
         return 2
     code, line = start_daily_run(settings)
     print(line, file=sys.stderr if code else sys.stdout)

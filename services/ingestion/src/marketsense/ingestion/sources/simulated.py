@@ -1,7 +1,8 @@
 """The simulated market: seeded daily bars, and texts whose tone leads the next day's return.
 
 Every series is drawn from its own generator, seeded by `[seed, crc32(symbol), component]`, over
-the whole calendar from `HISTORY_START`, and every recursion runs forwards in time. So a later
+the New York Stock Exchange's sessions from `HISTORY_START` (no weekend or holiday bars: one draw
+per session), and every recursion runs forwards in time. So a later
 `as_of` extends the same history and never changes a day already drawn.
 
 Returns follow a factor model: a shared market factor and a sector factor (both scaled by the
@@ -22,11 +23,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from marketsense.common.calendar import DEFAULT_EXCHANGE, exchange_calendar
 from marketsense.ingestion.sources.base import SourceRejected, SourceUnavailable, SymbolData
 from marketsense.ingestion.sources.simulated_texts import WORDING_DRAWS, render_texts
 
-HISTORY_START = dt.date(2015, 1, 1)
-"""First trading day of the simulated history."""
+HISTORY_START = dt.date(2015, 1, 2)
+"""First trading day of the simulated history (the first 2015 session of the exchange)."""
 
 DEFAULT_SECTORS = 8
 """Sectors the simulated symbols fall into (by crc32 of the symbol)."""
@@ -193,10 +195,13 @@ class SimulatedMarket:
         return _bars(dates, path, start), _texts(symbol, dates, path, start)
 
     def _history(self, symbol: str, as_of: dt.date) -> tuple[pd.DatetimeIndex, _Path]:
-        """The trading days from `HISTORY_START` to `as_of` and the symbol's path over them."""
+        """The sessions from `HISTORY_START` to `as_of` and the symbol's path over them."""
         with self._lock:
             if self._calendar_end < as_of:
-                self._calendar = pd.bdate_range(HISTORY_START, max(as_of, HISTORY_START))
+                sessions = exchange_calendar(DEFAULT_EXCHANGE).sessions(
+                    HISTORY_START, max(as_of, HISTORY_START)
+                )
+                self._calendar = pd.DatetimeIndex(sessions)
                 self._calendar_end = as_of
             n = int(self._calendar.searchsorted(pd.Timestamp(as_of), side="right"))
             cached = self._paths.get(symbol)

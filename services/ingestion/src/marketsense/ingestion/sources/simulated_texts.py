@@ -43,9 +43,10 @@ def render_texts(
     rank = np.arange(first_item, len(item_tone)) - offsets
     draws = wording[first_item:]
     day_ts = dates[item_day]
-    # 12:00 to 19:30 UTC: inside New York trading hours, so each item counts for its own day.
+    # 12:00 to 17:00 UTC: before the New York close even on an early-close day (13:00 New York
+    # is 17:00 UTC in summer), so each item counts for its own session.
     published = day_ts.tz_localize("UTC") + pd.to_timedelta(
-        (12 * 60 + draws[:, 9] * 450).astype("int64"), unit="min"
+        (12 * 60 + draws[:, 9] * 300).astype("int64"), unit="min"
     )
     rendered = [
         render_item(symbol, day.date(), float(tone), bool(is_filler), item_draws)

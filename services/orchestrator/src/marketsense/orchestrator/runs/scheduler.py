@@ -1,4 +1,7 @@
-"""The daily schedule: start a run for the day each time the cron expression fires."""
+"""The daily schedule: start a run for the exchange's session each time the cron expression fires.
+
+A fire counts for the exchange's date at that instant (21:30 UTC is 16:30 in New York, the
+session just closed); a day the exchange does not trade starts nothing and raises nothing."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from croniter import croniter
 
+from marketsense.common.calendar import exchange_calendar
 from marketsense.common.clock import Clock, utc_now
 from marketsense.common.runtime import Runtime
 from marketsense.orchestrator.audit.service import SCHEDULER
@@ -38,6 +42,7 @@ class Scheduler:
         self.runtime = runtime
         self.settings = settings
         self.cron = settings.schedule_cron
+        self.calendar = exchange_calendar(settings.exchange)
         self.clock = clock
         self.sleep = sleep
 
@@ -61,17 +66,20 @@ class Scheduler:
                 await self.sleep(1)
 
     async def wait_and_fire(self) -> str | None:
-        """Sleep until the next fire time, then start that day's run; its id, or None."""
+        """Sleep until the next fire time, then start the run of the exchange's day then; its id,
+        or None."""
         fire = self.next_fire()
         while (remaining := (fire - self.clock()).total_seconds()) > 0:
             # Sleep in bounded steps: a suspended laptop or a changed clock is noticed.
             await self.sleep(min(remaining, 60))
-        return await self.fire(fire.date())
+        return await self.fire(self.calendar.local_day(fire))
 
     async def fire(self, as_of: dt.date) -> str | None:
-        """Start the run for `as_of`; None if the day already has a live run (another replica)."""
-        if as_of.weekday() >= 5:
-            log.warning("schedule fired on %s, a weekend day: no run", as_of)
+        """Start the run for `as_of`; None if the exchange does not trade that day or the day
+        already has a live run (another replica)."""
+        if not self.calendar.is_session(as_of):
+            # Holidays and weekends are expected: a note in the log, no run, no alert.
+            log.info("no scheduled run: %s", self.calendar.not_a_session(as_of))
             return None
         try:
             run_id = await start_run(

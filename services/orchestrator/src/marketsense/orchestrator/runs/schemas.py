@@ -18,7 +18,8 @@ class RunCreate(BaseModel):
     )
 
     as_of: IsoDay
-    """Trading day to run for (a weekday, not in the future)."""
+    """Trading day to run for: a session of the orchestrator's exchange (XNYS unless
+    configured), not in the future."""
     # The symbols are checked by the route once their count is within the service's
     # `max_symbols`: checking each of a far longer list first is the work the limit prevents.
     universe: list[SkipValidation[Symbol]] = Field(
@@ -30,11 +31,9 @@ class RunCreate(BaseModel):
 
     @field_validator("as_of")
     @classmethod
-    def _trading_day(cls, as_of: dt.date) -> dt.date:
+    def _not_in_future(cls, as_of: dt.date) -> dt.date:
         if as_of > dt.datetime.now(dt.UTC).date():
             raise ValueError(f"{as_of} is in the future")
-        if as_of.weekday() >= 5:
-            raise ValueError(f"{as_of} is a weekend day, not a trading day")
         return as_of
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
@@ -15,8 +16,10 @@ from marketsense.common.api_models import (
     counted_then_checked,
     distinct_symbols,
     error_response,
+    validation_error,
 )
 from marketsense.common.app import Describe
+from marketsense.common.calendar import exchange_calendar
 from marketsense.common.states import RunState
 from marketsense.orchestrator.deps import (
     PublisherKey,
@@ -64,7 +67,10 @@ async def _run(session: AsyncSession, run_id: str) -> RunRead:
     responses={
         **UNREADABLE_BODY,
         **error_response(409, "The day already has a live run."),
-        422: {"description": "The request names a bad day or bad symbols."},
+        422: {
+            "description": "The request names bad symbols, or a day that is not a session of "
+            "the orchestrator's exchange (the message names the next one)."
+        },
     },
 )
 async def post_run(
@@ -74,6 +80,7 @@ async def post_run(
     settings: SettingsDep,
     session: SessionDep,
 ) -> RunRead:
+    _check_session(body.as_of, exchange=settings.exchange)
     loc = ("body", "universe")
     symbols = counted_then_checked(
         SYMBOLS, body.universe, limit=settings.max_symbols, loc=loc, noun="symbols"
@@ -90,6 +97,18 @@ async def post_run(
     except RunConflict as exc:
         raise HTTPException(409, str(exc)) from exc
     return await _run(session, run_id)
+
+
+def _check_session(day: dt.date, *, exchange: str) -> None:
+    """Nothing if the exchange trades on `day`; else a 422 naming the next session."""
+    calendar = exchange_calendar(exchange)
+    try:
+        if calendar.is_session(day):
+            return
+        message = calendar.not_a_session(day)
+    except ValueError as exc:  # before the exchange's first session in the calendar
+        message = str(exc)
+    raise validation_error(("body", "as_of"), message)
 
 
 @router.get(

@@ -18,6 +18,10 @@ from scipy.signal import lfilter
 FEATURE_SCHEMA = "technical-sentiment-v2"
 """Name of the feature schema this module computes."""
 
+SENTIMENT_SCHEMAS = ("technical-sentiment-v1", FEATURE_SCHEMA)
+"""Schemas whose sentiment columns are computed as this one's: a sentiment model made for any of
+them feeds this schema (v2 changed the technical columns only)."""
+
 TECHNICAL_COLUMNS: tuple[str, ...] = (
     "ret_1d",
     "ret_5d",

@@ -18,10 +18,10 @@ from marketsense.cli.embedded import PipelineSettings, build_pipeline_app
 from marketsense.common.app import create_app
 from marketsense.common.auth import Role
 from marketsense.common.bus import Record, Subscription
-from marketsense.common.calendar import exchange_calendar
 from marketsense.common.db.models import FeatureSet, Prediction, RawObject
 from marketsense.common.db.outbox import add_event
 from marketsense.common.events import Envelope, ObjectRef, RawDataReady
+from marketsense.common.features import MIN_BARS
 from marketsense.common.parquet import to_parquet_bytes
 from marketsense.common.runtime import Runtime
 from marketsense.common.states import Stage, TaskState, move_task
@@ -210,7 +210,7 @@ async def test_object_with_wrong_checksum_is_dead_lettered_and_other_symbols_go_
             for symbol in ("BAD", "GOOD"):
                 ref = await runtime.store.put(
                     f"raw/test/{run_id}/{symbol}.parquet",
-                    to_parquet_bytes(market.daily_bars(symbol, as_of=AS_OF, days=60)),
+                    to_parquet_bytes(market.daily_bars(symbol, as_of=AS_OF, days=MIN_BARS)),
                 )
                 if symbol == "BAD":
                     ref = ObjectRef(uri=ref.uri, sha256="0" * 64, size=ref.size)
@@ -253,10 +253,8 @@ def _write_bring_your_own_data(root: Path) -> None:
     (root / "bars").mkdir(parents=True)
     (root / "texts").mkdir()
     for symbol in ("CLEAN", "DIRTY", "BROKEN", "CLOSED"):
-        bars = market.daily_bars(symbol, as_of=AS_OF, days=60)
-        # The simulated market trades on holidays too; an exchange's own export does not.
-        bars = bars[exchange_calendar().session_mask(bars["date"])]
-        texts = market.texts(symbol, as_of=AS_OF, days=60)[["id", "published_at", "text"]]
+        bars = market.daily_bars(symbol, as_of=AS_OF, days=MIN_BARS)
+        texts = market.texts(symbol, as_of=AS_OF, days=MIN_BARS)[["id", "published_at", "text"]]
         if symbol == "DIRTY":
             bad_price = bars.iloc[[5]].assign(close=-1.0)
             duplicate = bars.iloc[[10]]

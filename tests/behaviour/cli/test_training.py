@@ -11,7 +11,12 @@ import pandas as pd
 from rich.console import Console
 
 from marketsense.cli.demo import DEMO_UNIVERSE, demo_symbols
-from marketsense.cli.training import TRAINING_DAYS, build_baseline, training_symbols
+from marketsense.cli.training import (
+    TRAINING_BARS,
+    TRAINING_DAYS,
+    build_baseline,
+    training_symbols,
+)
 from marketsense.ingestion.sources.simulated import SimulatedMarket
 from marketsense.models.sentiment import SentimentModel
 
@@ -63,12 +68,16 @@ def test_the_baseline_is_trained_on_the_days_before_the_run_it_will_score(
 
     sunday = MONDAY - dt.timedelta(days=1)
     assert sorted(market.asked) == sorted(
-        (kind, symbol, sunday, TRAINING_DAYS)
-        for kind in ("bars", "texts")
+        (kind, symbol, sunday, days)
+        for kind, days in (("bars", TRAINING_BARS), ("texts", TRAINING_DAYS))
         for symbol in training_symbols(5)
     )
     assert dt.date.fromisoformat(manifest.training["holdout_end"]) <= dt.date(2026, 11, 20)
     assert manifest.training["symbols"] == "5"
+    # Every training day has a feature row: the warm-up comes on top of the training days.
+    first, last = manifest.training["train_start"], manifest.training["holdout_end"]
+    span = market.daily_bars("TRAIN000", as_of=sunday, days=TRAINING_DAYS)["date"]
+    assert (first, last) == (span.iloc[0].isoformat(), span.iloc[-2].isoformat())
     assert manifest.training["source"] == (
         f"simulated market, seed 3; texts scored by "
         f"{sentiment.manifest.name} v{sentiment.manifest.version}"

@@ -1,6 +1,7 @@
 """Training the baseline predictor: its table, held-out metrics, ONNX parity and lineage.
 
-A few simulated symbols over half a year keep each training to a fraction of a second.
+A few simulated symbols over half a year (after the features' warm-up) keep each training to a
+fraction of a second.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score, roc_auc_score
 
-from marketsense.common.features import FEATURE_COLUMNS, TECHNICAL_COLUMNS
+from marketsense.common.features import FEATURE_COLUMNS, MIN_BARS, TECHNICAL_COLUMNS
 from marketsense.ingestion.sources.simulated import SimulatedMarket
 from marketsense.modelkit import baseline
 from marketsense.modelkit.baseline import HOLDOUT_SHARE, train_baseline, training_table
@@ -21,6 +22,8 @@ from marketsense.models.predictor import OnnxPredictor, PredictorManifest, warm_
 
 AS_OF = dt.date(2026, 11, 20)
 SYMBOLS = ("AAA", "BBB", "CCC", "DDD")
+DAYS = MIN_BARS + 130
+"""Bars per symbol: the warm-up, then half a year of feature rows."""
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +35,7 @@ def market() -> SimulatedMarket:
 @pytest.fixture(scope="module")
 def bars(market: SimulatedMarket) -> dict[str, pd.DataFrame]:
     """Half a year of bars per symbol."""
-    return {s: market.daily_bars(s, as_of=AS_OF, days=130) for s in SYMBOLS}
+    return {s: market.daily_bars(s, as_of=AS_OF, days=DAYS) for s in SYMBOLS}
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +43,8 @@ def scored(market: SimulatedMarket) -> dict[str, pd.DataFrame]:
     """Each symbol's texts scored with their true tone, as a perfect sentiment model would."""
     scored: dict[str, pd.DataFrame] = {}
     for symbol in SYMBOLS:
-        texts = market.texts(symbol, as_of=AS_OF, days=130)
-        tone = market.daily_tone(symbol, as_of=AS_OF, days=130)
+        texts = market.texts(symbol, as_of=AS_OF, days=DAYS)
+        tone = market.daily_tone(symbol, as_of=AS_OF, days=DAYS)
         scored[symbol] = pd.DataFrame({"date": texts["date"], "score": texts["date"].map(tone)})
     return scored
 
@@ -66,9 +69,27 @@ def test_the_training_table_labels_every_symbol_day_with_the_next_days_move(
         rows = table[table["symbol"] == symbol].set_index("date")
         up = pd.Series((frame["close"].shift(-1) > frame["close"]).to_numpy(), index=frame["date"])
         assert (rows["label"] == up.reindex(rows.index)).all(), symbol
-        # The last day has no next day to label; the first days lack the history.
+        # The last day has no next day to label; the warm-up days have no features.
         assert frame["date"].iloc[-1] not in rows.index
-        assert len(rows) < len(frame) - 30
+        assert len(rows) == len(frame) - MIN_BARS
+
+
+def test_days_with_flat_prices_are_trained_and_served_with_rsi_imputed(
+    bars: dict[str, pd.DataFrame], tmp_path: Path
+) -> None:
+    flat = bars["AAA"].copy()
+    flat.loc[flat.index[-60:], ["open", "high", "low", "close"]] = flat["close"].iloc[-61]
+    with_flat = {**bars, "FLAT": flat}
+
+    table = training_table(with_flat)
+    train_baseline(with_flat, tmp_path)
+
+    missing = table[table["rsi_14"].isna()]
+    assert set(missing["symbol"]) == {"FLAT"}
+    assert len(missing) >= 40  # flat for 60 days: RSI is missing once 14 of them passed
+    probs = OnnxPredictor(tmp_path).predict_up(missing[list(FEATURE_COLUMNS)].to_numpy(np.float32))
+    assert np.isfinite(probs).all()
+    assert ((probs > 0) & (probs < 1)).all()
 
 
 def test_without_scored_texts_every_day_is_marked_as_having_no_sentiment(

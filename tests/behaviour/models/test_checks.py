@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from marketsense.common.features import FEATURE_COLUMNS
+from marketsense.common.features import FEATURE_COLUMNS, FEATURE_SCHEMA
 from marketsense.models.bundles import pack_bundle
 from marketsense.models.checks import (
     InvalidUpload,
@@ -112,7 +112,7 @@ async def test_an_unknown_feature_schema_is_refused(registry: Registry, predicto
     detail = await refused(response, registry, PREDICTOR)
 
     assert detail == (
-        "feature schema 'foo-v9' is not one processing produces (known: technical-sentiment-v1)"
+        f"feature schema 'foo-v9' is not one processing produces (known: {FEATURE_SCHEMA})"
     )
 
 
@@ -126,7 +126,7 @@ async def test_a_feature_outside_the_schema_is_refused(registry: Registry, predi
     detail = await refused(response, registry, PREDICTOR)
 
     assert detail == (
-        "features ['moon_phase'] are not columns of feature schema 'technical-sentiment-v1'"
+        f"features ['moon_phase'] are not columns of feature schema '{FEATURE_SCHEMA}'"
     )
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from marketsense.cli.embedded import PipelineSettings
 from marketsense.common.events import IngestRequested, ObjectRef, RawDataReady
+from marketsense.common.features import MIN_BARS
 from marketsense.common.parquet import to_parquet_bytes
 from marketsense.common.runtime import Runtime
 from marketsense.common.states import Stage, TaskState
@@ -52,7 +53,7 @@ def as_of() -> dt.date:
 
 
 async def _stored_bars(runtime: Runtime, *, run_id: str, as_of: dt.date, symbol: str) -> ObjectRef:
-    bars = SimulatedMarket(seed=7).daily_bars(symbol, as_of=as_of, days=60)
+    bars = SimulatedMarket(seed=7).daily_bars(symbol, as_of=as_of, days=MIN_BARS)
     return await runtime.store.put(f"raw/test/{run_id}/{symbol}.parquet", to_parquet_bytes(bars))
 
 

@@ -16,7 +16,7 @@ from marketsense.common.db.engine import Database
 from marketsense.common.db.models import FeatureSet
 from marketsense.common.errors import RetryableError
 from marketsense.common.events import FeaturesReady, RawDataReady
-from marketsense.common.features import FEATURE_SCHEMA
+from marketsense.common.features import FEATURE_SCHEMA, MIN_BARS
 from marketsense.common.parquet import from_parquet_bytes, to_parquet_bytes
 from marketsense.common.runtime import Runtime
 from marketsense.common.states import Stage, TaskState
@@ -64,11 +64,11 @@ async def runtime(
 
 async def raw_data(runtime: Runtime, symbol: str, *, texts: bool = True) -> RawDataReady:
     """Sixty days of a symbol's simulated bars (and texts) stored as ingestion stores them."""
-    bars = MARKET.daily_bars(symbol, as_of=AS_OF, days=60)
+    bars = MARKET.daily_bars(symbol, as_of=AS_OF, days=MIN_BARS)
     bars_ref = await runtime.store.put(f"raw/{symbol}/bars.parquet", to_parquet_bytes(bars))
     texts_ref = None
     if texts:
-        frame = MARKET.texts(symbol, as_of=AS_OF, days=60)
+        frame = MARKET.texts(symbol, as_of=AS_OF, days=MIN_BARS)
         texts_ref = await runtime.store.put(f"raw/{symbol}/texts.parquet", to_parquet_bytes(frame))
     return RawDataReady(as_of=AS_OF, bars=bars_ref, rows=len(bars), texts=texts_ref)
 
@@ -118,7 +118,7 @@ async def test_a_symbols_feature_row_is_stored_recorded_and_announced_once(
 ) -> None:
     run_id = await add_run(runtime, as_of=AS_OF, symbols=[SYMBOL], stage=Stage.PROCESS)
     event = await raw_data(runtime, SYMBOL)
-    texts = MARKET.texts(SYMBOL, as_of=AS_OF, days=60)
+    texts = MARKET.texts(SYMBOL, as_of=AS_OF, days=MIN_BARS)
 
     await process(runtime, slot, run_id, event)
     await process(runtime, slot, run_id, event)  # the event delivered twice

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from marketsense.common.errors import NonRetryableError
-from marketsense.common.features import FEATURE_COLUMNS, compute_features
+from marketsense.common.features import FEATURE_COLUMNS, MIN_BARS, compute_features
 from marketsense.ingestion.sources.simulated import SimulatedMarket
 from marketsense.processing.service import feature_row, features_key
 
@@ -16,7 +16,9 @@ AS_OF = dt.date(2026, 11, 20)
 
 
 def test_feature_row_refuses_bars_that_do_not_reach_the_run_day() -> None:
-    bars = SimulatedMarket(seed=7).daily_bars("X", as_of=AS_OF - dt.timedelta(days=3), days=40)
+    bars = SimulatedMarket(seed=7).daily_bars(
+        "X", as_of=AS_OF - dt.timedelta(days=3), days=MIN_BARS + 5
+    )
     with pytest.raises(NonRetryableError, match="latest bar"):
         feature_row(bars, as_of=AS_OF, symbol="X")
     with pytest.raises(NonRetryableError, match="lack columns"):
@@ -33,7 +35,7 @@ def test_features_keys_are_deterministic_per_day_run_and_symbol() -> None:
 
 
 def test_the_feature_row_is_the_run_days_features_named_by_symbol_and_date() -> None:
-    bars = SimulatedMarket(seed=7).daily_bars("X", as_of=AS_OF, days=60)
+    bars = SimulatedMarket(seed=7).daily_bars("X", as_of=AS_OF, days=MIN_BARS)
 
     row = feature_row(bars, as_of=AS_OF, symbol="X")
 

@@ -21,6 +21,7 @@ from marketsense.common.bus import Outgoing
 from marketsense.common.db.models import DeadLetter, OperatorAction, Prediction
 from marketsense.common.db.outbox import add_event
 from marketsense.common.events import Envelope, ObjectRef, RawDataReady
+from marketsense.common.features import MIN_BARS
 from marketsense.common.parquet import to_parquet_bytes
 from marketsense.common.runtime import Runtime
 from marketsense.common.states import Stage, TaskState, move_task
@@ -146,10 +147,10 @@ async def _ingest_good_and_damaged(runtime: Runtime, run_id: str, damage: str) -
     market = SimulatedMarket(seed=7)
     good = await runtime.store.put(
         f"raw/test/{run_id}/GOOD.parquet",
-        to_parquet_bytes(market.daily_bars("GOOD", as_of=AS_OF, days=60)),
+        to_parquet_bytes(market.daily_bars("GOOD", as_of=AS_OF, days=MIN_BARS)),
     )
     missing_key = f"raw/test/{run_id}/MISS.parquet"
-    missing_bytes = to_parquet_bytes(market.daily_bars("MISS", as_of=AS_OF, days=60))
+    missing_bytes = to_parquet_bytes(market.daily_bars("MISS", as_of=AS_OF, days=MIN_BARS))
     missing = ObjectRef(
         uri=runtime.store.uri_for(missing_key),
         sha256=sha256_hex(missing_bytes),

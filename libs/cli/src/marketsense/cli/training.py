@@ -9,13 +9,18 @@ import pandas as pd
 from rich.console import Console
 from rich.progress import Progress
 
+from marketsense.common.features import WARMUP_BARS
 from marketsense.ingestion.sources.simulated import SimulatedMarket
 from marketsense.modelkit.baseline import train_baseline
 from marketsense.models.predictor import PredictorManifest
 from marketsense.models.sentiment import SentimentModel
 
 TRAINING_DAYS = 500
-"""Trading days of history per symbol (about two years)."""
+"""Trading days of feature rows per symbol (about two years)."""
+
+TRAINING_BARS = WARMUP_BARS + TRAINING_DAYS
+"""Bars fetched per symbol: the features' warm-up before the first training day, then those days.
+Texts are fetched for the training days alone; the warm-up has no feature rows to score."""
 
 
 def training_symbols(count: int) -> list[str]:
@@ -39,7 +44,7 @@ def build_baseline(
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("simulating history and scoring its texts", total=symbols)
         for symbol in training_symbols(symbols):
-            bars[symbol] = market.daily_bars(symbol, as_of=last_training_day, days=TRAINING_DAYS)
+            bars[symbol] = market.daily_bars(symbol, as_of=last_training_day, days=TRAINING_BARS)
             texts = market.texts(symbol, as_of=last_training_day, days=TRAINING_DAYS)
             scored[symbol] = pd.DataFrame(
                 {

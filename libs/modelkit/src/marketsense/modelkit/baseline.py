@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from skl2onnx import to_onnx
+from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
@@ -19,7 +20,7 @@ from marketsense.common.features import (
     FEATURE_COLUMNS,
     FEATURE_SCHEMA,
     TECHNICAL_COLUMNS,
-    compute_features,
+    compute_feature_panel,
     next_day_up,
 )
 from marketsense.models.predictor import OnnxPredictor, PredictorManifest, write_predictor
@@ -27,22 +28,52 @@ from marketsense.models.predictor import OnnxPredictor, PredictorManifest, write
 HOLDOUT_SHARE = 0.2
 """Share of the latest dates kept out of training for evaluation."""
 
+MAY_BE_MISSING = ("rsi_14", "volume_z_20d")
+"""Technical features that are missing by definition on some days (flat prices; constant or
+zero volume): those rows are kept and the feature imputed. A row missing any other technical
+feature has broken bars and is left out."""
+
 
 def training_table(
     bars_by_symbol: Mapping[str, pd.DataFrame],
     scored_texts_by_symbol: Mapping[str, pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
-    """Features and next-day label for every symbol-day that has both."""
-    frames = []
-    for symbol, bars in bars_by_symbol.items():
-        scored = (scored_texts_by_symbol or {}).get(symbol)
-        features = compute_features(bars, scored)
-        features["label"] = next_day_up(bars).reindex(features.index)
-        features["symbol"] = symbol
-        frames.append(features.dropna(subset=["label"]))
-    table = pd.concat(frames).rename_axis("date").reset_index()
-    # Sentiment may be missing on a day; the technical features may not.
-    return table.dropna(subset=list(TECHNICAL_COLUMNS))
+    """Features and next-day label for every symbol-day that has both.
+
+    The features come from the same computation a run makes, over each whole history at once.
+    """
+    features = compute_feature_panel(bars_by_symbol, scored_texts_by_symbol or None)
+    labels = pd.concat(
+        [
+            next_day_up(bars).rename("label").rename_axis("date").reset_index().assign(symbol=s)
+            for s, bars in bars_by_symbol.items()
+        ]
+    )
+    table = features.merge(labels, on=["symbol", "date"], how="left")
+    required = [c for c in TECHNICAL_COLUMNS if c not in MAY_BE_MISSING]
+    return table.dropna(subset=["label", *required]).reset_index(drop=True)
+
+
+def _imputer() -> ColumnTransformer:
+    """Missing values filled in a way the served ONNX graph repeats.
+
+    A day without texts has NaN sentiment and has_sentiment 0: the model sees "no news" through
+    the flag, and the imputed 0 keeps the NaN out of the arithmetic. A missing RSI or volume
+    z-score takes the training median, a typical day, rather than 0 (an RSI of 0 would read as
+    an extreme sell-off).
+    """
+    technical = list(range(len(TECHNICAL_COLUMNS)))
+    sentiment = list(range(len(TECHNICAL_COLUMNS), len(FEATURE_COLUMNS)))
+    return ColumnTransformer(
+        [
+            ("technical", SimpleImputer(strategy="median", keep_empty_features=True), technical),
+            (
+                "sentiment",
+                SimpleImputer(strategy="constant", fill_value=0.0, keep_empty_features=True),
+                sentiment,
+            ),
+        ]
+    )
 
 
 def train_baseline(
@@ -63,10 +94,8 @@ def train_baseline(
     x_test = test[list(FEATURE_COLUMNS)].to_numpy(np.float32)
     y_train, y_test = train["label"].astype(int), test["label"].astype(int)
 
-    # A day without texts has NaN sentiment and has_sentiment 0: the model sees "no news" through
-    # the flag, and the imputed 0 keeps the NaN out of the arithmetic.
     model = make_pipeline(
-        SimpleImputer(strategy="constant", fill_value=0.0, keep_empty_features=True),
+        _imputer(),
         StandardScaler(),
         LogisticRegression(max_iter=1000),
     )

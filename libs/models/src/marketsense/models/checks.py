@@ -11,7 +11,7 @@ import numpy as np
 import onnxruntime as ort
 from pydantic import ValidationError
 
-from marketsense.common.features import FEATURE_COLUMNS, FEATURE_SCHEMA
+from marketsense.common.features import FEATURE_COLUMNS, FEATURE_SCHEMA, SENTIMENT_SCHEMAS
 from marketsense.models.bundles import BundleError, unpack_bundle
 from marketsense.models.files import (
     MANIFEST_FILE,
@@ -177,10 +177,10 @@ def check_predictor(directory: Path, manifest: PredictorManifest) -> None:
 
 def check_sentiment(directory: Path, manifest: SentimentManifest) -> None:
     """Check a sentiment model's tokenizer and graphs, and score two short texts with each."""
-    if manifest.feeds_feature_schema not in KNOWN_FEATURE_SCHEMAS:
+    if manifest.feeds_feature_schema not in SENTIMENT_SCHEMAS:
         raise InvalidUpload(
             f"feature schema {manifest.feeds_feature_schema!r} is not one processing produces "
-            f"(known: {', '.join(KNOWN_FEATURE_SCHEMAS)})"
+            f"(known: {', '.join(SENTIMENT_SCHEMAS)})"
         )
     try:
         load_tokenizer(directory / TOKENIZER_FILE, max_length=manifest.max_length)

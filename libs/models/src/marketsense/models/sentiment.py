@@ -17,6 +17,7 @@ import onnxruntime as ort
 from pydantic import BaseModel, Field, field_validator
 from tokenizers import Tokenizer
 
+from marketsense.common.features import FEATURE_SCHEMA
 from marketsense.models.files import (
     MANIFEST_FILE,
     MODEL_FILE,
@@ -55,7 +56,7 @@ class SentimentManifest(BaseModel):
     `token_type_ids`."""
     output_name: str
     """Graph output with the logits (float32, [batch, len(labels)])."""
-    feeds_feature_schema: str = "technical-sentiment-v1"
+    feeds_feature_schema: str = FEATURE_SCHEMA
     """Feature schema whose sentiment columns are computed from this model's scores."""
     metrics: dict[str, float] = Field(default_factory=dict)
     """Held-out evaluation of the fp32 and int8 graphs, and the export parity check."""

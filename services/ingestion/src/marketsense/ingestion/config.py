@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
 from marketsense.common.calendar import DEFAULT_EXCHANGE, known_exchanges
+from marketsense.common.features import MIN_BARS
 from marketsense.common.settings import CommonSettings
 
 
@@ -20,8 +21,8 @@ class IngestionSettings(CommonSettings):
     market_seed: int = 7
     """Seed of the simulated market; one seed always gives the same prices and texts."""
 
-    lookback_days: int = Field(default=60, ge=21)
-    """Trading days of bars each run fetches per symbol."""
+    lookback_days: int = Field(default=MIN_BARS, ge=MIN_BARS)
+    """Trading days of bars each run fetches per symbol: the features' warm-up and the day."""
 
     source: Literal["simulated", "files", "http"] = "simulated"
     """Where bars and texts come from: the seeded simulation, files under `files_root`, or the

@@ -19,8 +19,9 @@ def split_symbols(text: str) -> list[str]:
 class OrchestratorSettings(CommonSettings, AlertSettings):
     """Settings of the orchestrator service; it is the service that sends alerts."""
 
-    lookback_days: int = Field(default=60, ge=MIN_BARS, le=2000)
-    """Trading days of history each run asks ingestion for (features need MIN_BARS)."""
+    lookback_days: int = Field(default=MIN_BARS, ge=MIN_BARS, le=5000)
+    """Trading days of history each run asks ingestion for: at least the features' warm-up and
+    the day itself (`MIN_BARS`), so a run's features equal those of a longer history."""
 
     failure_threshold: float = Field(default=0.01, ge=0, le=1)
     """Share of failed symbols up to which a run ends PARTIAL rather than FAILED."""

@@ -148,7 +148,7 @@ class VersionRead(BaseModel):
                         "name": "baseline-predictor",
                         "version": "3",
                         "kind": "predictor",
-                        "feature_schema": "technical-sentiment-v1",
+                        "feature_schema": "technical-sentiment-v2",
                         "features": ["ret_1d", "sentiment_mean"],
                         "input_name": "float_input",
                         "probability_output": "probabilities",

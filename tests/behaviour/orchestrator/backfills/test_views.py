@@ -90,8 +90,10 @@ async def test_days_that_are_no_sessions_move_inward_with_a_note(orchestra: Orch
     body = created.json()
     assert (body["run"]["start"], body["run"]["as_of"]) == ("2026-10-26", "2026-11-25")
     assert len(body["notes"]) == 2
-    assert "2026-10-24" in body["notes"][0] and "2026-10-26" in body["notes"][0]
-    assert "2026-11-26" in body["notes"][1] and "2026-11-25" in body["notes"][1]
+    assert "2026-10-24" in body["notes"][0]
+    assert "2026-10-26" in body["notes"][0]
+    assert "2026-11-26" in body["notes"][1]
+    assert "2026-11-25" in body["notes"][1]
 
 
 @pytest.mark.parametrize(

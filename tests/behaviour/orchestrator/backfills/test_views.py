@@ -68,7 +68,8 @@ async def test_backfill_is_one_run_that_requests_each_symbols_whole_range(
     await eventually(lambda: len(orchestra.recorder.of(IngestRequested, run["id"])) == 3)
     requests = orchestra.recorder.of(IngestRequested, run["id"])
     assert sorted(symbol or "" for symbol, _ in requests) == SYMBOLS
-    assert {(r.start, r.as_of, r.lookback_days) for _, r in requests} == {
+    assert all(isinstance(r, IngestRequested) for _, r in requests)
+    assert {(r.start, r.as_of, r.lookback_days) for _, r in requests} == {  # type: ignore[attr-defined]
         (START, TEST_AS_OF, orchestra.settings.lookback_days)
     }
     listed = (await orchestra.api.get("/v1/runs")).json()["items"]

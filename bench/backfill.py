@@ -177,12 +177,20 @@ def main() -> None:
     """Build the models, run both set-ups (or the embedded one), print a table and one JSON line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--embedded-only", action="store_true")
+    parser.add_argument(
+        "--models",
+        type=Path,
+        help="Folder holding sentiment/ and baseline-predictor/ built before; default: build.",
+    )
     args = parser.parse_args()
     sessions = len(exchange_calendar().sessions(START, END))
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        sentiment = build_sentiment_model(workdir / "sentiment")
-        models = (sentiment, build_predictor(workdir / "predictor", sentiment))
+        if args.models:
+            models = (args.models / "sentiment", args.models / "baseline-predictor")
+        else:
+            sentiment = build_sentiment_model(workdir / "sentiment")
+            models = (sentiment, build_predictor(workdir / "predictor", sentiment))
         figures: dict[str, Any] = {"embedded": embedded(models, workdir / "embedded")}
         if not args.embedded_only:
             (workdir / "servers").mkdir()

@@ -220,6 +220,10 @@ async def backfill_command(
 ) -> int:
     """The `backfill` command: 0 when the run ends SUCCESS; BackfillRefused for bad input."""
     first, last = parse_day(start, option="--from"), parse_day(end, option="--to")
+    if first > last:
+        raise BackfillRefused(f"--from {first} is after --to {last}")
+    if last > dt.datetime.now(dt.UTC).date():
+        raise BackfillRefused(f"--to {last} is in the future")
     names = parse_symbols(symbols)
     if api is None:
         configure_logging(level="WARNING", json_lines=False)
@@ -233,5 +237,5 @@ async def backfill_command(
             )
     except httpx.TransportError as exc:
         raise BackfillRefused(f"cannot reach the orchestrator at {api}: {exc}") from exc
-    console.print(summary(backfill))
+    console.print(summary(backfill), soft_wrap=True)
     return 0 if backfill["run"]["state"] == RunState.SUCCESS else 1

@@ -3,13 +3,16 @@ events it sends again are rebuilt from what the run recorded, its first day incl
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 
 from marketsense.common.db.engine import Database
+from marketsense.common.db.models import Run
 from marketsense.common.events import FeaturesReady, IngestRequested, RawDataReady
 from marketsense.common.states import RunState, Stage, TaskState
 from marketsense.orchestrator.backfills.flows import WAITING, request_backfill
@@ -121,3 +124,12 @@ async def test_a_successful_backfill_is_returned_as_it_is(orchestra: Orchestra) 
     )
 
     assert await _request(orchestra) == (run_id, False, 0)
+
+
+async def test_two_identical_requests_racing_start_one_run(orchestra: Orchestra) -> None:
+    first, second = await asyncio.gather(_request(orchestra), _request(orchestra))
+
+    assert first[0] == second[0]
+    assert sorted([first[1], second[1]]) == [False, True]
+    async with orchestra.runtime.database.session() as session:
+        assert await session.scalar(select(func.count()).select_from(Run)) == 1

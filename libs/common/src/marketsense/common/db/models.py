@@ -101,6 +101,7 @@ BACKFILL_RUN = "backfill"
 
 
 _LIVE_DAILY = f"state IN {LIVE_RUN_STATES} AND kind = '{DAILY_RUN}'"
+_LIVE_BACKFILL = f"state IN {LIVE_RUN_STATES} AND kind = '{BACKFILL_RUN}'"
 
 
 class Run(Base):
@@ -116,6 +117,14 @@ class Run(Base):
             unique=True,
             postgresql_where=text(_LIVE_DAILY),
             sqlite_where=text(_LIVE_DAILY),
+        ),
+        # One live backfill per request: two identical requests racing start one run.
+        Index(
+            "uq_runs_live_request_key",
+            "request_key",
+            unique=True,
+            postgresql_where=text(_LIVE_BACKFILL),
+            sqlite_where=text(_LIVE_BACKFILL),
         ),
     )
 

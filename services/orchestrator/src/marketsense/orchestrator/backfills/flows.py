@@ -8,6 +8,8 @@ import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from sqlalchemy.exc import IntegrityError
+
 from marketsense.common.db.models import BACKFILL_RUN, Run
 from marketsense.common.events import IngestRequested
 from marketsense.common.metrics import TASK_RETRIES
@@ -67,17 +69,25 @@ async def request_backfill(
         existing = await latest_backfill(session, key=key)
         found = None if existing is None else (existing.id, RunState(existing.state))
     if found is None:
-        run_id = await _start(
-            runtime=runtime,
-            key=key,
-            sessions=sessions,
-            symbols=symbols,
-            lookback_days=lookback_days,
-            failure_threshold=failure_threshold,
-            actor=actor,
-            reason=reason,
-        )
-        return BackfillStarted(run_id=run_id, created=True, requeued=0)
+        try:
+            run_id = await _start(
+                runtime=runtime,
+                key=key,
+                sessions=sessions,
+                symbols=symbols,
+                lookback_days=lookback_days,
+                failure_threshold=failure_threshold,
+                actor=actor,
+                reason=reason,
+            )
+            return BackfillStarted(run_id=run_id, created=True, requeued=0)
+        except IntegrityError:
+            # The same request, racing this one, started the run first: that run is the answer.
+            async with runtime.database.session() as session:
+                raced = await latest_backfill(session, key=key)
+            if raced is None:
+                raise
+            return BackfillStarted(run_id=raced.id, created=False, requeued=0)
     run_id, state = found
     requeued = 0
     if state in (RunState.PARTIAL, RunState.FAILED):

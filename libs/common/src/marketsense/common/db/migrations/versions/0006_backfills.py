@@ -16,6 +16,7 @@ depends_on: str | Sequence[str] | None = None
 
 _LIVE = "state IN ('PENDING', 'RUNNING')"
 _LIVE_DAILY = "state IN ('PENDING', 'RUNNING') AND kind = 'daily'"
+_LIVE_BACKFILL = "state IN ('PENDING', 'RUNNING') AND kind = 'backfill'"
 
 
 def upgrade() -> None:
@@ -27,6 +28,14 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("start", sa.Date(), nullable=True))
         batch_op.add_column(sa.Column("request_key", sa.String(length=64), nullable=True))
         batch_op.create_index(batch_op.f("ix_runs_request_key"), ["request_key"], unique=False)
+        # Two identical backfill requests racing start one run.
+        batch_op.create_index(
+            "uq_runs_live_request_key",
+            ["request_key"],
+            unique=True,
+            postgresql_where=sa.text(_LIVE_BACKFILL),
+            sqlite_where=sa.text(_LIVE_BACKFILL),
+        )
         # A backfill neither blocks a daily run nor is blocked by one: the index holds daily runs.
         batch_op.drop_index(
             "uq_runs_live_as_of",
@@ -71,6 +80,11 @@ def downgrade() -> None:
             unique=True,
             postgresql_where=sa.text(_LIVE),
             sqlite_where=sa.text(_LIVE),
+        )
+        batch_op.drop_index(
+            "uq_runs_live_request_key",
+            postgresql_where=sa.text(_LIVE_BACKFILL),
+            sqlite_where=sa.text(_LIVE_BACKFILL),
         )
         batch_op.drop_index(batch_op.f("ix_runs_request_key"))
         batch_op.drop_column("request_key")

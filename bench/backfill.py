@@ -8,7 +8,7 @@ Servers: every service its own process on Kafka, PostgreSQL and S3; CPU is that 
 processes and of the servers, from /proc, from the request to the run's end. Needs the servers
 of `infra/up.sh` and their variables for the second set-up:
 
-    . infra/env.sh && PYTHONPATH=. uv run python bench/backfill.py [--embedded-only]
+    . infra/env.sh && PYTHONPATH=. uv run python bench/backfill.py [--only embedded|servers]
 """
 
 from __future__ import annotations
@@ -176,7 +176,7 @@ async def servers(models: tuple[Path, Path], workdir: Path) -> dict[str, Any]:
 def main() -> None:
     """Build the models, run both set-ups (or the embedded one), print a table and one JSON line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--embedded-only", action="store_true")
+    parser.add_argument("--only", choices=("embedded", "servers"), help="Run one set-up alone.")
     parser.add_argument(
         "--models",
         type=Path,
@@ -191,8 +191,10 @@ def main() -> None:
         else:
             sentiment = build_sentiment_model(workdir / "sentiment")
             models = (sentiment, build_predictor(workdir / "predictor", sentiment))
-        figures: dict[str, Any] = {"embedded": embedded(models, workdir / "embedded")}
-        if not args.embedded_only:
+        figures: dict[str, Any] = {}
+        if args.only != "servers":
+            figures["embedded"] = embedded(models, workdir / "embedded")
+        if args.only != "embedded":
             (workdir / "servers").mkdir()
             figures["servers"] = asyncio.run(servers(models, workdir / "servers"))
     print(f"backfill of {sessions} sessions x {SYMBOLS} symbols vs one daily run of {SYMBOLS}")

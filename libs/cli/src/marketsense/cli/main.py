@@ -18,7 +18,7 @@ from marketsense.cli import (
     sentiment_commands,
 )
 from marketsense.cli.defaults import DEFAULT_TRAINING_SYMBOLS, last_session
-from marketsense.cli.output import console, fail
+from marketsense.cli.output import ApiKey, console, fail
 from marketsense.common.serve import SERVICES
 from marketsense.common.serve import serve as serve_service
 
@@ -54,6 +54,41 @@ def demo(
     from marketsense.cli.demo import run_demo  # the whole pipeline: imported only when run
 
     code = asyncio.run(run_demo(home=home, as_of=day, count=symbols, console=console))
+    raise typer.Exit(code)
+
+
+@app.command()
+def backfill(
+    start: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD.")],
+    end: Annotated[str, typer.Option("--to", help="Last day, YYYY-MM-DD (not in the future).")],
+    symbols: Annotated[str, typer.Option(help="Comma-separated symbols, e.g. AAPL,MSFT.")],
+    api: Annotated[
+        str | None,
+        typer.Option(
+            envvar="MARKETSENSE_ORCHESTRATOR_URL",
+            help="Orchestrator URL; default: every service in this process, embedded.",
+        ),
+    ] = None,
+    api_key: ApiKey = None,
+    home: Annotated[
+        Path, typer.Option(help="Folder for the embedded database, objects and models.")
+    ] = Path(".marketsense"),
+) -> None:
+    """Run every trading day from --from to --to through the pipeline as one run; run the same
+    command again to resume it after a stop."""
+    from marketsense.cli.backfill import (  # the whole pipeline: imported only when run
+        BackfillRefused,
+        backfill_command,
+    )
+
+    try:
+        code = asyncio.run(
+            backfill_command(
+                start=start, end=end, symbols=symbols, api=api, api_key=api_key, home=home
+            )
+        )
+    except BackfillRefused as exc:
+        raise fail(str(exc)) from exc
     raise typer.Exit(code)
 
 

@@ -87,11 +87,12 @@ def run_list(
     if as_json:
         print_json(page)
         return
+    # A backfill shows its range where a daily run shows its day: the kind at no extra width.
     table = Table("id", "as_of", "state", "symbols", "created", "finished")
     for run in page.items:
         table.add_row(
             run.id,
-            run.as_of.isoformat(),
+            f"{run.start}..{run.as_of}" if run.start else run.as_of.isoformat(),
             run.state,
             str(run.symbols),
             run.created_at.isoformat()[:19],

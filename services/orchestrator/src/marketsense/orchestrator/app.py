@@ -7,6 +7,8 @@ from fastapi import APIRouter, FastAPI
 from marketsense.common.alerts import Notifier, alerter_from_settings
 from marketsense.common.app import Component, Loop, build_service_app
 from marketsense.common.runtime import Runtime
+from marketsense.orchestrator.backfills.views import describe_backfill_symbol_limit
+from marketsense.orchestrator.backfills.views import router as backfill_router
 from marketsense.orchestrator.config import OrchestratorSettings
 from marketsense.orchestrator.dead_letters import consumers as dead_letter_consumers
 from marketsense.orchestrator.dead_letters.views import router as dead_letter_router
@@ -34,6 +36,7 @@ def create_component(
         runtime.bus.subscribe(subscription)
     api = APIRouter()
     api.include_router(run_router)
+    api.include_router(backfill_router)
     api.include_router(dead_letter_router)
     loops: list[Loop] = [Reaper(runtime, settings, notifier).run_forever]
     if settings.schedule_cron:
@@ -43,7 +46,10 @@ def create_component(
         router=api,
         state=settings,
         loops=loops,
-        describe=[describe_symbol_limit(settings.max_symbols)],
+        describe=[
+            describe_symbol_limit(settings.max_symbols),
+            describe_backfill_symbol_limit(settings.max_symbols),
+        ],
     )
 
 

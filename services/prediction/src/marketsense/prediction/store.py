@@ -14,8 +14,9 @@ from marketsense.common.db.models import Prediction
 from marketsense.models.predictor import PredictorManifest
 from marketsense.prediction.scoring import signal_for
 
-UNIQUE_COLUMNS = ("run_id", "symbol", "horizon_days", "model_name", "model_version")
-"""One prediction per run, symbol, horizon and model version: a newer version adds its own row."""
+UNIQUE_COLUMNS = ("run_id", "symbol", "as_of", "horizon_days", "model_name", "model_version")
+"""One prediction per run, symbol, day, horizon and model version: a newer version adds its own
+row, and a backfill's run one per day of its range."""
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,9 @@ async def save_predictions(
 ) -> list[int]:
     """Insert rows in the caller's transaction; return the ids of the rows written.
 
-    A row whose run, symbol, horizon and model version exist already is replaced (`replace`: the
-    same version scoring the same run again) or kept as it is (a re-score fills only gaps).
+    A row whose run, symbol, day, horizon and model version exist already is replaced
+    (`replace`: the same version scoring the same run again) or kept as it is (a re-score fills
+    only gaps).
     """
     if not rows:
         return []
@@ -71,7 +73,6 @@ async def save_predictions(
         statement = statement.on_conflict_do_update(
             index_elements=list(UNIQUE_COLUMNS),
             set_={
-                "as_of": statement.excluded.as_of,
                 "prob_up": statement.excluded.prob_up,
                 "signal": statement.excluded.signal,
             },

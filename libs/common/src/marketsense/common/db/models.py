@@ -93,19 +93,38 @@ class StoredObject:
 LIVE_RUN_STATES = ("PENDING", "RUNNING")
 """Run states that hold their trading day: a second run for the day is refused meanwhile."""
 
+DAILY_RUN = "daily"
+"""Kind of a run for one trading day."""
+
+BACKFILL_RUN = "backfill"
+"""Kind of a run over a range of trading days, `start` to `as_of`."""
+
+
+_LIVE_DAILY = f"state IN {LIVE_RUN_STATES} AND kind = '{DAILY_RUN}'"
+_LIVE_BACKFILL = f"state IN {LIVE_RUN_STATES} AND kind = '{BACKFILL_RUN}'"
+
 
 class Run(Base):
-    """One daily run over a universe of symbols."""
+    """One run over a universe of symbols: a daily run, or a backfill of a range of days."""
 
     __tablename__ = "runs"
     __table_args__ = (
-        # At most one live run per trading day, enforced by the database even across replicas.
+        # At most one live daily run per trading day, enforced by the database even across
+        # replicas; backfills cover ranges and neither block nor wait for daily runs.
         Index(
             "uq_runs_live_as_of",
             "as_of",
             unique=True,
-            postgresql_where=text(f"state IN {LIVE_RUN_STATES}"),
-            sqlite_where=text(f"state IN {LIVE_RUN_STATES}"),
+            postgresql_where=text(_LIVE_DAILY),
+            sqlite_where=text(_LIVE_DAILY),
+        ),
+        # One live backfill per request: two identical requests racing start one run.
+        Index(
+            "uq_runs_live_request_key",
+            "request_key",
+            unique=True,
+            postgresql_where=text(_LIVE_BACKFILL),
+            sqlite_where=text(_LIVE_BACKFILL),
         ),
     )
 
@@ -114,6 +133,12 @@ class Run(Base):
     state: Mapped[str] = mapped_column(String(16))
     symbols: Mapped[int] = mapped_column(Integer)
     failure_threshold: Mapped[float] = mapped_column(Float, default=0.01)
+    kind: Mapped[str] = mapped_column(String(16), server_default=DAILY_RUN, default=DAILY_RUN)
+    """`daily` (the day `as_of`) or `backfill` (every session from `start` to `as_of`)."""
+    start: Mapped[dt.date | None] = mapped_column(Date)
+    """First day of a backfill; None for a daily run."""
+    request_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    """sha256 of a backfill's request, so the same request finds its run again."""
     created_at: Mapped[dt.datetime] = _now()
     updated_at: Mapped[dt.datetime] = _now()
     finished_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
@@ -170,15 +195,16 @@ class FeatureSet(StoredObject, Base):
 
 
 class Prediction(Base):
-    """A scored prediction for a (run, symbol, horizon)."""
+    """A scored prediction for a (run, symbol, day, horizon)."""
 
     __tablename__ = "predictions"
     __table_args__ = (
         # One prediction per model version: a promotion re-scores the latest features with the new
-        # version without overwriting what the old one said.
+        # version without overwriting what the old one said. A backfill's run holds many days.
         UniqueConstraint(
             "run_id",
             "symbol",
+            "as_of",
             "horizon_days",
             "model_name",
             "model_version",

@@ -76,7 +76,11 @@ class RunRead(BaseModel):
     id: str
     """Run id."""
     as_of: dt.date
-    """Trading day."""
+    """Trading day (a backfill's last)."""
+    kind: str = "daily"
+    """`daily`, or `backfill` for a run over every session from `start` to `as_of`."""
+    start: dt.date | None = None
+    """First trading day of a backfill; null for a daily run."""
     state: str
     """PENDING, RUNNING, SUCCESS, PARTIAL, FAILED or CANCELLED."""
     symbols: int
@@ -99,7 +103,11 @@ class RunSummary(BaseModel):
     id: str
     """Run id."""
     as_of: dt.date
-    """Trading day."""
+    """Trading day (a backfill's last)."""
+    kind: str = "daily"
+    """`daily`, or `backfill` for a run over every session from `start` to `as_of`."""
+    start: dt.date | None = None
+    """First trading day of a backfill; null for a daily run."""
     state: str
     """PENDING, RUNNING, SUCCESS, PARTIAL, FAILED or CANCELLED."""
     symbols: int

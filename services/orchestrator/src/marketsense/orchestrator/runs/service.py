@@ -11,7 +11,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
 from marketsense.common.api_models import CURSOR_INVALID
-from marketsense.common.db.models import LIVE_RUN_STATES, Run, Task
+from marketsense.common.db.models import DAILY_RUN, LIVE_RUN_STATES, Run, Task
 from marketsense.common.db.outbox import add_event
 from marketsense.common.events import Envelope, RunStateChanged
 from marketsense.common.metrics import RUN_DURATION_SECONDS, RUNS_FINISHED
@@ -39,9 +39,12 @@ RUN_CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
 
 
 async def live_run_id(session: AsyncSession, *, as_of: dt.date) -> str | None:
-    """The id of the day's PENDING or RUNNING run, if there is one."""
+    """The id of the day's PENDING or RUNNING daily run, if there is one (backfills hold no
+    day)."""
     return await session.scalar(
-        select(Run.id).where(Run.as_of == as_of, Run.state.in_(LIVE_RUN_STATES)).limit(1)
+        select(Run.id)
+        .where(Run.as_of == as_of, Run.kind == DAILY_RUN, Run.state.in_(LIVE_RUN_STATES))
+        .limit(1)
     )
 
 
@@ -133,6 +136,8 @@ async def read_run(*, session: AsyncSession, run_id: str) -> RunRead | None:
     return RunRead(
         id=run.id,
         as_of=run.as_of,
+        kind=run.kind,
+        start=run.start,
         state=run.state,
         symbols=run.symbols,
         created_at=run.created_at,

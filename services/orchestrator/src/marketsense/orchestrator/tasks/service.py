@@ -8,6 +8,7 @@ import datetime as dt
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from marketsense.common.calendar import DEFAULT_EXCHANGE, exchange_calendar
 from marketsense.common.db.models import LIVE_RUN_STATES, FeatureSet, RawObject, Run, Task
 from marketsense.common.db.outbox import add_event
 from marketsense.common.events import (
@@ -57,7 +58,7 @@ async def stage_input(
 ) -> Payload:
     """The event that makes `stage` run for (run, symbol), rebuilt from what the run recorded."""
     if stage == Stage.INGEST:
-        return IngestRequested(as_of=run.as_of, lookback_days=lookback_days)
+        return IngestRequested(as_of=run.as_of, start=run.start, lookback_days=lookback_days)
     if stage == Stage.PROCESS:
         raw = {
             r.kind: r
@@ -74,6 +75,7 @@ async def stage_input(
             rows=bars.rows,
             texts=None if texts is None else texts.ref(),
             text_items=0 if texts is None else texts.rows,
+            start=run.start,
         )
     features = await session.scalar(
         select(FeatureSet).where(
@@ -85,8 +87,19 @@ async def stage_input(
     if features is None:
         raise MissingInput(f"no features recorded for {symbol} in run {run.id}")
     return FeaturesReady(
-        as_of=run.as_of, feature_schema=features.feature_schema, features=features.ref()
+        as_of=run.as_of,
+        feature_schema=features.feature_schema,
+        features=features.ref(),
+        start=run.start,
+        rows=_feature_rows(run),
     )
+
+
+def _feature_rows(run: Run) -> int:
+    """Feature rows of a run's file: one for a daily run, one per session for a backfill."""
+    if run.start is None:
+        return 1
+    return max(1, len(exchange_calendar(DEFAULT_EXCHANGE).sessions(run.start, run.as_of)))
 
 
 async def requeue_task(

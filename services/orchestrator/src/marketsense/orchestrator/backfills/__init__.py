@@ -1,0 +1,1 @@
+"""Backfills: one run over a range of trading days."""

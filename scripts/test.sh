@@ -6,6 +6,10 @@ cd "$(dirname "$0")/.."
 started=$(date +%s)
 bash scripts/setup.sh
 export PATH="$HOME/.local/bin:$PATH"
+# The tests start many Python processes (pytest, every service of a run, the CLI), each importing
+# pandas, SQLAlchemy and FastAPI: without bytecode caches each one compiles those modules again,
+# several CPU seconds apiece. The caches go to .venv and __pycache__ folders, which git ignores.
+unset PYTHONDONTWRITEBYTECODE
 # An assignment keeps up.sh's exit status, so `set -e` stops here if a server failed to start.
 exports=$(bash infra/up.sh)
 eval "$exports"
@@ -15,5 +19,6 @@ uv run ruff format --check .
 echo "== type checks"
 uv run mypy
 echo "== tests"
-uv run pytest "$@"
+# The slowest tests of every run are listed, so a test that grows slow is seen where it starts.
+uv run pytest --durations=25 "$@"
 echo "== done in $(( $(date +%s) - started )) s"

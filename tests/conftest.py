@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import gc
 import os
+import shutil
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
+from sqlalchemy.engine import make_url
 
+import marketsense.common.app
 from marketsense.common.bus import EventBus, InProcessBus
 from marketsense.common.bus.kafka import KafkaBus
 from marketsense.common.db.engine import Database
@@ -33,6 +37,31 @@ def infra(name: str) -> str:
     if not value:
         pytest.fail(f"{name} is not set: run the tests through scripts/test.sh, which starts it")
     return value
+
+
+class _YoungCollections:
+    """The `gc` an app's start-up sees in this process: its full collection before freezing
+    collects the young generations only."""
+
+    freeze = staticmethod(gc.freeze)
+    unfreeze = staticmethod(gc.unfreeze)
+
+    @staticmethod
+    def collect() -> int:
+        """Collect the two young generations."""
+        return gc.collect(1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def young_collections_at_app_start() -> Iterator[None]:
+    """A service process starts its app once, and a full collection then costs it little; this
+    process starts hundreds while it holds every library the tests import, and a full collection
+    of that heap took 0.5 s of each start. Start-up garbage is mostly young, so collecting the
+    young generations still keeps it out of what the app freezes (and the app unfreezes it all
+    when it stops, so nothing a test leaves behind escapes the collector for good)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(marketsense.common.app, "gc", _YoungCollections)
+        yield
 
 
 @pytest.fixture
@@ -148,14 +177,41 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
 
 
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    """A migrated, empty database of each kind."""
-    db = Database(database_url)
-    await upgrade(db)
-    async with db.engine.begin() as conn:
+async def _migrate_and_empty(database: Database) -> None:
+    """Bring a database to the newest migration and delete every row."""
+    await upgrade(database)
+    async with database.engine.begin() as conn:
         for table in reversed(Base.metadata.sorted_tables):
             await conn.execute(table.delete())
+
+
+@pytest.fixture(scope="session")
+async def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database migrated and emptied once per session: a test's copy of the file is
+    what migrating a new one gives, without the 50 ms of CPU it took per test."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    template = Database(f"sqlite+aiosqlite:///{path}")
+    await _migrate_and_empty(template)
+    # Disposed, the last connection checkpoints the write-ahead log into the file itself.
+    await template.dispose()
+    return path
+
+
+def _copied_template(template: Path, database_url: str) -> bool:
+    """Copy the migrated template to a SQLite URL's file not yet there; whether it did."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or Path(url.database).exists():
+        return False
+    shutil.copyfile(template, url.database)
+    return True
+
+
+@pytest.fixture
+async def database(database_url: str, sqlite_template: Path) -> AsyncIterator[Database]:
+    """A migrated, empty database of each kind."""
+    db = Database(database_url)
+    if not _copied_template(sqlite_template, database_url):
+        await _migrate_and_empty(db)
     yield db
     await db.dispose()
 

@@ -246,6 +246,33 @@ async def test_stopping_the_relay_sends_what_is_committed(
     assert await _outbox_rows(database) == 0
 
 
+async def test_a_commit_notified_while_an_empty_round_ends_is_relayed_without_waiting_a_poll(
+    database: Database, bus: FlakyBus
+) -> None:
+    envelope = _event("AAA")
+
+    class CommitMidRound(CountingRelay):
+        """Another transaction commits and notifies after the first round found nothing, before
+        that round has returned."""
+
+        async def relay_once(self) -> int:
+            sent = await super().relay_once()
+            if self.finished_rounds == 1:
+                await _commit_events(database, [envelope], source="orchestrator")
+                self.notify()
+            return sent
+
+    # A poll interval far longer than the test: only the notify can bring the row out.
+    relay = CommitMidRound(database, bus, source="orchestrator", poll_seconds=3600)
+    await relay.start()
+    try:
+        await eventually(lambda: len(_sent(bus)) == 1, timeout=10)
+    finally:
+        await relay.stop()
+
+    assert [e.id for e in _sent(bus)] == [envelope.id]
+
+
 @pytest.mark.parametrize(
     "database_url", [pytest.param("postgres", marks=INTEGRATION)], indirect=True
 )

@@ -113,6 +113,9 @@ class OutboxRelay:
 
     async def _run(self) -> None:
         while not self._stopping:
+            # Cleared before the round, not after it: a notify() (or stop()) that comes while
+            # the round runs must wake the next wait rather than be lost for a poll interval.
+            self._wakeup.clear()
             try:
                 sent = await self.relay_once()
             except Exception as exc:
@@ -126,7 +129,6 @@ class OutboxRelay:
                     await asyncio.sleep(1)
                 continue
             if sent == 0:
-                self._wakeup.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), self.poll_seconds)
 

@@ -18,6 +18,7 @@ $0.58 est.") spreads its probability thinly and stays judgeable.
 from __future__ import annotations
 
 import functools
+import re
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
@@ -53,6 +54,8 @@ LATIN_SCRIPT_LANGUAGES = frozenset(
 )
 """Languages written in the Latin script: for a model reading one, text in another script is
 foreign without asking the detector."""
+
+_ASCII_LETTER = re.compile("[A-Za-z]")
 
 UNDETERMINED = "und"
 """ISO 639 code for a language that could not be told."""
@@ -162,6 +165,13 @@ class TextScreen:
         languages: list[str | None] = [None] * len(normalised)
         lettered = []
         for i, text in enumerate(normalised):
+            if text.isascii():
+                # Most texts: letters are A-Z, all Latin, and a regex finds one fastest.
+                if _ASCII_LETTER.search(text) is None:
+                    reasons[i] = Unjudgeable.NO_LETTERS
+                else:
+                    lettered.append(i)
+                continue
             letters = [c for c in text if c.isalpha()]
             if not letters:
                 reasons[i] = Unjudgeable.NO_LETTERS

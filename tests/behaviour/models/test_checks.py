@@ -419,15 +419,6 @@ def test_a_sentiment_model_feeding_an_unknown_feature_schema_is_refused(tmp_path
         check_sentiment(tmp_path, manifest)
 
 
-def test_a_sentiment_model_reading_a_language_texts_cannot_be_screened_for_is_refused(
-    tmp_path: Path,
-) -> None:
-    manifest = SentimentManifest.model_validate_json(_sentiment_manifest(language="tlh"))
-
-    with pytest.raises(InvalidUpload, match="language 'tlh' is not one texts can be screened for"):
-        check_sentiment(tmp_path, manifest)
-
-
 def test_a_broken_int8_graph_is_refused_though_the_fp32_one_loads(
     sentiment_model_dir: Path, tmp_path: Path
 ) -> None:

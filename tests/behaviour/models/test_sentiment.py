@@ -12,6 +12,7 @@ from tokenizers.models import WordLevel
 from tokenizers.pre_tokenizers import Whitespace
 
 from marketsense.modelkit.sentiment_data import load_split
+from marketsense.models.checks import InvalidUpload, check_sentiment
 from marketsense.models.files import MANIFEST_FILE, MODEL_FILE, QUANTIZED_MODEL_FILE, TOKENIZER_FILE
 from marketsense.models.sentiment import (
     SentimentManifest,
@@ -275,6 +276,15 @@ def test_a_manifest_naming_a_language_the_screen_cannot_detect_is_refused(
 
     with pytest.raises(ValueError, match="language 'tlh' is not one the screen can detect"):
         SentimentModel(artifact)
+
+
+def test_an_upload_reading_a_language_texts_cannot_be_screened_for_is_refused(
+    manifest: SentimentManifest, tmp_path: Path
+) -> None:
+    foreign = manifest.model_copy(update={"language": "tlh"})
+
+    with pytest.raises(InvalidUpload, match="language 'tlh' is not one texts can be screened for"):
+        check_sentiment(tmp_path, foreign)
 
 
 def test_judged_scores_leave_unjudgeable_texts_unscored(int8_model: SentimentModel) -> None:

@@ -97,7 +97,7 @@ class Screening:
         return Counter(r for r in self.reasons if r is not None)
 
     def note(self) -> str | None:
-        """One line for people: how many texts were not scored and why; None if all were."""
+        """One line for people: how many texts were not scored and why; None if all were scored."""
         counts = self.counts()
         total = sum(counts.values())
         if not total:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,45 @@ def test_cli_build_sentiment_into_a_file_fails_with_one_line(
     assert result.exit_code == 1
     assert result.stderr.strip().count("\n") == 0
     assert "is not a folder" in result.stderr
+
+
+def test_cli_score_sentiment_scores_what_it_can_judge_and_names_the_rest(
+    cli: typer.Typer, sentiment_model_dir: Path
+) -> None:
+    texts = ["Profits soared to a record and the company raised its dividend.", "😱", "[UNK]"]
+    args = ["score-sentiment", *texts, "акции упали на 10%", "--model", str(sentiment_model_dir)]
+
+    result = CliRunner().invoke(cli, args)
+
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    score, text = lines[0].split("  ", 1)
+    assert (float(score) > 0.5, text) == (True, texts[0])
+    assert lines[1:] == [
+        "not scored: no_letters  😱",
+        "not scored: unknown_tokens  [UNK]",
+        "not scored: foreign (ru)  акции упали на 10%",
+        "3 texts not scored: 1 in another language (ru), "
+        "1 made mostly of tokens the model does not know, 1 with no letters",
+    ]
+
+
+def test_cli_score_sentiment_as_json(cli: typer.Typer, sentiment_model_dir: Path) -> None:
+    args = ["score-sentiment", "Guidance was cut again.", "股价下跌", "--json"]
+
+    result = CliRunner().invoke(cli, [*args, "--model", str(sentiment_model_dir)])
+
+    assert result.exit_code == 0, result.output
+    scored, foreign = json.loads(result.stdout)
+    assert scored["score"] < 0
+    assert (scored["not_scored"], scored["language"]) == (None, None)
+    assert foreign == {"text": "股价下跌", "score": None, "not_scored": "foreign", "language": "zh"}
+
+
+def test_cli_score_sentiment_without_a_model_says_how_to_build_one(
+    cli: typer.Typer, tmp_path: Path
+) -> None:
+    result = CliRunner().invoke(cli, ["score-sentiment", "x", "--model", str(tmp_path)])
+
+    assert result.exit_code == 1
+    assert "build one with `marketsense models build-sentiment" in result.stderr

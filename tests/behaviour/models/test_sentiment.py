@@ -12,6 +12,7 @@ from tokenizers.models import WordLevel
 from tokenizers.pre_tokenizers import Whitespace
 
 from marketsense.modelkit.sentiment_data import load_split
+from marketsense.models.checks import InvalidUpload, check_sentiment
 from marketsense.models.files import MANIFEST_FILE, MODEL_FILE, QUANTIZED_MODEL_FILE, TOKENIZER_FILE
 from marketsense.models.sentiment import (
     SentimentManifest,
@@ -235,3 +236,64 @@ def test_scores_are_the_positive_minus_the_negative_probability(
         probabilities[:, labels.index("positive")] - probabilities[:, labels.index("negative")]
     )
     np.testing.assert_allclose(fp32_model.scores(texts), expected, atol=1e-6)
+
+
+def test_a_manifest_without_a_language_reads_english(
+    sentiment_model_dir: Path, tmp_path: Path
+) -> None:
+    artifact = linked_copy(sentiment_model_dir, tmp_path / "artifact")
+    manifest = json.loads((artifact / MANIFEST_FILE).read_text())
+    manifest.pop("language", None)
+    (artifact / MANIFEST_FILE).write_text(json.dumps(manifest))
+
+    model = SentimentModel(artifact)
+
+    assert (model.manifest.language, model.text_screen.language) == ("en", "en")
+
+
+def test_the_manifests_language_decides_what_is_foreign(
+    sentiment_model_dir: Path, tmp_path: Path
+) -> None:
+    artifact = linked_copy(sentiment_model_dir, tmp_path / "artifact")
+    manifest = json.loads((artifact / MANIFEST_FILE).read_text())
+    (artifact / MANIFEST_FILE).write_text(json.dumps({**manifest, "language": "de"}))
+    german = SentimentModel(artifact)
+    english_sentence = "Shares rose after the company beat estimates and raised its guidance."
+
+    screening = german.screen(
+        [english_sentence, "Siemens hebt die Prognose nach einem starken Quartal an"]
+    )
+
+    assert screening.languages == ["en", None]
+
+
+def test_a_manifest_naming_a_language_the_screen_cannot_detect_is_refused(
+    sentiment_model_dir: Path, tmp_path: Path
+) -> None:
+    artifact = linked_copy(sentiment_model_dir, tmp_path / "artifact")
+    manifest = json.loads((artifact / MANIFEST_FILE).read_text())
+    (artifact / MANIFEST_FILE).write_text(json.dumps({**manifest, "language": "tlh"}))
+
+    with pytest.raises(ValueError, match="language 'tlh' is not one the screen can detect"):
+        SentimentModel(artifact)
+
+
+def test_an_upload_reading_a_language_texts_cannot_be_screened_for_is_refused(
+    manifest: SentimentManifest, tmp_path: Path
+) -> None:
+    foreign = manifest.model_copy(update={"language": "tlh"})
+
+    with pytest.raises(InvalidUpload, match="language 'tlh' is not one texts can be screened for"):
+        check_sentiment(tmp_path, foreign)
+
+
+def test_judged_scores_leave_unjudgeable_texts_unscored(int8_model: SentimentModel) -> None:
+    texts = [POSITIVE, "😱", "акции упали на 10%", NEGATIVE, "[UNK]", "\u200b\u200b"]
+
+    scores, screening = int8_model.judged_scores(texts, batch_size=2)
+
+    assert np.isnan(scores).tolist() == [False, True, True, False, True, True]
+    np.testing.assert_allclose(scores[[0, 3]], int8_model.scores([POSITIVE, NEGATIVE]), atol=1e-6)
+    assert screening.judgeable.tolist() == (~np.isnan(scores)).tolist()
+    assert np.isnan(int8_model.judged_scores(["😱"])[0]).all()
+    assert int8_model.judged_scores([])[0].shape == (0,)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from marketsense.common.db.engine import Database
@@ -30,6 +31,7 @@ from marketsense.processing.service import (
     score_day,
 )
 from tests.service_support import add_run, queued_events, service_runtime, task_of
+from tests.text_samples import FRENCH, RUSSIAN
 
 AS_OF = dt.date(2026, 11, 20)
 MARKET = SimulatedMarket(seed=7)
@@ -156,3 +158,98 @@ async def test_raw_data_without_texts_gives_a_row_without_sentiment(
     assert row["has_sentiment"].iloc[0] == 0
     assert row["sentiment_count"].iloc[0] == 0
     assert pd.isna(row["sentiment_mean"].iloc[0])  # missing, not a neutral 0
+
+
+UNJUDGEABLE = ("акции упали на 10%", RUSSIAN[1], "\u200b\u200b\u200b", "😱", FRENCH[2], "[UNK]")
+"""Texts the default model cannot judge: three in another language, two with no letters, one of
+unknown tokens."""
+UNJUDGEABLE_NOTE = (
+    "6 texts not scored: 3 in another language (ru, fr), "
+    "1 made mostly of tokens the model does not know, 2 with no letters"
+)
+
+
+def unscored_total(reason: str) -> float:
+    """The processing metric of texts left unscored for `reason`, as scraped now."""
+    value = REGISTRY.get_sample_value("marketsense_texts_unscored_total", {"reason": reason})
+    return value or 0.0
+
+
+def with_texts_of_the_day(texts: pd.DataFrame, replacements: tuple[str, ...]) -> pd.DataFrame:
+    """`texts` with the run day's items replaced by items saying `replacements`."""
+    of_the_day = texts["date"] == AS_OF
+    template = texts[of_the_day].iloc[[0] * len(replacements)]
+    new = template.assign(
+        id=[f"{template['id'].iloc[0]}-{i}" for i in range(len(replacements))],
+        text=list(replacements),
+    )
+    return pd.concat([texts[~of_the_day], new], ignore_index=True)
+
+
+async def test_texts_the_model_cannot_judge_are_left_out_noted_and_counted(
+    model: SentimentModel,
+) -> None:
+    texts = MARKET.texts(SYMBOL, as_of=AS_OF, days=3)
+    judgeable = texts[texts["date"] == AS_OF]["text"].tolist()
+    mixed = pd.concat(
+        [texts, texts.iloc[:6].assign(date=AS_OF, text=list(UNJUDGEABLE))], ignore_index=True
+    )
+    before = {r: unscored_total(r) for r in ("foreign", "unknown_tokens", "no_letters")}
+    notes: list[str] = []
+
+    scored = await score_day(model, mixed, as_of=AS_OF, batch_size=4, notes=notes)
+
+    np.testing.assert_allclose(scored["score"], model.scores(judgeable), atol=1e-6)
+    assert notes == [UNJUDGEABLE_NOTE]
+    assert unscored_total("foreign") - before["foreign"] == 3
+    assert unscored_total("unknown_tokens") - before["unknown_tokens"] == 1
+    assert unscored_total("no_letters") - before["no_letters"] == 2
+
+
+async def test_texts_are_scored_as_normalised(model: SentimentModel) -> None:
+    texts = MARKET.texts(SYMBOL, as_of=AS_OF, days=1).iloc[:1]
+    plain = "Shares jumped after the company beat earnings estimates"
+    hidden = "Sh\u200bares jum\u00adped after the company beat earnings estimates\u200d"
+
+    [score] = (await score_day(model, texts.assign(text=hidden), as_of=AS_OF, batch_size=1))[
+        "score"
+    ]
+
+    assert score == pytest.approx(float(model.scores([plain])[0]), abs=1e-6)
+
+
+async def test_a_day_of_only_unjudgeable_texts_has_no_sentiment_and_says_why(
+    runtime: Runtime, slot: SentimentSlot
+) -> None:
+    run_id = await add_run(runtime, as_of=AS_OF, symbols=[SYMBOL], stage=Stage.PROCESS)
+    texts = with_texts_of_the_day(MARKET.texts(SYMBOL, as_of=AS_OF, days=60), UNJUDGEABLE)
+    stored_texts = to_parquet_bytes(texts)
+    event = await raw_data(runtime, SYMBOL)
+    event = event.model_copy(
+        update={"texts": await runtime.store.put(f"raw/{SYMBOL}/texts.parquet", stored_texts)}
+    )
+
+    await process(runtime, slot, run_id, event)
+
+    async with runtime.database.session() as session:
+        [stored] = list(await session.scalars(select(FeatureSet)))
+    row = from_parquet_bytes(await runtime.store.get(stored.ref()))
+    assert row["has_sentiment"].iloc[0] == 0
+    assert row["sentiment_count"].iloc[0] == 0
+    assert pd.isna(row["sentiment_mean"].iloc[0])
+    task = await task_of(runtime, run_id=run_id, symbol=SYMBOL, stage=Stage.PROCESS)
+    assert task.state == TaskState.SUCCESS
+    assert task.notes == UNJUDGEABLE_NOTE
+    # The texts themselves are kept as ingestion stored them.
+    assert await runtime.store.get(event.texts) == stored_texts  # type: ignore[arg-type]
+
+
+async def test_a_day_of_judgeable_texts_leaves_no_note(
+    runtime: Runtime, slot: SentimentSlot
+) -> None:
+    run_id = await add_run(runtime, as_of=AS_OF, symbols=[SYMBOL], stage=Stage.PROCESS)
+
+    await process(runtime, slot, run_id, await raw_data(runtime, SYMBOL))
+
+    task = await task_of(runtime, run_id=run_id, symbol=SYMBOL, stage=Stage.PROCESS)
+    assert (task.state, task.notes) == (TaskState.SUCCESS, None)

@@ -1,4 +1,5 @@
-"""`marketsense models build-sentiment` and `models export-hf`: sentiment artifacts for people.
+"""`marketsense models build-sentiment`, `models export-hf` and `models score-sentiment`:
+sentiment artifacts for people.
 
 torch and transformers load only when one of these commands runs: the rest of the CLI starts fast.
 """
@@ -15,16 +16,18 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from marketsense.cli.output import console, fail
+from marketsense.cli.output import AsJson, console, fail
 
 if TYPE_CHECKING:
     from marketsense.models.sentiment import SentimentManifest
+    from marketsense.models.text_screen import Screening
 
 
 def register(models_app: typer.Typer) -> None:
     """Add `build-sentiment` and `export-hf` to the `models` command group."""
     models_app.command("build-sentiment")(build_sentiment)
     models_app.command("export-hf")(export_hf)
+    models_app.command("score-sentiment")(score_sentiment)
 
 
 def build_sentiment(
@@ -63,6 +66,60 @@ def export_hf(
             src, out, name=name or src.resolve().name, version=version, on_progress=step
         )
     _summarise(manifest, out)
+
+
+def score_sentiment(
+    texts: Annotated[list[str], typer.Argument(help="Texts to score, one argument each.")],
+    model: Annotated[
+        Path | None,
+        typer.Option(help="Sentiment artifact folder (default: the one processing serves)."),
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Score texts as processing does: texts the model cannot judge are named, not scored."""
+    from marketsense.models.files import MANIFEST_FILE
+    from marketsense.models.sentiment import SentimentModel
+    from marketsense.processing.config import ProcessingSettings
+
+    folder = model or ProcessingSettings().resolved_sentiment_model_path()
+    if not (folder / MANIFEST_FILE).exists():
+        raise fail(
+            f"no sentiment model at {folder}: build one with "
+            "`marketsense models build-sentiment --out DIR` and pass --model DIR"
+        )
+    with _failing_cleanly():
+        loaded = SentimentModel(folder, quantized=True)
+    scores, screening = loaded.judged_scores(texts)
+    if as_json:
+        typer.echo(json.dumps(_scored_rows(texts, scores.tolist(), screening), indent=2))
+        return
+    for row in _scored_rows(texts, scores.tolist(), screening):
+        if row["not_scored"] is None:
+            verdict = f"{row['score']:+.2f}"
+        else:
+            language = f" ({row['language']})" if row["language"] else ""
+            verdict = f"not scored: {row['not_scored']}{language}"
+        console.print(f"{verdict}  {escape(str(row['text']))}", soft_wrap=True, highlight=False)
+    note = screening.note()
+    if note:
+        console.print(escape(note), soft_wrap=True, highlight=False)
+
+
+def _scored_rows(
+    texts: list[str], scores: list[float], screening: Screening
+) -> list[dict[str, object]]:
+    """One row per text: its score, or why it was not scored (and the language of foreign text)."""
+    return [
+        {
+            "text": text,
+            "score": None if reason else score,
+            "not_scored": reason.value if reason else None,
+            "language": language,
+        }
+        for text, score, reason, language in zip(
+            texts, scores, screening.reasons, screening.languages, strict=True
+        )
+    ]
 
 
 def _check_out(out: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from rich.console import Console
 from rich.progress import Progress
@@ -46,11 +47,11 @@ def build_baseline(
         for symbol in training_symbols(symbols):
             bars[symbol] = market.daily_bars(symbol, as_of=last_training_day, days=TRAINING_BARS)
             texts = market.texts(symbol, as_of=last_training_day, days=TRAINING_DAYS)
+            # Screened as processing screens them: training sees the aggregates serving sees.
+            scores, _ = sentiment.judged_scores(texts["text"].tolist())
+            judged = ~np.isnan(scores)
             scored[symbol] = pd.DataFrame(
-                {
-                    "date": texts["date"].to_numpy(),
-                    "score": sentiment.scores(texts["text"].tolist()),
-                }
+                {"date": texts["date"].to_numpy()[judged], "score": scores[judged]}
             )
             progress.advance(task)
     with console.status("training the baseline predictor and exporting it to ONNX"):

@@ -58,6 +58,11 @@ MODEL_LOAD_FAILURES = Counter(
     "Model versions that could not be downloaded, verified, loaded or warmed up.",
     ["service", "model", "version"],
 )
+TEXTS_UNSCORED = Counter(
+    "marketsense_texts_unscored_total",
+    "Texts kept but not scored as opinion, by reason (foreign, unknown_tokens, no_letters).",
+    ["reason"],
+)
 ALERTS = Counter(
     "marketsense_alerts_total",
     "Alerts raised, by severity and outcome (sent, deduplicated, failed, unconfigured).",

@@ -24,6 +24,7 @@ from marketsense.models.files import (
 from marketsense.models.kinds import ModelKind
 from marketsense.models.predictor import OnnxPredictor, PredictorManifest, warm_up_predictor
 from marketsense.models.sentiment import SentimentManifest, SentimentModel, load_tokenizer
+from marketsense.models.text_screen import CANDIDATE_LANGUAGES
 
 Manifest = PredictorManifest | SentimentManifest
 """A manifest of either kind."""
@@ -181,6 +182,11 @@ def check_sentiment(directory: Path, manifest: SentimentManifest) -> None:
         raise InvalidUpload(
             f"feature schema {manifest.feeds_feature_schema!r} is not one processing produces "
             f"(known: {', '.join(SENTIMENT_SCHEMAS)})"
+        )
+    if manifest.language not in CANDIDATE_LANGUAGES:
+        raise InvalidUpload(
+            f"language {manifest.language!r} is not one texts can be screened for "
+            f"(one of {', '.join(CANDIDATE_LANGUAGES)})"
         )
     try:
         load_tokenizer(directory / TOKENIZER_FILE, max_length=manifest.max_length)

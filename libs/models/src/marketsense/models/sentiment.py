@@ -24,6 +24,7 @@ from marketsense.models.files import (
     QUANTIZED_MODEL_FILE,
     TOKENIZER_FILE,
 )
+from marketsense.models.text_screen import DEFAULT_LANGUAGE, Screening, TextScreen
 
 SUPPORTED_INPUTS: tuple[str, ...] = ("input_ids", "attention_mask", "token_type_ids")
 """Graph inputs this runtime knows how to fill from a tokenizer encoding."""
@@ -56,6 +57,9 @@ class SentimentManifest(BaseModel):
     `token_type_ids`."""
     output_name: str
     """Graph output with the logits (float32, [batch, len(labels)])."""
+    language: str = Field(default=DEFAULT_LANGUAGE, pattern=r"^[a-z]{2,3}$")
+    """ISO 639-1 code of the language the model reads; texts detected in another are not scored
+    (manifests written before this field read English)."""
     feeds_feature_schema: str = FEATURE_SCHEMA
     """Feature schema whose sentiment columns are computed from this model's scores."""
     metrics: dict[str, float] = Field(default_factory=dict)
@@ -95,6 +99,7 @@ class SentimentModel:
         self._tokenizer = load_tokenizer(
             directory / TOKENIZER_FILE, max_length=self.manifest.max_length
         )
+        self.text_screen = TextScreen(self._tokenizer, language=self.manifest.language)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads
@@ -137,6 +142,23 @@ class SentimentModel:
                 f"{where} output {manifest.output_name!r} has {width} columns but the manifest "
                 f"names {len(manifest.labels)} labels"
             )
+
+    def screen(self, texts: Sequence[str]) -> Screening:
+        """Normalise `texts` and tell which this model can judge (`text_screen` for the rules)."""
+        return self.text_screen.screen(texts)
+
+    def judged_scores(
+        self, texts: Sequence[str], *, batch_size: int = 32
+    ) -> tuple[np.ndarray, Screening]:
+        """Scores of the texts this model can judge (their normalised text scored), NaN for the
+        others, with the screening that told them apart."""
+        screening = self.screen(texts)
+        judgeable = screening.judgeable
+        scores = np.full(len(texts), np.nan, dtype=np.float32)
+        if judgeable.any():
+            kept = [text for text, ok in zip(screening.texts, judgeable, strict=True) if ok]
+            scores[judgeable] = self.scores(kept, batch_size=batch_size)
+        return scores, screening
 
     def encode(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """Graph inputs for `texts` as one batch, padded to its longest text."""
@@ -183,7 +205,9 @@ WARM_UP_TEXTS = ("Shares rose after the company beat estimates.", "Guidance was 
 
 
 def warm_up_sentiment(model: SentimentModel) -> None:
-    """Score two texts and check the scores are usable."""
+    """Screen and score two texts and check the scores are usable."""
+    # Screening loads the language detector once per process: before serving, not on a task.
+    model.screen(WARM_UP_TEXTS)
     scores = model.scores(list(WARM_UP_TEXTS), batch_size=len(WARM_UP_TEXTS))
     if scores.shape != (len(WARM_UP_TEXTS),) or not np.isfinite(scores).all():
         raise ValueError(f"{model.manifest.name} scored warm-up texts as {scores!r}")

@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import logging
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import select
 
@@ -14,12 +15,14 @@ from marketsense.common.db.outbox import add_event
 from marketsense.common.errors import NonRetryableError, RetryableError
 from marketsense.common.events import Envelope, FeaturesReady, RawDataReady
 from marketsense.common.features import BAR_COLUMNS, FEATURE_SCHEMA, MIN_BARS, compute_features
+from marketsense.common.metrics import TEXTS_UNSCORED
 from marketsense.common.parquet import from_parquet_bytes, to_parquet_bytes
 from marketsense.common.runtime import Runtime
 from marketsense.common.states import Stage
 from marketsense.common.tasks import Claim, claim_task, complete_task
 from marketsense.models.sentiment import SentimentModel
 from marketsense.models.slot import ModelSlot
+from marketsense.models.text_screen import Screening
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +57,34 @@ def feature_row(
 
 
 async def score_day(
-    model: SentimentModel, texts: pd.DataFrame, *, as_of: dt.date, batch_size: int
+    model: SentimentModel,
+    texts: pd.DataFrame,
+    *,
+    as_of: dt.date,
+    batch_size: int,
+    notes: list[str] | None = None,
 ) -> pd.DataFrame:
-    """Sentiment scores (date, score) of the texts that count for `as_of`."""
+    """Sentiment scores (date, score) of the texts that count for `as_of` and that the model can
+    judge; why the others were not scored goes to `notes`."""
     day = texts[texts["date"] == as_of] if len(texts) else texts
     if day.empty:
         return pd.DataFrame({"date": [], "score": []})
     # onnxruntime releases the GIL: scoring in a thread keeps the event loop answering.
-    scores = await asyncio.to_thread(model.scores, day["text"].tolist(), batch_size=batch_size)
-    return pd.DataFrame({"date": day["date"].to_numpy(), "score": scores})
+    scores, screening = await asyncio.to_thread(
+        model.judged_scores, day["text"].tolist(), batch_size=batch_size
+    )
+    judged = record_unscored(screening, notes)
+    return pd.DataFrame({"date": day["date"].to_numpy()[judged], "score": scores[judged]})
+
+
+def record_unscored(screening: Screening, notes: list[str] | None) -> np.ndarray:
+    """Count the texts left unscored in the metric and a note; the mask of the scored ones."""
+    for reason, count in screening.counts().items():
+        TEXTS_UNSCORED.labels(reason=reason.value).inc(count)
+    note = screening.note()
+    if note is not None and notes is not None:
+        notes.append(note)
+    return screening.judgeable
 
 
 async def _nothing() -> None:
@@ -90,8 +112,9 @@ async def process_symbol(
     )
     bars = from_parquet_bytes(bars_bytes)
     texts = from_parquet_bytes(texts_bytes) if texts_bytes is not None else None
+    notes: list[str] = []
     scored = (
-        await score_day(model, texts, as_of=event.as_of, batch_size=batch_size)
+        await score_day(model, texts, as_of=event.as_of, batch_size=batch_size, notes=notes)
         if texts is not None
         else None
     )
@@ -112,7 +135,7 @@ async def process_symbol(
             session.add(stored)
         stored.as_of = event.as_of
         stored.point_at(ref)
-        await complete_task(session, run_id=run_id, symbol=symbol, stage=Stage.PROCESS)
+        await complete_task(session, run_id=run_id, symbol=symbol, stage=Stage.PROCESS, notes=notes)
         add_event(
             session,
             Envelope.wrap(

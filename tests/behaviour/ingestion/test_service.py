@@ -85,21 +85,24 @@ def test_raw_keys_are_deterministic_per_day_run_symbol_and_file() -> None:
     assert key != raw_key(as_of=AS_OF, run_id="r2", symbol="AAA", name="bars.parquet")
 
 
-async def test_a_symbol_is_stored_recorded_and_announced_together(runtime: Runtime) -> None:
+async def test_a_daily_run_stores_its_bars_and_the_texts_of_its_day_announced_together(runtime: Runtime) -> None:
     data = market_data(issues=["AAA: dropped 1 row with a missing price"])
     run_id = await add_run(runtime, as_of=AS_OF, symbols=["AAA"], stage=Stage.INGEST)
 
     await ingest(runtime, Recorded(data), run_id)
 
     rows = await raw_rows(runtime, run_id)
+    # The lookback's bars warm the features up; only the run's day has its texts read.
+    days_texts = data.texts[data.texts["date"] == AS_OF]
+    assert 0 < len(days_texts) < len(data.texts)
     assert {kind: row.rows for kind, row in rows.items()} == {
         "bars": len(data.bars),
-        "texts": len(data.texts),
+        "texts": len(days_texts),
     }
     bars = from_parquet_bytes(await runtime.store.get(rows["bars"].ref()))
     texts = from_parquet_bytes(await runtime.store.get(rows["texts"].ref()))
     pd.testing.assert_frame_equal(bars, data.bars)
-    assert texts["id"].tolist() == data.texts["id"].tolist()
+    assert texts["id"].tolist() == days_texts["id"].tolist()
     assert rows["bars"].uri == runtime.store.uri_for(
         raw_key(as_of=AS_OF, run_id=run_id, symbol="AAA", name="bars.parquet")
     )
@@ -109,7 +112,8 @@ async def test_a_symbol_is_stored_recorded_and_announced_together(runtime: Runti
     [(envelope, event)] = await queued_events(runtime)
     assert isinstance(event, RawDataReady)
     assert (envelope.run_id, envelope.symbol) == (run_id, "AAA")
-    assert (event.as_of, event.rows, event.text_items) == (AS_OF, len(data.bars), len(data.texts))
+    assert (event.as_of, event.rows, event.text_items) == (AS_OF, len(data.bars), len(days_texts))
+    assert event.start is None
     assert event.bars == rows["bars"].ref()
     assert event.texts == rows["texts"].ref()
 

@@ -22,6 +22,7 @@ def subscriptions(runtime: Runtime, source: Source) -> list[Subscription]:
             symbol=symbol,
             as_of=payload.as_of,
             lookback_days=payload.lookback_days,
+            start=payload.start,
         )
 
     return [

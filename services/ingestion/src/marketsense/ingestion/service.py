@@ -1,4 +1,10 @@
-"""Ingestion logic: fetch one symbol's bars and texts, store them, announce them atomically."""
+"""Ingestion logic: fetch one symbol's bars and texts, store them, announce them atomically.
+
+A daily run (no `start`) fetches `lookback_days` bars ending at `as_of`; a backfill fetches
+`lookback_days` sessions before `start` and every session from `start` to `as_of`, once. Either
+keeps only the texts of the days that get features: the lookback's bars warm the averages up, its
+texts would be stored and never read.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,11 @@ import asyncio
 import datetime as dt
 import logging
 
+import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from marketsense.common.calendar import DEFAULT_EXCHANGE, exchange_calendar
 from marketsense.common.db.models import RawObject
 from marketsense.common.db.outbox import add_event
 from marketsense.common.errors import NonRetryableError
@@ -35,16 +43,21 @@ async def ingest_symbol(
     symbol: str,
     as_of: dt.date,
     lookback_days: int,
+    start: dt.date | None = None,
+    exchange: str = DEFAULT_EXCHANGE,
 ) -> None:
-    """Fetch, store and announce one symbol's data for a run; idempotent.
+    """Fetch, store and announce one symbol's data for a run (a backfill when `start` is set);
+    idempotent.
 
     The raw rows, the task's SUCCESS and the RawDataReady event commit together or not at all.
     """
     if await claim_task(runtime, run_id=run_id, symbol=symbol, stage=Stage.INGEST) != Claim.WORK:
         return
-    data = await source.fetch(symbol, as_of=as_of, days=lookback_days)
+    days = fetch_days(start=start, as_of=as_of, lookback_days=lookback_days, exchange=exchange)
+    data = await source.fetch(symbol, as_of=as_of, days=days)
     if data.bars.empty:
         raise NonRetryableError(f"{source.name} has no bars for {symbol} up to {as_of}")
+    texts = texts_needed(data.texts, start=start or as_of, as_of=as_of)
     bars_ref, texts_ref = await asyncio.gather(
         runtime.store.put(
             raw_key(as_of=as_of, run_id=run_id, symbol=symbol, name="bars.parquet"),
@@ -52,13 +65,13 @@ async def ingest_symbol(
         ),
         runtime.store.put(
             raw_key(as_of=as_of, run_id=run_id, symbol=symbol, name="texts.parquet"),
-            to_parquet_bytes(data.texts),
+            to_parquet_bytes(texts),
         ),
     )
     async with runtime.transaction() as session:
         for kind, ref, rows in (
             ("bars", bars_ref, len(data.bars)),
-            ("texts", texts_ref, len(data.texts)),
+            ("texts", texts_ref, len(texts)),
         ):
             await _record(
                 session, run_id=run_id, symbol=symbol, as_of=as_of, kind=kind, ref=ref, rows=rows
@@ -74,14 +87,41 @@ async def ingest_symbol(
                     bars=bars_ref,
                     rows=len(data.bars),
                     texts=texts_ref,
-                    text_items=len(data.texts),
+                    text_items=len(texts),
+                    start=start,
                 ),
                 run_id=run_id,
                 symbol=symbol,
             ),
             source=runtime.service,
         )
-    log.info("ingested %d bars and %d texts from %s", len(data.bars), len(data.texts), source.name)
+    log.info("ingested %d bars and %d texts from %s", len(data.bars), len(texts), source.name)
+
+
+def fetch_days(
+    *, start: dt.date | None, as_of: dt.date, lookback_days: int, exchange: str = DEFAULT_EXCHANGE
+) -> int:
+    """Trading days of bars to fetch: the lookback alone for a daily run; for a backfill, the
+    lookback before `start` plus every session from `start` to `as_of`."""
+    if start is None:
+        return lookback_days
+    if start > as_of:
+        raise NonRetryableError(
+            f"a backfill cannot start on {start} after its last day {as_of}: swap them"
+        )
+    try:
+        sessions = exchange_calendar(exchange).sessions(start, as_of)
+    except ValueError as exc:
+        raise NonRetryableError(f"cannot backfill {start} to {as_of}: {exc}") from exc
+    return lookback_days + len(sessions)
+
+
+def texts_needed(texts: pd.DataFrame, *, start: dt.date, as_of: dt.date) -> pd.DataFrame:
+    """The texts that count for the days from `start` to `as_of`, the only ones given features."""
+    if texts.empty:
+        return texts
+    within = (texts["date"] >= start) & (texts["date"] <= as_of)
+    return texts[within].reset_index(drop=True)
 
 
 async def _record(

@@ -170,18 +170,20 @@ class FeatureSet(StoredObject, Base):
 
 
 class Prediction(Base):
-    """A scored prediction for a (run, symbol, horizon)."""
+    """A scored prediction for a (run, symbol, day, horizon)."""
 
     __tablename__ = "predictions"
     __table_args__ = (
-        # One prediction per model version: a promotion re-scores the latest features with the new
-        # version without overwriting what the old one said.
+        # One prediction per day and model version: a promotion re-scores the latest features
+        # with the new version without overwriting what the old one said, and a backfill run
+        # holds one row per day of its range.
         UniqueConstraint(
             "run_id",
             "symbol",
             "horizon_days",
             "model_name",
             "model_version",
+            "as_of",
             name="uq_predictions_per_model_version",
         ),
         Index(None, "symbol", "as_of"),

@@ -29,7 +29,8 @@ from marketsense.ingestion.sources.base import SymbolData
 from marketsense.ingestion.sources.simulated import SimulatedMarket
 from marketsense.models.predictor import OnnxPredictor
 from marketsense.models.sentiment import SentimentModel
-from marketsense.prediction.service import PredictorHolder, predict_symbol
+from marketsense.prediction.rescoring import rescore_latest
+from marketsense.prediction.service import PredictorHolder, list_predictions, predict_symbol
 from marketsense.processing.service import SentimentSlot, process_symbol
 from tests.artifacts import small_predictor
 from tests.behaviour.stages.schema_support import widen_prediction_key
@@ -314,7 +315,42 @@ async def test_backfilled_days_without_a_bar_are_left_out_and_named_on_the_task(
     assert rows["date"].tolist() == [day for day in SESSIONS if day not in gaps]
     task = await task_of(stages.processing, run_id=run_id, symbol="ACME", stage=Stage.PROCESS)
     assert task.notes == (
-        f"no features for 2 of {len(SESSIONS)} sessions (no bar): "
+        f"no features for 2 of {len(SESSIONS)} sessions (no bar, or too little history): "
         f"{SESSIONS[4].isoformat()}, {SESSIONS[20].isoformat()}"
     )
     assert len(await predictions_of(stages.prediction, run_id)) == len(SESSIONS) - 2
+
+
+async def test_a_backfill_reads_back_in_pages_and_is_rescored_on_its_last_day(
+    stages: Stages, tmp_path: Path
+) -> None:
+    run_id = await run_through(stages, as_of=END, start=START, symbols=SYMBOLS)
+
+    seen: list[int] = []
+    after: int | None = None
+    async with stages.prediction.database.session() as session:
+        while page := await list_predictions(
+            session=session, as_of=None, symbols=None, after_id=after, limit=7
+        ):
+            seen += [row.id for row in page]
+            after = page[-1].id
+        [last_day] = await list_predictions(
+            session=session, as_of=END, symbols=["BOLT"], after_id=None, limit=10
+        )
+    assert len(seen) == len(set(seen)) == len(SYMBOLS) * len(SESSIONS)
+    assert (last_day.run_id, last_day.as_of) == (run_id, END)
+
+    newer = OnnxPredictor(small_predictor(tmp_path / "newer", seed=12, version="2"))
+    assert await rescore_latest(runtime=stages.prediction, predictor=newer, threshold=0.05) == 3
+    async with stages.prediction.database.session() as session:
+        rescored = {
+            row.symbol: row
+            for row in await session.scalars(
+                select(Prediction).where(Prediction.model_version == "2")
+            )
+        }
+    for symbol in SYMBOLS:
+        rows = await feature_file(stages.processing, run_id, symbol)
+        last = rows.loc[rows["date"] == END, newer.manifest.features].to_numpy(np.float32)
+        assert rescored[symbol].as_of == END
+        assert rescored[symbol].prob_up == pytest.approx(float(newer.predict_up(last)[0]), abs=1e-6)

@@ -82,7 +82,10 @@ def missing_days(
     if not gaps:
         return []
     shown = ", ".join(gaps[:_LISTED_GAPS]) + (", ..." if len(gaps) > _LISTED_GAPS else "")
-    return [f"no features for {len(gaps)} of {len(sessions)} sessions (no bar): {shown}"]
+    return [
+        f"no features for {len(gaps)} of {len(sessions)} sessions"
+        f" (no bar, or too little history): {shown}"
+    ]
 
 
 _LISTED_GAPS = 20

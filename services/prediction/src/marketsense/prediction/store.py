@@ -17,10 +17,6 @@ UNIQUE_CONSTRAINT = "uq_predictions_per_model_version"
 """One prediction per run, symbol, horizon, model version and day (a backfill run has many days):
 a newer version adds its own row."""
 
-CHUNK_ROWS = 500
-"""Rows per INSERT statement: a year of a symbol in one, far below the databases' limits on
-bound parameters (32,766 for SQLite and asyncpg)."""
-
 
 @dataclass(frozen=True)
 class PredictionRow:
@@ -67,28 +63,26 @@ async def save_predictions(
     A row whose run, symbol, horizon, model version and day exist already is replaced (`replace`:
     the same version scoring the same run again) or kept as it is (a re-score fills only gaps).
     """
-    ids: list[int] = []
-    for first in range(0, len(rows), CHUNK_ROWS):
-        statement = _insert(session, rows[first : first + CHUNK_ROWS], replace=replace)
-        ids += await session.scalars(statement.returning(Prediction.id))
-    return ids
+    if not rows:
+        return []
+    # One statement executed for every row: SQLAlchemy sends them as multi-row INSERTs in pages
+    # under the drivers' parameter limits, and compiles the statement once, not once per row.
+    statement = _upsert(session, replace=replace).returning(Prediction.id)
+    return list(await session.scalars(statement, [asdict(row) for row in rows]))
 
 
-def _insert(
-    session: AsyncSession, rows: Sequence[PredictionRow], *, replace: bool
-) -> sqlite.Insert | postgresql.Insert:
-    """An INSERT of `rows` that replaces or keeps a row already stored for the same key."""
-    values = [asdict(row) for row in rows]
+def _upsert(session: AsyncSession, *, replace: bool) -> sqlite.Insert | postgresql.Insert:
+    """An INSERT that replaces or keeps a row already stored for the same key."""
     if session.get_bind().dialect.name == "sqlite":
         # SQLite cannot name a constraint; without a target any uniqueness conflict counts, and
         # the key above is the table's only one besides the generated id.
-        lite = sqlite.insert(Prediction).values(values)
+        lite = sqlite.insert(Prediction)
         if not replace:
             return lite.on_conflict_do_nothing()
         return lite.on_conflict_do_update(
             set_={"prob_up": lite.excluded.prob_up, "signal": lite.excluded.signal}
         )
-    pg = postgresql.insert(Prediction).values(values)
+    pg = postgresql.insert(Prediction)
     if not replace:
         return pg.on_conflict_do_nothing(constraint=UNIQUE_CONSTRAINT)
     return pg.on_conflict_do_update(

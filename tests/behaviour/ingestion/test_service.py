@@ -85,7 +85,9 @@ def test_raw_keys_are_deterministic_per_day_run_symbol_and_file() -> None:
     assert key != raw_key(as_of=AS_OF, run_id="r2", symbol="AAA", name="bars.parquet")
 
 
-async def test_a_daily_run_stores_its_bars_and_the_texts_of_its_day_announced_together(runtime: Runtime) -> None:
+async def test_a_daily_run_stores_its_bars_and_the_texts_of_its_day_announced_together(
+    runtime: Runtime,
+) -> None:
     data = market_data(issues=["AAA: dropped 1 row with a missing price"])
     run_id = await add_run(runtime, as_of=AS_OF, symbols=["AAA"], stage=Stage.INGEST)
 

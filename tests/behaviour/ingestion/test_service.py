@@ -19,7 +19,7 @@ from marketsense.common.parquet import from_parquet_bytes
 from marketsense.common.runtime import Runtime
 from marketsense.common.states import Stage, TaskState
 from marketsense.common.store import ObjectStore
-from marketsense.ingestion.service import ingest_symbol, raw_key
+from marketsense.ingestion.service import fetch_days, ingest_symbol, raw_key, texts_needed
 from marketsense.ingestion.sources.base import SymbolData
 from marketsense.ingestion.sources.simulated import SimulatedMarket
 from tests.service_support import add_run, queued_events, service_runtime, task_of
@@ -174,3 +174,27 @@ async def test_a_symbol_without_an_ingest_task_is_refused(runtime: Runtime) -> N
     with pytest.raises(NonRetryableError, match="no ingest task"):
         await ingest(runtime, source, run_id, symbol="BBB")
     assert source.fetches == []
+
+
+def test_a_backfill_fetches_the_lookback_before_its_first_day_and_every_session_of_its_range() -> (
+    None
+):
+    # 2026-11-26 (Thanksgiving) is no session: 2026-11-23 to 2026-11-30 holds five.
+    start, end = dt.date(2026, 11, 23), dt.date(2026, 11, 30)
+
+    assert fetch_days(start=start, as_of=end, lookback_days=60) == 65
+    assert fetch_days(start=None, as_of=end, lookback_days=60) == 60
+    with pytest.raises(NonRetryableError, match="after its last day 2026-11-23: swap them"):
+        fetch_days(start=end, as_of=start, lookback_days=60)
+    with pytest.raises(NonRetryableError, match="cannot backfill 1900-01-02"):
+        fetch_days(start=dt.date(1900, 1, 2), as_of=end, lookback_days=60)
+
+
+def test_only_the_texts_of_the_days_given_features_are_kept() -> None:
+    texts = market_data().texts
+    first = sorted(set(texts["date"]))[-5]
+
+    kept = texts_needed(texts, start=first, as_of=AS_OF)
+
+    assert set(kept["date"]) == {day for day in texts["date"] if first <= day <= AS_OF}
+    assert texts_needed(texts.head(0), start=first, as_of=AS_OF).empty

@@ -20,8 +20,9 @@ from marketsense.common.runtime import Runtime
 from marketsense.common.states import Stage, TaskState
 from marketsense.common.store import ObjectStore
 from marketsense.common.tasks import notes_of
-from marketsense.ingestion.service import ingest_symbol, raw_key
+from marketsense.ingestion.service import fetch_days, ingest_symbol, raw_key, texts_needed
 from marketsense.ingestion.sources.base import SymbolData
+from marketsense.ingestion.sources.checks import BarChecks
 from marketsense.ingestion.sources.simulated import SimulatedMarket
 from tests.service_support import add_run, queued_events, service_runtime, task_of
 
@@ -86,21 +87,26 @@ def test_raw_keys_are_deterministic_per_day_run_symbol_and_file() -> None:
     assert key != raw_key(as_of=AS_OF, run_id="r2", symbol="AAA", name="bars.parquet")
 
 
-async def test_a_symbol_is_stored_recorded_and_announced_together(runtime: Runtime) -> None:
+async def test_a_daily_run_stores_its_bars_and_the_texts_of_its_day_announced_together(
+    runtime: Runtime,
+) -> None:
     data = market_data(issues=["AAA: dropped 1 row with a missing price"])
     run_id = await add_run(runtime, as_of=AS_OF, symbols=["AAA"], stage=Stage.INGEST)
 
     await ingest(runtime, Recorded(data), run_id)
 
     rows = await raw_rows(runtime, run_id)
+    # The lookback's bars warm the features up; only the run's day has its texts read.
+    days_texts = data.texts[data.texts["date"] == AS_OF]
+    assert 0 < len(days_texts) < len(data.texts)
     assert {kind: row.rows for kind, row in rows.items()} == {
         "bars": len(data.bars),
-        "texts": len(data.texts),
+        "texts": len(days_texts),
     }
     bars = from_parquet_bytes(await runtime.store.get(rows["bars"].ref()))
     texts = from_parquet_bytes(await runtime.store.get(rows["texts"].ref()))
     pd.testing.assert_frame_equal(bars, data.bars)
-    assert texts["id"].tolist() == data.texts["id"].tolist()
+    assert texts["id"].tolist() == days_texts["id"].tolist()
     assert rows["bars"].uri == runtime.store.uri_for(
         raw_key(as_of=AS_OF, run_id=run_id, symbol="AAA", name="bars.parquet")
     )
@@ -110,7 +116,8 @@ async def test_a_symbol_is_stored_recorded_and_announced_together(runtime: Runti
     [(envelope, event)] = await queued_events(runtime)
     assert isinstance(event, RawDataReady)
     assert (envelope.run_id, envelope.symbol) == (run_id, "AAA")
-    assert (event.as_of, event.rows, event.text_items) == (AS_OF, len(data.bars), len(data.texts))
+    assert (event.as_of, event.rows, event.text_items) == (AS_OF, len(data.bars), len(days_texts))
+    assert event.start is None
     assert event.bars == rows["bars"].ref()
     assert event.texts == rows["texts"].ref()
 
@@ -204,3 +211,27 @@ async def test_a_symbol_without_an_ingest_task_is_refused(runtime: Runtime) -> N
     with pytest.raises(NonRetryableError, match="no ingest task"):
         await ingest(runtime, source, run_id, symbol="BBB")
     assert source.fetches == []
+
+
+def test_a_backfill_fetches_the_lookback_before_its_first_day_and_every_session_of_its_range() -> (
+    None
+):
+    # 2026-11-26 (Thanksgiving) is no session: 2026-11-23 to 2026-11-30 holds five.
+    start, end = dt.date(2026, 11, 23), dt.date(2026, 11, 30)
+
+    assert fetch_days(start=start, as_of=end, lookback_days=60, checks=BarChecks()) == 65
+    assert fetch_days(start=None, as_of=end, lookback_days=60, checks=BarChecks()) == 60
+    with pytest.raises(NonRetryableError, match="after its last day 2026-11-23: swap them"):
+        fetch_days(start=end, as_of=start, lookback_days=60, checks=BarChecks())
+    with pytest.raises(NonRetryableError, match="cannot backfill 1900-01-02"):
+        fetch_days(start=dt.date(1900, 1, 2), as_of=end, lookback_days=60, checks=BarChecks())
+
+
+def test_only_the_texts_of_the_days_given_features_are_kept() -> None:
+    texts = market_data().texts
+    first = sorted(set(texts["date"]))[-5]
+
+    kept = texts_needed(texts, start=first, as_of=AS_OF)
+
+    assert set(kept["date"]) == {day for day in texts["date"] if first <= day <= AS_OF}
+    assert texts_needed(texts.head(0), start=first, as_of=AS_OF).empty

@@ -96,20 +96,28 @@ class FeaturesReady(Payload):
 
 
 class PredictionsReady(Payload):
-    """Prediction stored one symbol's prediction for a run."""
+    """Prediction stored one symbol's predictions for a run."""
 
     event_type: ClassVar[str] = "predictions.ready"
     topic: ClassVar[str] = "predictions.ready"
-    description: ClassVar[str] = "A prediction for one symbol is stored; keyed by its database id."
+    description: ClassVar[str] = (
+        "A symbol's predictions for a run are stored (one, or one per day of a backfill); "
+        "keyed by the database id of the one for `as_of`."
+    )
 
     as_of: dt.date
-    """Trading day the prediction was made on."""
+    """Trading day the prediction was made on (a backfill's last day)."""
     prediction_id: int
-    """Primary key of the stored prediction."""
+    """Primary key of the stored prediction for `as_of`."""
     model_name: str
     """Name of the predictor that scored it."""
     model_version: str
     """Version of the predictor that scored it."""
+    start: dt.date | None = None
+    """First trading day of a backfill, whose every day from here to `as_of` with features has a
+    prediction; None for a daily run."""
+    rows: int = Field(default=1, ge=1)
+    """Number of predictions stored for the symbol in this run."""
 
 
 class TaskFailed(Payload):

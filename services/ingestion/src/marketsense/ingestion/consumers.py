@@ -27,6 +27,7 @@ def subscriptions(
             as_of=payload.as_of,
             lookback_days=payload.lookback_days,
             checks=checks,
+            start=payload.start,
         )
 
     return [

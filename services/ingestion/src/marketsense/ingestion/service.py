@@ -1,11 +1,19 @@
-"""Ingestion logic: fetch one symbol's bars and texts, store them, announce them atomically."""
+"""Ingestion logic: fetch one symbol's bars and texts, store them, announce them atomically.
+
+A daily run (no `start`) fetches `lookback_days` bars ending at `as_of`; a backfill fetches
+`lookback_days` sessions before `start` and every session from `start` to `as_of`, once. Either
+keeps only the texts of the days that get features: the lookback's bars warm the averages up, its
+texts would be stored and never read.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import logging
+from dataclasses import replace
 
+import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,9 +44,11 @@ async def ingest_symbol(
     symbol: str,
     as_of: dt.date,
     lookback_days: int,
+    start: dt.date | None = None,
     checks: BarChecks | None = None,
 ) -> None:
-    """Fetch, check, store and announce one symbol's data for a run; idempotent.
+    """Fetch, check, store and announce one symbol's data for a run (a backfill when `start` is
+    set); idempotent.
 
     The raw rows, the task's SUCCESS with its notes (what cleaning changed and what `checks`
     found) and the RawDataReady event commit together or not at all; if the symbol fails after
@@ -46,8 +56,11 @@ async def ingest_symbol(
     """
     if await claim_task(runtime, run_id=run_id, symbol=symbol, stage=Stage.INGEST) != Claim.WORK:
         return
-    data = await source.fetch(symbol, as_of=as_of, days=lookback_days)
-    notes = [*data.issues, *(checks or BarChecks())(data.bars, symbol=symbol, as_of=as_of)]
+    checks = checks or BarChecks()
+    days = fetch_days(start=start, as_of=as_of, lookback_days=lookback_days, checks=checks)
+    fetched = await source.fetch(symbol, as_of=as_of, days=days)
+    data = replace(fetched, texts=texts_needed(fetched.texts, start=start or as_of, as_of=as_of))
+    notes = [*data.issues, *checks(data.bars, symbol=symbol, as_of=as_of)]
     try:
         await _store_and_announce(
             runtime,
@@ -55,6 +68,7 @@ async def ingest_symbol(
             run_id=run_id,
             symbol=symbol,
             as_of=as_of,
+            start=start,
             data=data,
             notes=notes,
         )
@@ -71,12 +85,14 @@ async def _store_and_announce(
     run_id: str,
     symbol: str,
     as_of: dt.date,
+    start: dt.date | None,
     data: SymbolData,
     notes: list[str],
 ) -> None:
     """Store a symbol's raw data, then record it, complete the task and queue RawDataReady."""
     if data.bars.empty:
         raise NonRetryableError(f"{source.name} has no bars for {symbol} up to {as_of}")
+    texts = data.texts
     bars_ref, texts_ref = await asyncio.gather(
         runtime.store.put(
             raw_key(as_of=as_of, run_id=run_id, symbol=symbol, name="bars.parquet"),
@@ -84,13 +100,13 @@ async def _store_and_announce(
         ),
         runtime.store.put(
             raw_key(as_of=as_of, run_id=run_id, symbol=symbol, name="texts.parquet"),
-            to_parquet_bytes(data.texts),
+            to_parquet_bytes(texts),
         ),
     )
     async with runtime.transaction() as session:
         for kind, ref, rows in (
             ("bars", bars_ref, len(data.bars)),
-            ("texts", texts_ref, len(data.texts)),
+            ("texts", texts_ref, len(texts)),
         ):
             await _record(
                 session, run_id=run_id, symbol=symbol, as_of=as_of, kind=kind, ref=ref, rows=rows
@@ -104,13 +120,40 @@ async def _store_and_announce(
                     bars=bars_ref,
                     rows=len(data.bars),
                     texts=texts_ref,
-                    text_items=len(data.texts),
+                    text_items=len(texts),
+                    start=start,
                 ),
                 run_id=run_id,
                 symbol=symbol,
             ),
             source=runtime.service,
         )
+
+
+def fetch_days(
+    *, start: dt.date | None, as_of: dt.date, lookback_days: int, checks: BarChecks
+) -> int:
+    """Trading days of bars to fetch: the lookback alone for a daily run; for a backfill, the
+    lookback before `start` plus every session from `start` to `as_of`."""
+    if start is None:
+        return lookback_days
+    if start > as_of:
+        raise NonRetryableError(
+            f"a backfill cannot start on {start} after its last day {as_of}: swap them"
+        )
+    try:
+        sessions = checks.calendar.sessions(start, as_of)
+    except ValueError as exc:
+        raise NonRetryableError(f"cannot backfill {start} to {as_of}: {exc}") from exc
+    return lookback_days + len(sessions)
+
+
+def texts_needed(texts: pd.DataFrame, *, start: dt.date, as_of: dt.date) -> pd.DataFrame:
+    """The texts that count for the days from `start` to `as_of`, the only ones given features."""
+    if texts.empty:
+        return texts
+    within = (texts["date"] >= start) & (texts["date"] <= as_of)
+    return texts[within].reset_index(drop=True)
 
 
 async def _record(

@@ -130,7 +130,8 @@ async def _feature_row(
     if missing:
         log.warning("cannot re-score %s of run %s: lacks %s", stored.symbol, stored.run_id, missing)
         return None
-    row: np.ndarray = frame[columns].to_numpy(np.float32)[:1]
+    # The last row is the run's day: a backfill's file holds every day of its range before it.
+    row: np.ndarray = frame[columns].to_numpy(np.float32)[-1:]
     return row
 
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sqlalchemy import ColumnElement, case, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -61,7 +62,8 @@ async def predict_symbol(
     symbol: str,
     event: FeaturesReady,
 ) -> None:
-    """Score, store and announce one symbol's prediction for a run; idempotent."""
+    """Score, store and announce one symbol's predictions for a run (one per feature row of a
+    backfill) in one predictor call and one transaction; idempotent."""
     predictor = holder.current
     if predictor is None:
         raise RetryableError("no predictor is loaded yet")
@@ -81,19 +83,35 @@ async def predict_symbol(
     missing = [c for c in manifest.features if c not in features.columns]
     if missing:
         raise NonRetryableError(f"feature file for {symbol} lacks {missing}")
-    prob_up = float(predictor.predict_up(features[manifest.features].to_numpy(np.float32))[0])
-    row = PredictionRow.scored(
-        manifest,
-        run_id=run_id,
-        symbol=symbol,
-        as_of=event.as_of,
-        prob_up=prob_up,
-        threshold=threshold,
-    )
+    days = row_days(features, event=event, symbol=symbol)
+    probabilities = predictor.predict_up(features[manifest.features].to_numpy(np.float32))
+    rows = [
+        PredictionRow.scored(
+            manifest,
+            run_id=run_id,
+            symbol=symbol,
+            as_of=day,
+            prob_up=float(prob_up),
+            threshold=threshold,
+        )
+        for day, prob_up in zip(days, probabilities.tolist(), strict=True)
+    ]
     async with runtime.transaction() as session:
-        # Scoring the same run again with the same version replaces its row; what an earlier
+        # Scoring the same run again with the same version replaces its rows; what an earlier
         # version said about this run stays.
-        [prediction_id] = await save_predictions(session, [row], replace=True)
+        await save_predictions(session, rows, replace=True)
+        prediction_id = await session.scalar(
+            select(Prediction.id).where(
+                Prediction.run_id == run_id,
+                Prediction.symbol == symbol,
+                Prediction.as_of == event.as_of,
+                Prediction.horizon_days == manifest.horizon_days,
+                Prediction.model_name == manifest.name,
+                Prediction.model_version == manifest.version,
+            )
+        )
+        if prediction_id is None:  # the last feature row is for as_of, so it was just written
+            raise NonRetryableError(f"no prediction for {symbol} on {event.as_of} was stored")
         await complete_task(session, run_id=run_id, symbol=symbol, stage=Stage.PREDICT)
         add_event(
             session,
@@ -103,13 +121,34 @@ async def predict_symbol(
                     prediction_id=prediction_id,
                     model_name=manifest.name,
                     model_version=manifest.version,
+                    start=event.start,
+                    rows=len(rows),
                 ),
                 run_id=run_id,
                 symbol=symbol,
             ),
             source=runtime.service,
         )
-    log.info("predicted prob_up=%.3f", prob_up)
+    log.info("predicted %d days, prob_up=%.3f on the last", len(rows), rows[-1].prob_up)
+
+
+def row_days(features: pd.DataFrame, *, event: FeaturesReady, symbol: str) -> list[dt.date]:
+    """The day each feature row is for: `as_of` for a daily run's single row; for a backfill,
+    the rows' own dates, which must lie from `start` to `as_of` and end at `as_of`."""
+    if event.start is None:
+        if len(features) != 1:
+            raise NonRetryableError(
+                f"feature file for {symbol} has {len(features)} rows; a daily run's has one"
+            )
+        return [event.as_of]
+    if "date" not in features.columns:
+        raise NonRetryableError(f"feature file for {symbol} lacks the date of each row")
+    days: list[dt.date] = list(features["date"])
+    if not days or days[-1] != event.as_of or min(days) < event.start or len(set(days)) < len(days):
+        raise NonRetryableError(
+            f"feature rows for {symbol} are not one per day from {event.start} to {event.as_of}"
+        )
+    return days
 
 
 async def latest_prediction(

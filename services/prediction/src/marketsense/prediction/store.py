@@ -6,17 +6,16 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketsense.common.db.models import Prediction
 from marketsense.models.predictor import PredictorManifest
 from marketsense.prediction.scoring import signal_for
 
-UNIQUE_COLUMNS = ("run_id", "symbol", "as_of", "horizon_days", "model_name", "model_version")
-"""One prediction per run, symbol, day, horizon and model version: a newer version adds its own
-row, and a backfill's run one per day of its range."""
+UNIQUE_CONSTRAINT = "uq_predictions_per_model_version"
+"""One prediction per run, symbol, horizon, model version and day (a backfill run has many days):
+a newer version adds its own row."""
 
 
 @dataclass(frozen=True)
@@ -61,22 +60,32 @@ async def save_predictions(
 ) -> list[int]:
     """Insert rows in the caller's transaction; return the ids of the rows written.
 
-    A row whose run, symbol, day, horizon and model version exist already is replaced
-    (`replace`: the same version scoring the same run again) or kept as it is (a re-score fills
-    only gaps).
+    A row whose run, symbol, horizon, model version and day exist already is replaced (`replace`:
+    the same version scoring the same run again) or kept as it is (a re-score fills only gaps).
     """
     if not rows:
         return []
-    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
-    statement = insert(Prediction).values([asdict(row) for row in rows])
-    if replace:
-        statement = statement.on_conflict_do_update(
-            index_elements=list(UNIQUE_COLUMNS),
-            set_={
-                "prob_up": statement.excluded.prob_up,
-                "signal": statement.excluded.signal,
-            },
+    # One statement executed for every row: SQLAlchemy sends them as multi-row INSERTs in pages
+    # under the drivers' parameter limits, and compiles the statement once, not once per row.
+    statement = _upsert(session, replace=replace).returning(Prediction.id)
+    return list(await session.scalars(statement, [asdict(row) for row in rows]))
+
+
+def _upsert(session: AsyncSession, *, replace: bool) -> sqlite.Insert | postgresql.Insert:
+    """An INSERT that replaces or keeps a row already stored for the same key."""
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite cannot name a constraint; without a target any uniqueness conflict counts, and
+        # the key above is the table's only one besides the generated id.
+        lite = sqlite.insert(Prediction)
+        if not replace:
+            return lite.on_conflict_do_nothing()
+        return lite.on_conflict_do_update(
+            set_={"prob_up": lite.excluded.prob_up, "signal": lite.excluded.signal}
         )
-    else:
-        statement = statement.on_conflict_do_nothing(index_elements=list(UNIQUE_COLUMNS))
-    return list(await session.scalars(statement.returning(Prediction.id)))
+    pg = postgresql.insert(Prediction)
+    if not replace:
+        return pg.on_conflict_do_nothing(constraint=UNIQUE_CONSTRAINT)
+    return pg.on_conflict_do_update(
+        constraint=UNIQUE_CONSTRAINT,
+        set_={"prob_up": pg.excluded.prob_up, "signal": pg.excluded.signal},
+    )

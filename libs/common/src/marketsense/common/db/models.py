@@ -199,8 +199,9 @@ class Prediction(Base):
 
     __tablename__ = "predictions"
     __table_args__ = (
-        # One prediction per model version: a promotion re-scores the latest features with the new
-        # version without overwriting what the old one said. A backfill's run holds many days.
+        # One prediction per day and model version: a promotion re-scores the latest features
+        # with the new version without overwriting what the old one said, and a backfill run
+        # holds one row per day of its range.
         UniqueConstraint(
             "run_id",
             "symbol",
@@ -208,6 +209,7 @@ class Prediction(Base):
             "horizon_days",
             "model_name",
             "model_version",
+            "as_of",
             name="uq_predictions_per_model_version",
         ),
         Index(None, "symbol", "as_of"),

@@ -87,13 +87,24 @@ def test_raw_keys_are_deterministic_per_day_run_symbol_and_file() -> None:
     assert key != raw_key(as_of=AS_OF, run_id="r2", symbol="AAA", name="bars.parquet")
 
 
+def symbol_with_texts_on(day: dt.date) -> str:
+    """The first simulated symbol with texts on `day` (a quiet day has none)."""
+    market = SimulatedMarket(seed=7)
+    return next(
+        symbol
+        for symbol in (f"A{i:02d}" for i in range(100))
+        if (market.texts(symbol, as_of=day, days=1)["date"] == day).any()
+    )
+
+
 async def test_a_daily_run_stores_its_bars_and_the_texts_of_its_day_announced_together(
     runtime: Runtime,
 ) -> None:
-    data = market_data(issues=["AAA: dropped 1 row with a missing price"])
-    run_id = await add_run(runtime, as_of=AS_OF, symbols=["AAA"], stage=Stage.INGEST)
+    symbol = symbol_with_texts_on(AS_OF)
+    data = market_data(symbol, issues=[f"{symbol}: dropped 1 row with a missing price"])
+    run_id = await add_run(runtime, as_of=AS_OF, symbols=[symbol], stage=Stage.INGEST)
 
-    await ingest(runtime, Recorded(data), run_id)
+    await ingest(runtime, Recorded(data), run_id, symbol)
 
     rows = await raw_rows(runtime, run_id)
     # The lookback's bars warm the features up; only the run's day has its texts read.
@@ -108,14 +119,14 @@ async def test_a_daily_run_stores_its_bars_and_the_texts_of_its_day_announced_to
     pd.testing.assert_frame_equal(bars, data.bars)
     assert texts["id"].tolist() == days_texts["id"].tolist()
     assert rows["bars"].uri == runtime.store.uri_for(
-        raw_key(as_of=AS_OF, run_id=run_id, symbol="AAA", name="bars.parquet")
+        raw_key(as_of=AS_OF, run_id=run_id, symbol=symbol, name="bars.parquet")
     )
-    task = await task_of(runtime, run_id=run_id, symbol="AAA", stage=Stage.INGEST)
+    task = await task_of(runtime, run_id=run_id, symbol=symbol, stage=Stage.INGEST)
     assert task.state == TaskState.SUCCESS
-    assert task.notes == "AAA: dropped 1 row with a missing price"
+    assert task.notes == f"{symbol}: dropped 1 row with a missing price"
     [(envelope, event)] = await queued_events(runtime)
     assert isinstance(event, RawDataReady)
-    assert (envelope.run_id, envelope.symbol) == (run_id, "AAA")
+    assert (envelope.run_id, envelope.symbol) == (run_id, symbol)
     assert (event.as_of, event.rows, event.text_items) == (AS_OF, len(data.bars), len(days_texts))
     assert event.start is None
     assert event.bars == rows["bars"].ref()

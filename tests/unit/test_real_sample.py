@@ -18,6 +18,7 @@ from scripts.write_real_sample import (
 )
 
 from marketsense.common.calendar import exchange_calendar
+from marketsense.common.features import MIN_BARS
 from marketsense.orchestrator.config import OrchestratorSettings
 
 EARLIEST_RUN_DAY = dt.date(2008, 3, 10)
@@ -65,11 +66,11 @@ def test_the_offset_symbol_writes_its_close_with_the_offset_of_the_day() -> None
     assert {d[-6:] for d in dates} == {"-05:00", "-04:00"}
 
 
-def test_history_before_the_earliest_run_day_covers_a_daily_run_lookback() -> None:
+def test_history_up_to_the_earliest_run_day_covers_a_daily_run_and_the_features_warm_up() -> None:
     lookback = OrchestratorSettings.model_fields["lookback_days"].default
     days = sample_bars("GSPC")["day"]
 
-    assert (days < EARLIEST_RUN_DAY).sum() >= lookback
+    assert (days <= EARLIEST_RUN_DAY).sum() >= max(lookback, MIN_BARS) + 100  # with room to grow
 
 
 def test_returns_are_the_real_ones_of_2008_not_generated() -> None:

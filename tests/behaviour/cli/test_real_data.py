@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from marketsense.cli.embedded import PipelineSettings, build_pipeline_app
 from marketsense.common.auth import Role
-from marketsense.common.db.models import RawObject, Task
+from marketsense.common.db.models import FeatureSet, RawObject, Task
 from marketsense.common.runtime import Runtime
 from marketsense.common.states import Stage
 from tests.conftest import eventually
@@ -138,6 +138,17 @@ async def raw_texts(runtime: Runtime, run_id: str) -> pd.DataFrame:
     return texts.set_index("id")
 
 
+async def feature_rows(runtime: Runtime, run_id: str) -> pd.DataFrame:
+    """Every symbol's feature row as processing stored it for a run, indexed by symbol."""
+    async with runtime.database.session() as session:
+        rows = (await session.scalars(select(FeatureSet).where(FeatureSet.run_id == run_id))).all()
+    frames = [
+        pd.read_parquet(io.BytesIO(await runtime.store.get(row.ref()))).assign(symbol=row.symbol)
+        for row in rows
+    ]
+    return pd.concat(frames, ignore_index=True).set_index("symbol")
+
+
 async def ingest_attempts(runtime: Runtime, run_id: str) -> dict[str, int]:
     """Attempts of each symbol's ingest task in a run."""
     async with runtime.database.session() as session:
@@ -191,6 +202,22 @@ async def test_a_run_after_thanksgiving_notes_the_split_and_counts_holiday_texts
     assert texts.loc[after_early_close, "date"].tolist() == [MONDAY_AFTER] * 2
     assert texts.loc["goog-081128", "date"] == BLACK_FRIDAY  # 12:30, before the early close
     assert THANKSGIVING not in set(texts["date"])
+
+
+async def test_the_session_after_thanksgiving_scores_the_english_texts_of_the_holiday(
+    pipeline: Pipeline,
+) -> None:
+    run = await run_to_the_end(pipeline.api, BLACK_FRIDAY)
+
+    assert run["state"] == "SUCCESS", run
+    await assert_a_prediction_per_symbol(pipeline.api, run)
+    features = await feature_rows(pipeline.runtime, run["id"])
+    # Wednesday after the close, Thursday, and Friday before the 13:00 close; the headline in
+    # French, Spanish or German is kept but not scored.
+    assert features["sentiment_count"].to_dict() == {"GSPC": 2, "IXIC": 3, "GOOG": 3}
+    notes = {(n["symbol"], n["stage"]): " | ".join(n["notes"]) for n in run["cleaned"]}
+    for symbol in SYMBOLS:
+        assert "another language" in notes.get((symbol, "process"), ""), notes
 
 
 async def test_a_run_across_the_daylight_saving_change_reads_mixed_offsets_first_time(

@@ -42,7 +42,7 @@ MONDAY_AFTER = dt.date(2008, 12, 1)
 
 SPLIT_SYMBOL = "GOOG"
 SPLIT_DAY = dt.date(2008, 11, 14)
-"""First session quoted after an unadjusted 10-for-1 split the test makes in GOOG's file."""
+"""First session quoted after an unadjusted 10-for-1 split that one test makes in GOOG's file."""
 
 DST_DAY = dt.date(2008, 3, 10)
 """First session after clocks moved forward on 9 March 2008: GOOG's file changes offset here."""
@@ -61,10 +61,9 @@ def split_in_file(path: Path, *, first_day: dt.date, ratio: int) -> None:
 
 @pytest.fixture
 def real_files(tmp_path: Path) -> Path:
-    """A copy of the sample, GOOG's file split 10-for-1 from SPLIT_DAY on."""
+    """A copy of the sample, for a test to change."""
     root = tmp_path / "real"
     shutil.copytree(SAMPLE, root, ignore=shutil.ignore_patterns("*.md"))
-    split_in_file(root / "bars" / f"{SPLIT_SYMBOL}.csv", first_day=SPLIT_DAY, ratio=10)
     return root
 
 
@@ -74,6 +73,8 @@ class Pipeline:
 
     api: httpx.AsyncClient
     runtime: Runtime
+    files: Path
+    """The folder the `files` source reads, read afresh by every fetch."""
 
 
 @pytest.fixture
@@ -96,7 +97,7 @@ async def pipeline(
     ):
         runtime: Runtime = app.state.runtime
         api.headers["X-API-Key"] = await new_api_key(runtime.database, role=Role.PUBLISHER)
-        yield Pipeline(api, runtime)
+        yield Pipeline(api, runtime, real_files)
 
 
 async def run_to_the_end(api: httpx.AsyncClient, as_of: dt.date) -> dict[str, Any]:
@@ -177,6 +178,8 @@ async def test_a_run_for_thanksgiving_is_refused_naming_the_next_session(
 async def test_a_run_after_thanksgiving_notes_the_split_and_counts_holiday_texts_next_session(
     pipeline: Pipeline,
 ) -> None:
+    split_in_file(pipeline.files / "bars" / f"{SPLIT_SYMBOL}.csv", first_day=SPLIT_DAY, ratio=10)
+
     run = await run_to_the_end(pipeline.api, MONDAY_AFTER)
 
     assert run["state"] == "SUCCESS", run

@@ -28,7 +28,7 @@ SAMPLE = Path(__file__).resolve().parents[1] / "tests" / "data" / "real"
 """Folder laid out as the `files` source reads it: `bars/<SYMBOL>.csv`, `texts/<SYMBOL>.csv`."""
 
 START = dt.date(2005, 7, 1)
-"""First day written: about 670 sessions before the earliest day the tests run, enough for a
+"""First day written: 675 sessions before the earliest day the tests run, enough for a
 daily run's warm-up of the exponential averages."""
 
 END = dt.date(2008, 12, 31)

@@ -42,13 +42,16 @@ async def ingest_symbol(
 
     The raw rows, the task's SUCCESS with its notes (what cleaning changed and what `checks`
     found) and the RawDataReady event commit together or not at all; if the symbol fails after
-    the data came in, the failed task keeps the notes.
+    the data came in (an unadjusted split its features would feel, for one), the failed task
+    keeps the notes.
     """
     if await claim_task(runtime, run_id=run_id, symbol=symbol, stage=Stage.INGEST) != Claim.WORK:
         return
     data = await source.fetch(symbol, as_of=as_of, days=lookback_days)
-    notes = [*data.issues, *(checks or BarChecks())(data.bars, symbol=symbol, as_of=as_of)]
+    checks = checks or BarChecks()
+    notes = [*data.issues, *checks(data.bars, symbol=symbol, as_of=as_of)]
     try:
+        checks.refuse_unadjusted_split(data.bars, symbol=symbol)
         await _store_and_announce(
             runtime,
             source=source,

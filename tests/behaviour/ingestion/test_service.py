@@ -21,7 +21,7 @@ from marketsense.common.states import Stage, TaskState
 from marketsense.common.store import ObjectStore
 from marketsense.common.tasks import notes_of
 from marketsense.ingestion.service import fetch_days, ingest_symbol, raw_key, texts_needed
-from marketsense.ingestion.sources.base import SymbolData
+from marketsense.ingestion.sources.base import SourceRejected, SymbolData
 from marketsense.ingestion.sources.checks import BarChecks
 from marketsense.ingestion.sources.simulated import SimulatedMarket
 from tests.service_support import add_run, queued_events, service_runtime, task_of
@@ -65,10 +65,22 @@ def market_data(symbol: str = "AAA", *, issues: list[str] | None = None) -> Symb
     )
 
 
-async def ingest(runtime: Runtime, source: Recorded, run_id: str, symbol: str = "AAA") -> None:
+async def ingest(
+    runtime: Runtime,
+    source: Recorded,
+    run_id: str,
+    symbol: str = "AAA",
+    checks: BarChecks | None = None,
+) -> None:
     """Ingest one symbol of a run for 60 days."""
     await ingest_symbol(
-        runtime=runtime, source=source, run_id=run_id, symbol=symbol, as_of=AS_OF, lookback_days=60
+        runtime=runtime,
+        source=source,
+        run_id=run_id,
+        symbol=symbol,
+        as_of=AS_OF,
+        lookback_days=60,
+        checks=checks,
     )
 
 
@@ -196,22 +208,54 @@ async def test_a_symbol_that_fails_after_cleaning_keeps_the_cleaning_notes_on_it
     assert notes_of(raised.value) == weekend_only.issues
 
 
+CLEANED = "AAA: dropped 1 row with a missing price"
+
+
+def split_ten_sessions_before(data: SymbolData) -> SymbolData:
+    """The data with its bars not adjusted for a 10-for-1 split ten sessions before the last."""
+    bars = data.bars.copy()
+    bars.loc[50:, ["open", "high", "low", "close"]] /= 10
+    bars.loc[50:, "volume"] *= 10
+    return SymbolData(bars=bars, texts=data.texts, issues=data.issues)
+
+
+async def test_an_unadjusted_split_fails_the_symbol_for_good_keeping_the_notes(
+    runtime: Runtime,
+) -> None:
+    data = split_ten_sessions_before(market_data(issues=[CLEANED]))
+    day = data.bars["date"].iloc[50].isoformat()
+    run_id = await add_run(runtime, as_of=AS_OF, symbols=["AAA"], stage=Stage.INGEST)
+
+    with pytest.raises(SourceRejected) as raised:
+        await ingest(runtime, Recorded(data), run_id)
+
+    assert isinstance(raised.value, NonRetryableError)
+    message = str(raised.value)
+    assert message.startswith(
+        f"AAA: prices look unadjusted for a 10-for-1 split on {day} (close x0."
+    )
+    assert "supply split-adjusted prices" in message
+    first, second = notes_of(raised.value)
+    assert first == CLEANED
+    assert second.startswith(f"AAA: {day}: close moved x0.")
+    assert "(a 10-for-1 split?)" in second
+    assert await raw_rows(runtime, run_id) == {}
+    assert await queued_events(runtime) == []
+
+
 async def test_what_the_checks_find_is_noted_on_the_task_with_the_cleaning(
     runtime: Runtime,
 ) -> None:
-    data = market_data(issues=["AAA: dropped 1 row with a missing price"])
-    bars = data.bars.copy()
-    bars.loc[50:, ["open", "high", "low", "close"]] /= 10  # a 10-for-1 split, not adjusted
+    data = split_ten_sessions_before(market_data(issues=[CLEANED]))
     run_id = await add_run(runtime, as_of=AS_OF, symbols=["AAA"], stage=Stage.INGEST)
 
-    await ingest(
-        runtime, Recorded(SymbolData(bars=bars, texts=data.texts, issues=data.issues)), run_id
-    )
+    await ingest(runtime, Recorded(data), run_id, checks=BarChecks(fail_on_split=False))
 
     task = await task_of(runtime, run_id=run_id, symbol="AAA", stage=Stage.INGEST)
+    assert task.state == TaskState.SUCCESS
     first, second = (task.notes or "").splitlines()
     assert first == "AAA: dropped 1 row with a missing price"
-    assert second.startswith(f"AAA: {bars['date'].iloc[50].isoformat()}: close moved x0.")
+    assert second.startswith(f"AAA: {data.bars['date'].iloc[50].isoformat()}: close moved x0.")
     assert "(a 10-for-1 split?)" in second
 
 

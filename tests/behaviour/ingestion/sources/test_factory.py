@@ -118,6 +118,7 @@ def test_the_exchange_and_check_thresholds_come_from_the_environment(
     monkeypatch.setenv("MARKETSENSE_CHECK_JUMP_DEVIATIONS", "12.5")
     monkeypatch.setenv("MARKETSENSE_CHECK_FLAT_SESSIONS", "3")
     monkeypatch.setenv("MARKETSENSE_CHECK_VOLUME_SESSIONS", "10")
+    monkeypatch.setenv("MARKETSENSE_CHECK_FAIL_ON_SPLIT", "false")
     settings = IngestionSettings(source="files", files_root=tmp_path)
 
     source = build_source(settings)
@@ -126,6 +127,8 @@ def test_the_exchange_and_check_thresholds_come_from_the_environment(
     assert isinstance(source, FileSource)
     assert source.calendar.name == checks.calendar.name == "XLON"
     assert checks.limits == CheckLimits(jump_deviations=12.5, flat_sessions=3, volume_sessions=10)
+    assert checks.fail_on_split is False
+    assert IngestionSettings.model_fields["check_fail_on_split"].default is True
     assert IngestionSettings.model_fields["exchange"].default == "XNYS"
 
 

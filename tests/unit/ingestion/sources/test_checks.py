@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from marketsense.common.calendar import exchange_calendar
-from marketsense.ingestion.sources.checks import BarChecks, CheckLimits
+from marketsense.ingestion.sources.base import SourceRejected
+from marketsense.ingestion.sources.checks import SPLIT_FELT_SESSIONS, BarChecks, CheckLimits
 from marketsense.ingestion.sources.simulated import SimulatedMarket
 
 AS_OF = dt.date(2024, 6, 28)  # a Friday
@@ -94,6 +95,71 @@ def test_a_jump_names_the_split_it_looks_like_or_none(ratio: float, guess: str) 
 
     assert f"close moved x{bars['close'].iloc[60] / bars['close'].iloc[59]:.3f}" in found
     assert (guess in found) if guess else ("split?" not in found)
+
+
+def refusal(bars: pd.DataFrame, *, fail_on_split: bool = True, **limits: float) -> str | None:
+    """Why AAPL's bars are refused for the run of their last day, or None if they are not."""
+    checks = BarChecks(
+        calendar=XNYS,
+        limits=CheckLimits(**limits),  # type: ignore[arg-type]
+        fail_on_split=fail_on_split,
+    )
+    try:
+        checks.refuse_unadjusted_split(bars, symbol="AAPL")
+    except SourceRejected as exc:
+        return str(exc)
+    return None
+
+
+def test_an_unadjusted_split_the_features_would_feel_fails_the_symbol_saying_what_to_fix() -> None:
+    bars = split(stock(), on=110, ratio=0.1)  # ten sessions before the last
+
+    refused = refusal(bars)
+
+    day = bars["date"].iloc[110].isoformat()
+    ratio = bars["close"].iloc[110] / bars["close"].iloc[109]
+    assert refused == (
+        f"AAPL: prices look unadjusted for a 10-for-1 split on {day} (close x{ratio:.3f}), "
+        "9 sessions before the run's day: its returns, volatility, RSI and MACD would be wrong; "
+        "supply split-adjusted prices (or set check_fail_on_split to false to score them anyway)"
+    )
+
+
+def test_a_reverse_split_fails_the_symbol_too() -> None:
+    refused = refusal(split(stock(), on=60, ratio=10.0))
+
+    assert refused is not None
+    assert "a 1-for-10 reverse split" in refused
+
+
+def test_a_split_is_only_noted_when_failing_on_splits_is_turned_off() -> None:
+    bars = split(stock(), on=110, ratio=0.1)
+
+    assert refusal(bars, fail_on_split=False) is None
+    assert "(a 10-for-1 split?)" in notes(bars)[0]
+
+
+def test_a_jump_that_is_no_split_is_only_noted() -> None:
+    bars = split(stock(), on=110, ratio=1.25)  # an earnings day
+
+    assert refusal(bars) is None
+    (found,) = notes(bars)
+    assert "split?" not in found
+
+
+def test_a_split_older_than_the_features_feel_is_only_noted_as_history_left_unadjusted() -> None:
+    sessions = SPLIT_FELT_SESSIONS + 40
+    oldest_felt = sessions - SPLIT_FELT_SESSIONS
+    bars = stock(sessions=sessions)
+    older, felt = split(bars, on=oldest_felt - 1, ratio=0.5), split(bars, on=oldest_felt, ratio=0.5)
+
+    assert refusal(older) is None
+    (found,) = notes(older)
+    assert "(a 2-for-1 split?)" in found
+    assert "the run's features no longer feel it" in found
+    assert "history stays unadjusted" in found
+    assert refusal(felt) is not None
+    assert "no longer feel it" not in notes(felt)[0]
 
 
 def test_the_jump_threshold_is_a_setting() -> None:

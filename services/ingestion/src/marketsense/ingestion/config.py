@@ -96,6 +96,11 @@ class IngestionSettings(CommonSettings):
     """A close-to-close move beyond this many robust deviations of the symbol's daily moves is
     noted as a jump (a suspected split, or a data error); real jumps are rarer than 10."""
 
+    check_fail_on_split: bool = True
+    """Fail a symbol whose bars show a suspected unadjusted split (a jump whose ratio is near a
+    whole split ratio) within the sessions its features still feel; false notes it instead,
+    for data adjusted in a way the check mistakes for a split."""
+
     check_flat_sessions: int = Field(default=5, ge=2)
     """Bars in a row with unchanged prices at the end of the data that are noted as flat."""
 

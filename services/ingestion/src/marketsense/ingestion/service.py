@@ -52,7 +52,8 @@ async def ingest_symbol(
 
     The raw rows, the task's SUCCESS with its notes (what cleaning changed and what `checks`
     found) and the RawDataReady event commit together or not at all; if the symbol fails after
-    the data came in, the failed task keeps the notes.
+    the data came in (an unadjusted split its features would feel, for one), the failed task
+    keeps the notes.
     """
     if await claim_task(runtime, run_id=run_id, symbol=symbol, stage=Stage.INGEST) != Claim.WORK:
         return
@@ -62,6 +63,10 @@ async def ingest_symbol(
     data = replace(fetched, texts=texts_needed(fetched.texts, start=start or as_of, as_of=as_of))
     notes = [*data.issues, *checks(data.bars, symbol=symbol, as_of=as_of)]
     try:
+        if start is None:
+            # A backfill's history may hold a split anywhere: its note says so, and failing would
+            # throw away the whole range.
+            checks.refuse_unadjusted_split(data.bars, symbol=symbol)
         await _store_and_announce(
             runtime,
             source=source,

@@ -3,8 +3,10 @@
 Cleaning makes every row valid on its own; these look at the rows together, against the
 exchange calendar and the run's day, for what would make features silently wrong: unadjusted
 splits and other jumps, sessions without a bar, prices that stopped moving, volume that is zero
-or constant, and a last bar older than the run's day. None of them fails the symbol: a real
-earnings jump must still be scored, so the note says what to distrust instead.
+or constant, and a last bar older than the run's day. A real earnings jump must still be
+scored, so the note says what to distrust instead; only a suspected split that the run's
+features would still feel fails the symbol (`BarChecks.refuse_unadjusted_split`), because every
+feature of the run's day would be wrong.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from marketsense.common.calendar import ExchangeCalendar, exchange_calendar
+from marketsense.ingestion.sources.base import SourceRejected
 
 MAD_TO_SIGMA = 1.4826
 """Scales a median absolute deviation to a normal distribution's standard deviation."""
@@ -28,6 +31,12 @@ MAX_JUMP_NOTES = 5
 
 SPLIT_RATIO_TOLERANCE = 0.03
 """Relative distance of a move from a whole split ratio that still suggests a split."""
+
+SPLIT_FELT_SESSIONS = 120
+"""Last bars up to the run's day in which an unadjusted split still moves that day's features:
+the 20-session returns, volatility and volume z-score see it directly, and Wilder's RSI and the
+MACD averages carry it much longer (measured on real prices: a 10-for-1 split 60 sessions back
+still takes RSI from 37 to 29 and triples MACD; 120 sessions back it moves MACD by 2%)."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,9 @@ class BarChecks:
     """Sessions that should each have a bar."""
     limits: CheckLimits = field(default_factory=CheckLimits)
     """Thresholds."""
+    fail_on_split: bool = True
+    """Fail a symbol whose bars show a suspected split the run's features would feel; when
+    false, it is only noted."""
 
     def __call__(self, bars: pd.DataFrame, *, symbol: str, as_of: dt.date) -> list[str]:
         """One note per finding in clean, sorted bars (dates as `datetime.date`) for `as_of`."""
@@ -70,9 +82,41 @@ class BarChecks:
             notes.append(f"gaps and staleness not checked: {exc}")
         return [f"{symbol}: {note}" for note in notes]
 
+    def refuse_unadjusted_split(self, bars: pd.DataFrame, *, symbol: str) -> None:
+        """Raise SourceRejected for the latest suspected split in the last SPLIT_FELT_SESSIONS
+        bars (clean, sorted, ending at the run's day), unless `fail_on_split` is off."""
+        if not self.fail_on_split or bars.empty:
+            return
+        felt = len(bars) - SPLIT_FELT_SESSIONS
+        for jump in find_jumps(bars, limit=self.limits.jump_deviations):
+            if jump.split and jump.index >= felt:
+                before = _sessions(len(bars) - jump.index - 1)
+                raise SourceRejected(
+                    f"{symbol}: prices look unadjusted for {jump.split} on "
+                    f"{jump.day.isoformat()} (close x{jump.ratio:.3f}), {before} before the "
+                    "run's day: its returns, volatility, RSI and MACD would be wrong; supply "
+                    "split-adjusted prices (or set check_fail_on_split to false to score them "
+                    "anyway)"
+                )
 
-def jumps(bars: pd.DataFrame, *, limit: float) -> list[str]:
-    """Close-to-close moves beyond `limit` robust deviations, with their ratio and day."""
+
+@dataclass(frozen=True)
+class Jump:
+    """One close-to-close move beyond the jump limit."""
+
+    index: int
+    """Position in the bars of the first bar after the move."""
+    day: dt.date
+    ratio: float
+    """Close after the move over close before."""
+    deviations: float
+    """Size of the move in robust deviations of the symbol's daily moves."""
+    split: str
+    """The split the ratio suggests (`a 10-for-1 split`), or empty."""
+
+
+def find_jumps(bars: pd.DataFrame, *, limit: float) -> list[Jump]:
+    """Close-to-close moves beyond `limit` robust deviations, most recent first."""
     close = bars["close"].to_numpy(dtype="float64")
     moves = np.diff(np.log(close))
     if len(moves) < MIN_RETURNS_FOR_JUMPS:
@@ -82,16 +126,36 @@ def jumps(bars: pd.DataFrame, *, limit: float) -> list[str]:
     if spread == 0:
         return []  # prices mostly flat: the flat check says so
     deviations = np.abs(moves - centre) / spread
-    found = np.flatnonzero(deviations > limit)[::-1]  # most recent first
     days = bars["date"].to_numpy()
+    return [
+        Jump(
+            index=int(i) + 1,
+            day=days[i + 1],
+            ratio=float(close[i + 1] / close[i]),
+            deviations=float(deviations[i]),
+            split=_split_guess(float(close[i + 1] / close[i]), spread=spread),
+        )
+        for i in np.flatnonzero(deviations > limit)[::-1]
+    ]
+
+
+def jumps(bars: pd.DataFrame, *, limit: float) -> list[str]:
+    """Close-to-close moves beyond `limit` robust deviations, with their ratio and day."""
+    found = find_jumps(bars, limit=limit)
+    felt = len(bars) - SPLIT_FELT_SESSIONS
     notes = []
-    for i in found[:MAX_JUMP_NOTES]:
-        ratio = close[i + 1] / close[i]
+    for jump in found[:MAX_JUMP_NOTES]:
+        guess = f" ({jump.split}?)" if jump.split else ""
+        since = (
+            "; the run's features no longer feel it, but the stored history stays unadjusted"
+            if jump.split and jump.index < felt
+            else ""
+        )
         notes.append(
-            f"{days[i + 1].isoformat()}: close moved x{ratio:.3f}"
-            f"{_split_guess(ratio, spread=spread)}, {deviations[i]:.0f} robust deviations of its "
-            "daily moves; prices are not split-adjusted, so returns and indicators across this "
-            "day treat it as a real move"
+            f"{jump.day.isoformat()}: close moved x{jump.ratio:.3f}{guess}, "
+            f"{jump.deviations:.0f} robust deviations of its daily moves; prices are not "
+            "split-adjusted, so returns and indicators across this day treat it as a real move"
+            f"{since}"
         )
     if len(found) > MAX_JUMP_NOTES:
         notes.append(f"{len(found) - MAX_JUMP_NOTES} more jumps beyond {limit:g} robust deviations")
@@ -106,7 +170,7 @@ SPLIT_FACTORS: tuple[tuple[float, str], ...] = (
 
 
 def _split_guess(ratio: float, *, spread: float) -> str:
-    """` (a 10-for-1 split?)` when a move is close to a usual split's ratio, else nothing.
+    """`a 10-for-1 split` when a move is close to a usual split's ratio, else nothing.
 
     Close means within the day's own noise: three robust deviations, or 3% at least.
     """
@@ -116,9 +180,9 @@ def _split_guess(ratio: float, *, spread: float) -> str:
     if abs(abs(moved) - np.log(factor)) > tolerance:
         return ""
     if moved < 0:
-        return f" (a {name} split?)"
+        return f"a {name} split"
     new, old = name.split("-for-")
-    return f" (a {old}-for-{new} reverse split?)"
+    return f"a {old}-for-{new} reverse split"
 
 
 def gaps(bars: pd.DataFrame, *, calendar: ExchangeCalendar) -> list[str]:

@@ -45,6 +45,7 @@ def bar_checks(settings: IngestionSettings) -> BarChecks:
             flat_sessions=settings.check_flat_sessions,
             volume_sessions=settings.check_volume_sessions,
         ),
+        fail_on_split=settings.check_fail_on_split,
     )
 
 

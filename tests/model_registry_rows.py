@@ -33,7 +33,7 @@ from marketsense.common.db.models import (
 )
 from marketsense.common.db.outbox import add_event
 from marketsense.common.events import Envelope, FeaturesReady, ModelPromoted, ObjectRef
-from marketsense.common.features import FEATURE_SCHEMA
+from marketsense.common.features import FEATURE_SCHEMA, MIN_BARS
 from marketsense.common.parquet import to_parquet_bytes
 from marketsense.common.runtime import Runtime
 from marketsense.common.states import RunState, Stage, TaskState
@@ -235,7 +235,7 @@ async def processed_run(
     market = SimulatedMarket(seed=5)
     rows = {
         symbol: feature_row(
-            market.daily_bars(symbol, as_of=as_of, days=60), as_of=as_of, symbol=symbol
+            market.daily_bars(symbol, as_of=as_of, days=MIN_BARS), as_of=as_of, symbol=symbol
         )
         for symbol in symbols
     }

@@ -203,17 +203,10 @@ async def test_a_run_after_thanksgiving_fails_the_unadjusted_split_alone_and_cou
     assert unscored.status_code == 404, unscored.text
 
     texts = await raw_texts(pipeline.runtime, run["id"])  # GOOG's were not stored
-    after_close_or_holiday = [
-        "gspc-081126-after",
-        "gspc-081127-holiday",
-        "ixic-081126-after",
-        "ixic-081127-holiday",
-    ]
-    assert texts.loc[after_close_or_holiday, "date"].tolist() == [BLACK_FRIDAY] * 4
-    # Friday closed at 13:00: a text at 13:15 New York time is for Monday.
+    # A run stores the texts of its own day. Friday closed at 13:00: a text at 13:15 New York
+    # time counts for Monday.
+    assert set(texts["date"]) == {MONDAY_AFTER}
     assert texts.loc["gspc-081128-after", "date"] == MONDAY_AFTER
-    assert texts.loc["ixic-081128", "date"] == BLACK_FRIDAY  # 11:10, before the early close
-    assert THANKSGIVING not in set(texts["date"])
 
 
 async def test_the_session_after_thanksgiving_scores_the_english_texts_of_the_holiday(
@@ -227,6 +220,20 @@ async def test_the_session_after_thanksgiving_scores_the_english_texts_of_the_ho
     # Wednesday after the close, Thursday, and Friday before the 13:00 close; the headline in
     # French, Spanish or German is kept but not scored.
     assert features["sentiment_count"].to_dict() == {"GSPC": 2, "IXIC": 3, "GOOG": 3}
+    texts = await raw_texts(pipeline.runtime, run["id"])
+    after_close_holiday_or_before_the_early_close = [
+        "gspc-081126-after",
+        "gspc-081127-holiday",
+        "ixic-081126-after",
+        "ixic-081127-holiday",
+        "ixic-081128",  # 11:10, before the 13:00 close
+    ]
+    assert (
+        texts.loc[after_close_holiday_or_before_the_early_close, "date"].tolist()
+        == [BLACK_FRIDAY] * 5
+    )
+    assert "gspc-081128-after" not in texts.index  # 13:15: after the early close, Monday's
+    assert THANKSGIVING not in set(texts["date"])
     notes = {(n["symbol"], n["stage"]): " | ".join(n["notes"]) for n in run["cleaned"]}
     for symbol in SYMBOLS:
         assert "another language" in notes.get((symbol, "process"), ""), notes

@@ -16,10 +16,11 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select, update
 
+from marketsense.common.calendar import exchange_calendar
 from marketsense.common.db.engine import Database
 from marketsense.common.db.models import FeatureSet, OutboxMessage, Prediction, Run, Task
 from marketsense.common.events import FeaturesReady, Payload, PredictionsReady, RawDataReady
-from marketsense.common.features import FEATURE_COLUMNS
+from marketsense.common.features import FEATURE_COLUMNS, MIN_BARS
 from marketsense.common.parquet import from_parquet_bytes
 from marketsense.common.runtime import Runtime
 from marketsense.common.states import RunState, Stage, TaskState
@@ -36,12 +37,12 @@ from tests.artifacts import small_predictor
 from tests.service_support import queued_events, service_runtime, task_of
 
 START, END = dt.date(2026, 9, 8), dt.date(2026, 10, 19)
-"""Thirty XNYS sessions without a holiday, so the simulated market (weekdays) has a bar for each."""
-SESSIONS = pd.bdate_range(START, END).date.tolist()
+"""Thirty XNYS sessions."""
+SESSIONS = exchange_calendar().sessions(START, END)
 SYMBOLS = ["ACME", "BOLT", "CRUX"]
-LOOKBACK = 400
-"""Bars before the first day: enough that the exponential averages' seed is below float32's
-resolution (0.93^400 is about 1e-13), so a daily run and a backfill may be compared."""
+LOOKBACK = MIN_BARS
+"""Bars before the first day: the features' warm-up, after which the exponential averages' seed
+no longer matters, so a daily run and a backfill may be compared."""
 MARKET = SimulatedMarket(seed=7)
 
 

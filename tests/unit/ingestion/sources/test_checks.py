@@ -125,6 +125,21 @@ def test_an_unadjusted_split_the_features_would_feel_fails_the_symbol_saying_wha
     )
 
 
+def test_a_volatile_stock_s_wild_day_near_a_split_ratio_is_noted_not_refused() -> None:
+    # A stock moving 8% a day (its noise widens the note's guess) jumps 40% in a day: near a
+    # 2-for-3 reverse split's 1.5, but no split.
+    bars = stock()
+    rng = np.random.default_rng(5)
+    wild = np.exp(np.cumsum(rng.normal(0, 0.08, len(bars))))
+    bars[["open", "high", "low", "close"]] = bars[["open", "high", "low", "close"]].mul(
+        wild, axis=0
+    )
+    bars = split(bars, on=110, ratio=1.40 * bars["close"].iloc[109] / bars["close"].iloc[110])
+
+    assert refusal(bars, jump_deviations=4) is None
+    assert any("(a 2-for-3 reverse split?)" in note for note in notes(bars, jump_deviations=4))
+
+
 def test_a_reverse_split_fails_the_symbol_too() -> None:
     refused = refusal(split(stock(), on=60, ratio=10.0))
 

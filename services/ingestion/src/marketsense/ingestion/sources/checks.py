@@ -30,7 +30,11 @@ MAX_JUMP_NOTES = 5
 """Jumps noted one by one at most; more are counted in one further note."""
 
 SPLIT_RATIO_TOLERANCE = 0.03
-"""Relative distance of a move from a whole split ratio that still suggests a split."""
+"""Log distance of a move from a whole split ratio that still suggests a split, at least."""
+
+SPLIT_REFUSAL_TOLERANCE = 0.05
+"""Log distance within which a move counts as a split for failing the symbol, however volatile
+the stock: the split day's own move (up to about 5%) on top of the ratio, not a volatile day."""
 
 SPLIT_FELT_SESSIONS = 120
 """Last bars up to the run's day in which an unadjusted split still moves that day's features:
@@ -89,7 +93,9 @@ class BarChecks:
             return
         felt = len(bars) - SPLIT_FELT_SESSIONS
         for jump in find_jumps(bars, limit=self.limits.jump_deviations):
-            if jump.split and jump.index >= felt:
+            # Failing a symbol needs the ratio itself to be a split's: a volatile stock's noise
+            # widens the note's guess, and a 40% day is not a 3-for-2 split.
+            if jump.split and jump.exact_split and jump.index >= felt:
                 before = _sessions(len(bars) - jump.index - 1)
                 raise SourceRejected(
                     f"{symbol}: prices look unadjusted for {jump.split} on "
@@ -113,6 +119,8 @@ class Jump:
     """Size of the move in robust deviations of the symbol's daily moves."""
     split: str
     """The split the ratio suggests (`a 10-for-1 split`), or empty."""
+    exact_split: bool
+    """Whether the ratio is within SPLIT_REFUSAL_TOLERANCE of that split's, whatever the noise."""
 
 
 def find_jumps(bars: pd.DataFrame, *, limit: float) -> list[Jump]:
@@ -134,6 +142,11 @@ def find_jumps(bars: pd.DataFrame, *, limit: float) -> list[Jump]:
             ratio=float(close[i + 1] / close[i]),
             deviations=float(deviations[i]),
             split=_split_guess(float(close[i + 1] / close[i]), spread=spread),
+            exact_split=bool(
+                _split_guess(
+                    float(close[i + 1] / close[i]), spread=0.0, least=SPLIT_REFUSAL_TOLERANCE
+                )
+            ),
         )
         for i in np.flatnonzero(deviations > limit)[::-1]
     ]
@@ -169,12 +182,12 @@ SPLIT_FACTORS: tuple[tuple[float, str], ...] = (
 """Usual split ratios (new shares per old share) and their names."""
 
 
-def _split_guess(ratio: float, *, spread: float) -> str:
+def _split_guess(ratio: float, *, spread: float, least: float = SPLIT_RATIO_TOLERANCE) -> str:
     """`a 10-for-1 split` when a move is close to a usual split's ratio, else nothing.
 
-    Close means within the day's own noise: three robust deviations, or 3% at least.
+    Close means within the day's own noise: three robust deviations, or `least` at least.
     """
-    tolerance = max(SPLIT_RATIO_TOLERANCE, 3 * spread)
+    tolerance = max(least, 3 * spread)
     moved = float(np.log(ratio))
     factor, name = min(SPLIT_FACTORS, key=lambda item: abs(abs(moved) - np.log(item[0])))
     if abs(abs(moved) - np.log(factor)) > tolerance:

@@ -109,6 +109,7 @@ async def test_days_that_are_no_sessions_move_inward_with_a_note(orchestra: Orch
         ({**_body(), "symbols": ["not a symbol"]}, "pattern"),
         ({**_body(), "symbols": []}, "at least 1"),
         (_body(failure_threshold=1.5), "less than or equal to 1"),
+        ({**_body(), "failure_threshold": False}, "valid number"),
     ],
 )
 async def test_bad_backfill_requests_are_refused_naming_what_to_fix(

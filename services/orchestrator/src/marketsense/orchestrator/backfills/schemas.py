@@ -29,7 +29,8 @@ class BackfillCreate(BaseModel):
     symbols: list[SkipValidation[Symbol]] = Field(min_length=1)
     """Distinct symbols, at most the service's `max_symbols`; each a letter or digit then up to
     15 letters, digits, '.' or '-', read in upper case."""
-    failure_threshold: float | None = Field(default=None, ge=0, le=1)
+    # Strict: JSON `false` is no share, though Python would read it as 0.
+    failure_threshold: float | None = Field(default=None, ge=0, le=1, strict=True)
     """Share of failed symbols up to which the run ends PARTIAL; the service's by default."""
     reason: str = Field(default="", max_length=2000)
     """Why, for the audit log."""

@@ -164,28 +164,11 @@ async def embedded_api(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The pipeline in this process on the embedded default under `home`, its models built and
     registered, its orphaned backfill tasks released, and a client holding a publisher key."""
-    from marketsense.cli.bootstrap import ensure_models
-    from marketsense.cli.embedded import PipelineSettings, build_pipeline_app
-    from marketsense.cli.registration import ensure_registered, temporary_key
-    from marketsense.ingestion.sources import simulated_market
+    from marketsense.cli.embedded import PipelineSettings, build_pipeline_app, prepare_models
+    from marketsense.cli.registration import temporary_key
 
     settings = PipelineSettings(home=home)
-    await asyncio.to_thread(
-        ensure_models,
-        sentiment_dir=settings.resolved_sentiment_model_path(),
-        predictor_dir=settings.resolved_predictor_path(),
-        as_of=train_as_of,
-        market=simulated_market(settings),
-        console=console,
-    )
-    await ensure_registered(
-        settings,
-        [
-            ("sentiment", settings.resolved_sentiment_model_path()),
-            ("predictor", settings.resolved_predictor_path()),
-        ],
-        console,
-    )
+    await prepare_models(settings, as_of=train_as_of, console=console)
     # Before the pipeline starts, so no task of this process is taken for an orphan.
     database = Database(settings.resolved_database_url())
     try:

@@ -13,15 +13,13 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from marketsense.cli.bootstrap import ensure_models
-from marketsense.cli.embedded import PipelineSettings, build_pipeline_app
-from marketsense.cli.registration import ensure_registered, temporary_key
+from marketsense.cli.embedded import PipelineSettings, build_pipeline_app, prepare_models
+from marketsense.cli.registration import temporary_key
 from marketsense.common.api_client import error_detail
 from marketsense.common.auth import KEY_HEADER, Role
 from marketsense.common.calendar import exchange_calendar
 from marketsense.common.logs import configure_logging
 from marketsense.common.states import FINISHED_RUN_STATES, RunState
-from marketsense.ingestion.sources import simulated_market
 
 DEMO_UNIVERSE = [
     "AAPL",
@@ -74,23 +72,7 @@ async def run_demo(*, home: Path, as_of: dt.date, count: int, console: Console) 
         # Refused before any model is built: the orchestrator would refuse the run anyway.
         console.print(f"[red]error:[/] {calendar.not_a_session(as_of)}")
         return 1
-    await asyncio.to_thread(
-        ensure_models,
-        sentiment_dir=settings.resolved_sentiment_model_path(),
-        predictor_dir=settings.resolved_predictor_path(),
-        as_of=as_of,
-        market=simulated_market(settings),
-        console=console,
-    )
-    # The services serve what the registry calls production, as they would in a deployment.
-    await ensure_registered(
-        settings,
-        [
-            ("sentiment", settings.resolved_sentiment_model_path()),
-            ("predictor", settings.resolved_predictor_path()),
-        ],
-        console,
-    )
+    await prepare_models(settings, as_of=as_of, console=console)
     app = build_pipeline_app(settings)
     symbols = demo_symbols(count)
     async with (

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import asyncio
+import datetime as dt
 
+from fastapi import FastAPI
+from rich.console import Console
+
+from marketsense.cli.bootstrap import ensure_models
+from marketsense.cli.registration import ensure_registered
 from marketsense.common.app import create_app
 from marketsense.common.runtime import Runtime
 from marketsense.ingestion.app import create_component as ingestion
 from marketsense.ingestion.config import IngestionSettings
+from marketsense.ingestion.sources import simulated_market
 from marketsense.orchestrator.app import create_component as orchestrator
 from marketsense.orchestrator.config import OrchestratorSettings
 from marketsense.prediction.app import create_component as prediction
@@ -40,3 +47,24 @@ def build_pipeline_app(settings: PipelineSettings | None = None) -> FastAPI:
         registry(runtime, settings),
     ]
     return create_app(runtime, components, title="marketsense pipeline")
+
+
+async def prepare_models(settings: PipelineSettings, *, as_of: dt.date, console: Console) -> None:
+    """Build the default models under the home if missing (trained on days before `as_of`) and
+    register them as production, so the services serve what the registry names, as deployed."""
+    await asyncio.to_thread(
+        ensure_models,
+        sentiment_dir=settings.resolved_sentiment_model_path(),
+        predictor_dir=settings.resolved_predictor_path(),
+        as_of=as_of,
+        market=simulated_market(settings),
+        console=console,
+    )
+    await ensure_registered(
+        settings,
+        [
+            ("sentiment", settings.resolved_sentiment_model_path()),
+            ("predictor", settings.resolved_predictor_path()),
+        ],
+        console,
+    )

@@ -6,72 +6,32 @@ import datetime as dt
 
 from sqlalchemy import (
     BigInteger,
-    Boolean,
     Date,
-    DateTime,
-    Dialect,
     Float,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
-    MetaData,
     String,
     Text,
-    TypeDecorator,
     UniqueConstraint,
-    func,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
+from marketsense.common.db.base import Base as Base
+from marketsense.common.db.base import BigId as BigId
+from marketsense.common.db.base import UtcDateTime as UtcDateTime
+from marketsense.common.db.base import server_now as _now
+from marketsense.common.db.registry_tables import AliasChange as AliasChange
+from marketsense.common.db.registry_tables import EvaluationSet as EvaluationSet
+from marketsense.common.db.registry_tables import ModelAlias as ModelAlias
+from marketsense.common.db.registry_tables import ModelServing as ModelServing
+from marketsense.common.db.registry_tables import ModelVersion as ModelVersion
+from marketsense.common.db.registry_tables import RegisteredModel as RegisteredModel
+from marketsense.common.db.registry_tables import RegistryAudit as RegistryAudit
+from marketsense.common.db.registry_tables import VersionMetric as VersionMetric
 from marketsense.common.events import ObjectRef
-
-# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
-BigId = BigInteger().with_variant(Integer(), "sqlite")
-
-
-class Base(DeclarativeBase):
-    """Declarative base with deterministic constraint names, so migrations stay stable."""
-
-    metadata = MetaData(
-        naming_convention={
-            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-            "pk": "pk_%(table_name)s",
-        }
-    )
-
-
-class UtcDateTime(TypeDecorator[dt.datetime]):
-    """A timestamp kept in UTC and read back as an aware UTC datetime on every engine.
-
-    SQLite has no time zones: it stores the naive UTC value and returns it naive, so the zone is
-    added back here, once, instead of wherever a stored time is compared or shown.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
-        """Any aware time as UTC; a naive one is taken to be UTC already."""
-        if value is None:
-            return None
-        utc = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
-
-    def process_result_value(
-        self, value: dt.datetime | None, dialect: Dialect
-    ) -> dt.datetime | None:
-        """The stored time, aware and in UTC."""
-        if value is None:
-            return None
-        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
-def _now() -> Mapped[dt.datetime]:
-    return mapped_column(UtcDateTime(), server_default=func.now())
 
 
 class StoredObject:
@@ -225,78 +185,6 @@ class Prediction(Base):
     model_name: Mapped[str] = mapped_column(String(128))
     model_version: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = _now()
-
-
-class RegisteredModel(Base):
-    """A model name in the registry: its kind and what it is for."""
-
-    __tablename__ = "registered_models"
-
-    name: Mapped[str] = mapped_column(String(128), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))
-    """`sentiment` or `predictor`."""
-    description: Mapped[str] = mapped_column(Text, default="")
-    created_by: Mapped[str] = mapped_column(String(128))
-    created_at: Mapped[dt.datetime] = _now()
-
-
-class ModelVersion(Base):
-    """One pushed version of a registered model: its manifest and the files of its bundle."""
-
-    __tablename__ = "model_versions"
-    __table_args__ = (UniqueConstraint("model_name", "version"),)
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    model_name: Mapped[str] = mapped_column(
-        ForeignKey("registered_models.name", ondelete="CASCADE")
-    )
-    version: Mapped[int] = mapped_column(Integer)
-    """1, 2, 3... per model, assigned by the registry."""
-    manifest: Mapped[str] = mapped_column(Text)
-    """The manifest as stored (JSON), with the registry's name and version written in."""
-    files: Mapped[str] = mapped_column(Text)
-    """JSON list of the bundle's stored files: name, uri, sha256, size (manifest included)."""
-    evaluation_window: Mapped[str | None] = mapped_column(String(128))
-    """What the metrics were measured on; only versions with equal windows are compared."""
-    created_by: Mapped[str] = mapped_column(String(128))
-    created_at: Mapped[dt.datetime] = _now()
-
-
-class ModelAlias(Base):
-    """Where an alias of a model points now; the key makes it one version per (model, alias)."""
-
-    __tablename__ = "model_aliases"
-
-    model_name: Mapped[str] = mapped_column(
-        ForeignKey("registered_models.name", ondelete="CASCADE"), primary_key=True
-    )
-    alias: Mapped[str] = mapped_column(String(64), primary_key=True)
-    version: Mapped[int] = mapped_column(Integer)
-    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
-
-
-class AliasChange(Base):
-    """The audit log: every alias move, who made it, when, from which version to which, and why."""
-
-    __tablename__ = "alias_changes"
-    __table_args__ = (Index(None, "model_name", "alias", "at"),)
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    model_name: Mapped[str] = mapped_column(
-        ForeignKey("registered_models.name", ondelete="CASCADE")
-    )
-    alias: Mapped[str] = mapped_column(String(64))
-    action: Mapped[str] = mapped_column(String(16))
-    """`promote` or `rollback`."""
-    from_version: Mapped[int | None] = mapped_column(Integer)
-    to_version: Mapped[int] = mapped_column(Integer)
-    actor: Mapped[str] = mapped_column(String(128))
-    """Name of the API key that made the change."""
-    reason: Mapped[str] = mapped_column(Text, default="")
-    forced: Mapped[bool] = mapped_column(Boolean, default=False)
-    """Whether the metric gate was overridden."""
-    at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
-    """Set by the application in UTC, so "which version at time T" reads the same on any engine."""
 
 
 class ApiKey(Base):

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 from marketsense.modelkit.sentiment_templates import TEMPLATES
+from marketsense.models.evaluation import HELDOUT_SET_PATH
 
 LABELS: tuple[str, ...] = ("negative", "neutral", "positive")
 """Class names, in the order of the head's logits."""
@@ -35,6 +36,9 @@ SPLIT_SEEDS: dict[str, int] = {"train": 20_251_126, "heldout": 7_331}
 """Seeds of the shipped files; other seeds give more text of the same style (the benchmark)."""
 
 DATA_DIR = Path(__file__).parent / "data"
+"""Where the training split is shipped."""
+_SPLIT_PACKAGES = {"train": "marketsense.modelkit", "heldout": "marketsense.models"}
+"""The held-out split ships with the serving library: the registry scores every version on it."""
 """Where the shipped CSV files live inside the package."""
 
 
@@ -71,12 +75,14 @@ def split_csv(name: SplitName) -> str:
     return buffer.getvalue()
 
 
-def write_splits(directory: Path = DATA_DIR) -> dict[str, Path]:
-    """Regenerate `sentiment_train.csv` and `sentiment_heldout.csv` in `directory`."""
-    directory.mkdir(parents=True, exist_ok=True)
+def write_splits(directory: Path | None = None) -> dict[str, Path]:
+    """Regenerate `sentiment_train.csv` and `sentiment_heldout.csv`, in `directory` if given,
+    else where each ships (the held-out split with `marketsense.models`)."""
     written: dict[str, Path] = {}
     for name in ("train", "heldout"):
-        path = directory / f"sentiment_{name}.csv"
+        folder = directory or (DATA_DIR if name == "train" else HELDOUT_SET_PATH.parent)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"sentiment_{name}.csv"
         path.write_text(split_csv(name), encoding="utf-8")
         written[name] = path
     return written
@@ -86,7 +92,7 @@ def split_text(name: str) -> str:
     """The raw CSV text of a shipped split, read from the installed package."""
     if name not in SPLIT_ROWS_PER_LABEL:
         raise ValueError(f"unknown split {name!r}: choose one of {sorted(SPLIT_ROWS_PER_LABEL)}")
-    data = resources.files("marketsense.modelkit").joinpath("data", f"sentiment_{name}.csv")
+    data = resources.files(_SPLIT_PACKAGES[name]).joinpath("data", f"sentiment_{name}.csv")
     return data.read_text(encoding="utf-8")
 
 

@@ -13,6 +13,10 @@ QUANTIZED_MODEL_FILE = "model.int8.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 """A sentiment model's tokenizer, in the Hugging Face `tokenizers` format."""
 
+REFERENCE_FILE = "reference.json"
+"""Optional in a sentiment bundle: probe texts and the probabilities the exporting framework gave
+them, which each served graph must reproduce (`{"texts": [...], "probabilities": [[...]]}`)."""
+
 REQUIRED_FILES: dict[ModelKind, tuple[str, ...]] = {
     "predictor": (MODEL_FILE,),
     "sentiment": (MODEL_FILE, TOKENIZER_FILE),
@@ -21,6 +25,6 @@ REQUIRED_FILES: dict[ModelKind, tuple[str, ...]] = {
 
 OPTIONAL_FILES: dict[ModelKind, tuple[str, ...]] = {
     "predictor": (),
-    "sentiment": (QUANTIZED_MODEL_FILE,),
+    "sentiment": (QUANTIZED_MODEL_FILE, REFERENCE_FILE),
 }
 """Files a bundle of each kind may hold."""

@@ -59,7 +59,7 @@ async def refused(response: httpx.Response, registry: Registry, model: str) -> s
     versions = await registry.api.get(
         f"/v1/models/{model}/versions", headers=registry.key("reader")
     )
-    assert versions.json() == []
+    assert versions.json()["items"] == []
     assert not await registry.runtime.store.exists(f"models/{model}/1/manifest.json")
     detail: str = response.json()["detail"]
     return detail

@@ -54,7 +54,7 @@ async def test_push_stores_the_files_with_their_checksums_and_renames_the_manife
     assert again.json()["version"] == 2
     assert again.json()["manifest"]["version"] == "2"
     listed = await registry.api.get(f"/v1/models/{MODEL}/versions", headers=registry.key("reader"))
-    assert [v["version"] for v in listed.json()] == [2, 1]
+    assert [v["version"] for v in listed.json()["items"]] == [2, 1]
     model = (await registry.api.get(f"/v1/models/{MODEL}", headers=registry.key("reader"))).json()
     assert model["latest_version"] == 2
     assert model["aliases"] == {}
@@ -179,7 +179,10 @@ async def test_forcing_past_the_gate_needs_a_reason_and_is_audited_as_forced(
     history = await registry.api.get(
         f"/v1/models/{MODEL}/aliases/production/history", headers=registry.key("reader")
     )
-    assert [(c["to_version"], c["forced"]) for c in history.json()] == [(2, True), (1, False)]
+    assert [(c["to_version"], c["forced"]) for c in history.json()["items"]] == [
+        (2, True),
+        (1, False),
+    ]
 
 
 async def test_rollback_returns_production_to_the_version_before_the_last_change(
@@ -225,7 +228,7 @@ async def test_concurrent_alias_moves_keep_one_row_and_a_complete_audit_chain(
     history = await registry.api.get(
         f"/v1/models/{MODEL}/aliases/staging/history", headers=registry.key("reader")
     )
-    chain = list(reversed(history.json()))
+    chain = list(reversed(history.json()["items"]))
     assert len(chain) == len(succeeded)
     assert chain[0]["from_version"] is None
     for before, after in itertools.pairwise(chain):
@@ -243,7 +246,7 @@ async def test_every_move_publishes_model_promoted_with_the_manifest_reference(
     )
     manifest_sha = {
         v["version"]: next(f["sha256"] for f in v["files"] if f["name"] == "manifest.json")
-        for v in versions.json()
+        for v in versions.json()["items"]
     }
 
     assert (await registry.promote(MODEL, 1)).status_code == 200

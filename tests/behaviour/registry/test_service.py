@@ -28,7 +28,7 @@ async def test_models_are_listed_and_unknown_names_are_not_found(registry: Regis
     assert duplicate.status_code == 409
     assert "a-predictor" in duplicate.json()["detail"]
     assert bad_name.status_code == 422
-    assert [(m["name"], m["kind"], m["latest_version"]) for m in listed.json()] == [
+    assert [(m["name"], m["kind"], m["latest_version"]) for m in listed.json()["items"]] == [
         ("a-predictor", "predictor", None),
         ("b-sentiment", "sentiment", None),
     ]
@@ -107,7 +107,7 @@ async def test_history_and_point_in_time_lookups_follow_every_move(
     history = await registry.api.get(
         f"/v1/models/{MODEL}/aliases/production/history", headers=registry.key("reader")
     )
-    moves = [(c["action"], c["from_version"], c["to_version"]) for c in history.json()]
+    moves = [(c["action"], c["from_version"], c["to_version"]) for c in history.json()["items"]]
     assert moves == [
         ("rollback", 3, 2),
         ("promote", 2, 3),
@@ -123,42 +123,46 @@ async def test_history_and_point_in_time_lookups_follow_every_move(
     assert "timezone" in naive.json()["detail"]
 
 
-async def test_audit_pages_cover_every_change_once_newest_first(
+async def every_page(registry: Registry, url: str, limit: int) -> list[list[dict[str, object]]]:
+    """Every page of a paginated list route, following the cursors."""
+    found: list[list[dict[str, object]]] = []
+    cursor: str | None = None
+    while True:
+        params = {"limit": str(limit)} | ({"cursor": cursor} if cursor else {})
+        page = await registry.api.get(url, params=params, headers=registry.key("reader"))
+        assert page.status_code == 200, page.text
+        found.append(page.json()["items"])
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            return found
+
+
+async def test_versions_models_and_history_come_a_page_at_a_time(
     registry: Registry, tmp_path: Path
 ) -> None:
-    await with_versions(registry, tmp_path, MODEL, 0.6, 0.6, 0.6)
-    assert (await registry.create_model("other-model")).status_code == 201
-    assert (await registry.push("other-model", tmp_path / "v1")).status_code == 201
-    for number in (1, 2, 3, 1, 2, 3, 1):
+    await with_versions(registry, tmp_path, MODEL, 0.6, 0.6, 0.6, 0.6, 0.6)
+    for name in ("c-model", "a-model"):
+        assert (await registry.create_model(name)).status_code == 201
+    for number in (1, 2, 3, 4, 5, 1):
         assert (await registry.promote(MODEL, number, alias="staging")).status_code == 200
-    assert (await registry.promote("other-model", 1, alias="staging")).status_code == 200
 
-    async def pages(params: dict[str, str]) -> list[list[dict[str, object]]]:
-        found: list[list[dict[str, object]]] = []
-        cursor: str | None = None
-        while True:
-            query = params | ({"cursor": cursor} if cursor else {})
-            page = await registry.api.get("/v1/audit", params=query, headers=registry.key("reader"))
-            assert page.status_code == 200, page.text
-            found.append(page.json()["items"])
-            cursor = page.json()["next_cursor"]
-            if cursor is None:
-                return found
-
-    everything = await pages({"limit": "3"})
-    only_model = await pages({"limit": "2", "model": MODEL})
-
-    assert [len(p) for p in everything] == [3, 3, 2]
-    ids = [int(str(e["id"])) for page in everything for e in page]
-    assert ids == sorted(ids, reverse=True)
-    assert len(set(ids)) == 8
-    assert everything[0][0]["model_name"] == "other-model"
-    flat = [e for page in only_model for e in page]
-    assert [len(p) for p in only_model] == [2, 2, 2, 1]
-    assert {e["model_name"] for e in flat} == {MODEL}
-    assert [e["to_version"] for e in flat] == [1, 3, 2, 1, 3, 2, 1]
-    bad = await registry.api.get(
-        "/v1/audit", params={"cursor": "abc"}, headers=registry.key("reader")
+    versions = await every_page(registry, f"/v1/models/{MODEL}/versions", 2)
+    models = await every_page(registry, "/v1/models", 2)
+    history = await every_page(registry, f"/v1/models/{MODEL}/aliases/staging/history", 4)
+    one = await registry.api.get(
+        f"/v1/models/{MODEL}/versions", params={"limit": "1"}, headers=registry.key("reader")
     )
-    assert bad.status_code == 422
-    assert "cursor" in str(bad.json()["detail"])
+
+    assert [[v["version"] for v in page] for page in versions] == [[5, 4], [3, 2], [1]]
+    assert [[m["name"] for m in page] for page in models] == [
+        ["a-model", "baseline-predictor"],
+        ["c-model"],
+    ]
+    assert models[0][1]["aliases"] == {"staging": 1}
+    assert models[0][1]["latest_version"] == 5
+    assert [[c["to_version"] for c in page] for page in history] == [[1, 5, 4, 3], [2, 1]]
+    assert [v["version"] for v in one.json()["items"]] == [5]
+    for url in ("/v1/models", f"/v1/models/{MODEL}/versions"):
+        refused = await registry.api.get(url, params={"limit": "0"}, headers=registry.key("reader"))
+        assert refused.status_code == 422
+        assert "limit" in refused.text

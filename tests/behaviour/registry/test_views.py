@@ -10,6 +10,7 @@ from marketsense.common.app import create_app
 from marketsense.common.runtime import Runtime
 from marketsense.registry.app import create_component
 from marketsense.registry.config import RegistrySettings
+from marketsense.registry.pagination import encode_cursor
 from tests.artifacts import small_predictor
 from tests.registry_support import Registry, with_versions
 
@@ -74,7 +75,7 @@ async def test_roles_bound_what_each_key_may_do(registry: Registry, tmp_path: Pa
     history = await registry.api.get(
         f"/v1/models/{MODEL}/aliases/production/history", headers=registry.key("reader")
     )
-    assert [c["to_version"] for c in history.json()] == [1, 2, 1]
+    assert [c["to_version"] for c in history.json()["items"]] == [1, 2, 1]
 
 
 def test_every_route_is_documented_with_a_summary_tags_and_its_errors(tmp_path: Path) -> None:
@@ -88,7 +89,19 @@ def test_every_route_is_documented_with_a_summary_tags_and_its_errors(tmp_path: 
         if path.startswith("/v1/")
         for method, op in item.items()
     ]
-    assert len(operations) == 13
+    documented = {(method.upper(), path) for path, method, _ in operations}
+    assert {
+        ("GET", "/v1/models"),
+        ("GET", "/v1/models/{name}/versions"),
+        ("GET", "/v1/models/{name}/aliases/{alias}/history"),
+        ("POST", "/v1/models/{name}/versions/{version}/archive"),
+        ("DELETE", "/v1/models/{name}/aliases/{alias}"),
+        ("PATCH", "/v1/models/{name}"),
+        ("PATCH", "/v1/models/{name}/versions/{version}"),
+        ("GET", "/v1/models/{name}/compare"),
+        ("GET", "/v1/models/{name}/versions/{version}/bundle"),
+        ("GET", "/v1/audit"),
+    } <= documented
     error_schemas = [
         {"$ref": "#/components/schemas/ErrorRead"},
         {"$ref": "#/components/schemas/HTTPValidationError"},
@@ -158,18 +171,32 @@ async def test_a_time_that_is_not_iso_or_leaves_the_calendar_in_utc_is_refused(
     assert message in answer.text
 
 
-@pytest.mark.parametrize("cursor", [str(2**63), "9" * 19, "²", "%C2%B2", "0", "1" * 5000])
-async def test_an_audit_cursor_beyond_a_row_id_or_not_one_is_refused_in_plain_words(
-    registry: Registry, cursor: str
+@pytest.mark.parametrize(
+    "cursor",
+    [str(2**63), "9" * 19, "²", "%C2%B2", "0", "1" * 5000, encode_cursor(2**63), encode_cursor(0)],
+)
+@pytest.mark.parametrize(
+    "url", ["/v1/audit", f"/v1/models/{MODEL}/versions", f"/v1/models/{MODEL}/aliases/x/history"]
+)
+async def test_a_cursor_beyond_a_row_id_or_not_one_is_refused_in_plain_words(
+    registry: Registry, cursor: str, url: str
 ) -> None:
-    answer = await registry.api.get(
-        "/v1/audit", params={"cursor": cursor}, headers=registry.key("reader")
-    )
+    assert (await registry.create_model(MODEL)).status_code == 201
+    answer = await registry.api.get(url, params={"cursor": cursor}, headers=registry.key("reader"))
 
     assert answer.status_code == 422, answer.text
     assert "cursor" in answer.text
     assert "int()" not in answer.text
     assert "digits" not in answer.text
+
+
+async def test_a_model_cursor_that_names_no_model_is_refused(registry: Registry) -> None:
+    answer = await registry.api.get(
+        "/v1/models", params={"cursor": encode_cursor(7)}, headers=registry.key("reader")
+    )
+
+    assert answer.status_code == 422
+    assert "cursor" in answer.text
 
 
 def test_the_documented_schemas_state_the_bounds_and_that_force_needs_a_reason(
@@ -190,4 +217,4 @@ def test_the_documented_schemas_state_the_bounds_and_that_force_needs_a_reason(
     assert update["properties"]["version"]["maximum"] == 2**31 - 1
     assert update["if"] == {"properties": {"force": {"const": True}}, "required": ["force"]}
     assert update["then"]["properties"]["reason"] == {"minLength": 1}
-    assert cursor["schema"]["anyOf"][0]["pattern"] == "^[1-9][0-9]{0,18}$"
+    assert cursor["schema"]["anyOf"][0]["maxLength"] == 200

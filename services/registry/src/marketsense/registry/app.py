@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from marketsense.common.app import Component, build_service_app
 from marketsense.common.request_guard import BodyLimit
 from marketsense.common.runtime import Runtime
 from marketsense.registry.config import RegistrySettings
+from marketsense.registry.lifecycle_views import router as lifecycle_router
 from marketsense.registry.uploads import push_body_limit
 from marketsense.registry.views import describe_bundle_limit, post_version, router
+
+ROUTER = APIRouter()
+"""Every route of the registry: one line per router."""
+ROUTER.include_router(router)
+ROUTER.include_router(lifecycle_router)
 
 
 def create_component(runtime: Runtime, settings: RegistrySettings) -> Component:
     """The registry component: its REST API on the runtime's database and object store."""
     return Component(
         name="registry",
-        router=router,
+        router=ROUTER,
         state=settings,
         describe=[describe_bundle_limit(settings.registry_max_bundle_mb)],
         # A push streams its bundle through the upload reader, which bounds each part itself.

@@ -1,15 +1,18 @@
 """The registry's audit log: one entry for every push, refusal, promotion, rollback, archive
-and edit, with who did it and why."""
+and edit, with who did it and why; and its pages for readers."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Literal, get_args
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketsense.common.db.models import RegistryAudit
 from marketsense.common.runtime import Runtime
+from marketsense.registry.pagination import cut_page
+from marketsense.registry.schemas_lifecycle import AuditEntryRead, AuditPageRead
 
 AuditAction = Literal[
     "push",
@@ -24,6 +27,9 @@ AuditAction = Literal[
     "evaluation_set_added",
 ]
 """What an audit entry records."""
+AUDIT_ACTIONS: tuple[str, ...] = get_args(AuditAction)
+"""Every action, for filters and their documentation."""
+_ALIAS_MOVES = ("promote", "rollback")
 _DETAIL_CHARS = 4000
 
 
@@ -80,3 +86,41 @@ async def record_refusal(
             reason=reason,
             detail=detail,
         )
+
+
+def entry_read(row: RegistryAudit) -> AuditEntryRead:
+    """The API form of an audit entry; `to_version` kept for readers of alias moves."""
+    return AuditEntryRead(
+        id=row.id,
+        model_name=row.model_name,
+        action=row.action,
+        version=row.version,
+        alias=row.alias,
+        from_version=row.from_version,
+        to_version=row.version if row.action in _ALIAS_MOVES else None,
+        actor=row.actor,
+        reason=row.reason,
+        detail=row.detail,
+        forced=row.forced,
+        at=row.at,
+    )
+
+
+async def audit_page(
+    session: AsyncSession,
+    *,
+    model: str | None,
+    action: str | None,
+    limit: int,
+    before: int | None,
+) -> AuditPageRead:
+    """A page of the audit log, newest first, entries below the id `before`."""
+    query = select(RegistryAudit).order_by(RegistryAudit.id.desc()).limit(limit + 1)
+    if model is not None:
+        query = query.where(RegistryAudit.model_name == model)
+    if action is not None:
+        query = query.where(RegistryAudit.action == action)
+    if before is not None:
+        query = query.where(RegistryAudit.id < before)
+    rows, next_cursor = cut_page(list(await session.scalars(query)), limit, lambda r: r.id)
+    return AuditPageRead(items=[entry_read(row) for row in rows], next_cursor=next_cursor)

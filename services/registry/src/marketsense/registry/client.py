@@ -9,6 +9,7 @@ import shutil
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -21,9 +22,15 @@ from marketsense.models.versions import PRODUCTION
 from marketsense.registry.schemas import (
     AliasAtRead,
     AliasChangeRead,
-    AuditPageRead,
     ModelRead,
     VersionRead,
+)
+from marketsense.registry.schemas_lifecycle import (
+    AliasChangePageRead,
+    AuditPageRead,
+    CompareRead,
+    ModelPageRead,
+    VersionPageRead,
 )
 
 ProgressCallback = Callable[[int, int], None]
@@ -32,6 +39,8 @@ ProgressCallback = Callable[[int, int], None]
 # Pushes are answered only after the registry has loaded and run the model; downloads can be large.
 SLOW_READ_SECONDS = 600.0
 _CHUNK = 64 * 1024
+_PAGE = 500
+_Page = TypeVar("_Page", ModelPageRead, VersionPageRead, AliasChangePageRead)
 
 
 class ChecksumMismatchError(ApiError):
@@ -54,8 +63,8 @@ class RegistryClient(ApiClient):
         return self._call(ModelRead, "POST", "/v1/models", json=body)
 
     def list_models(self) -> list[ModelRead]:
-        """Every registered model."""
-        return self._call_list(ModelRead, "GET", "/v1/models")
+        """Every registered model, following the pages."""
+        return self._all_pages(ModelPageRead, "/v1/models")
 
     def get_model(self, name: str) -> ModelRead:
         """One registered model with its aliases and newest version."""
@@ -83,7 +92,7 @@ class RegistryClient(ApiClient):
 
     def list_versions(self, name: str) -> list[VersionRead]:
         """Every version of a model, newest first."""
-        return self._call_list(VersionRead, "GET", f"{_model_path(name)}/versions")
+        return self._all_pages(VersionPageRead, f"{_model_path(name)}/versions")
 
     def get_version(self, name: str, version: int) -> VersionRead:
         """One version of a model."""
@@ -167,7 +176,7 @@ class RegistryClient(ApiClient):
 
     def history(self, name: str, alias: str = PRODUCTION) -> list[AliasChangeRead]:
         """Every change of an alias, newest first."""
-        return self._call_list(AliasChangeRead, "GET", f"{_alias_path(name, alias)}/history")
+        return self._all_pages(AliasChangePageRead, f"{_alias_path(name, alias)}/history")
 
     def alias_at(self, name: str, alias: str, time: dt.datetime) -> AliasAtRead:
         """Which version held an alias at `time` (timezone-aware)."""
@@ -178,15 +187,84 @@ class RegistryClient(ApiClient):
         )
 
     def audit(
-        self, model: str | None = None, limit: int = 50, cursor: str | None = None
+        self,
+        model: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+        action: str | None = None,
     ) -> AuditPageRead:
-        """A page of alias changes, newest first; pass `next_cursor` back for the next page."""
+        """A page of the audit log, newest first; pass `next_cursor` back for the next page."""
         params: dict[str, str | int] = {"limit": limit}
         if model is not None:
             params["model"] = model
         if cursor is not None:
             params["cursor"] = cursor
+        if action is not None:
+            params["action"] = action
         return self._call(AuditPageRead, "GET", "/v1/audit", params=params)
+
+    # Lifecycle
+
+    def archive(self, name: str, version: int, reason: str) -> VersionRead:
+        """Archive a version: never promotable again, still downloadable (approver)."""
+        return self._call(
+            VersionRead, "POST", f"{_version_path(name, version)}/archive", json={"reason": reason}
+        )
+
+    def delete_alias(self, name: str, alias: str, reason: str) -> AliasChangeRead:
+        """Remove an alias other than `production`."""
+        return self._call(
+            AliasChangeRead, "DELETE", _alias_path(name, alias), json={"reason": reason}
+        )
+
+    def describe_model(self, name: str, description: str, reason: str = "") -> ModelRead:
+        """Replace a model's description."""
+        body = {"description": description, "reason": reason}
+        return self._call(ModelRead, "PATCH", _model_path(name), json=body)
+
+    def describe_version(
+        self, name: str, version: int, description: str, reason: str = ""
+    ) -> VersionRead:
+        """Replace a version's description."""
+        body = {"description": description, "reason": reason}
+        return self._call(VersionRead, "PATCH", _version_path(name, version), json=body)
+
+    def compare(self, name: str, a: int, b: int) -> CompareRead:
+        """Versions `a` and `b` side by side."""
+        return self._call(
+            CompareRead, "GET", f"{_model_path(name)}/compare", params={"a": a, "b": b}
+        )
+
+    def download_bundle(self, name: str, version: int, destination: Path) -> Path:
+        """Write every file of a version, manifest.json included, as one gzip tar."""
+        partial = destination.with_name(f".{destination.name}.{uuid.uuid4().hex}.part")
+        try:
+            with (
+                self._stream(
+                    "GET", f"{_version_path(name, version)}/bundle", timeout=self._slow_timeout()
+                ) as response,
+                partial.open("wb") as sink,
+            ):
+                for chunk in response.iter_bytes(_CHUNK):
+                    sink.write(chunk)
+            partial.replace(destination)
+        finally:
+            partial.unlink(missing_ok=True)
+        return destination
+
+    def _all_pages(self, page: type[_Page], url: str) -> list[Any]:
+        """Every item of a paginated list, following `next_cursor` to the last page."""
+        items: list[Any] = []
+        cursor: str | None = None
+        while True:
+            params: dict[str, str | int] = {"limit": _PAGE}
+            if cursor is not None:
+                params["cursor"] = cursor
+            answer = self._call(page, "GET", url, params=params)
+            items.extend(answer.items)
+            cursor = answer.next_cursor
+            if cursor is None:
+                return items
 
     def _slow_timeout(self) -> httpx.Timeout:
         return httpx.Timeout(self.timeout, read=max(self.timeout, SLOW_READ_SECONDS))

@@ -1,4 +1,4 @@
-"""Registry API models: registered models, their versions, aliases and the audit log."""
+"""Registry API models: registered models, their versions and aliases."""
 
 from __future__ import annotations
 
@@ -32,8 +32,9 @@ IsoTime = Annotated[
 ]
 """A time written in ISO 8601, date and time of day."""
 
-AliasAction = Literal["promote", "rollback"]
-"""How an alias moved: set to a chosen version, or sent back to the one it held before."""
+AliasAction = Literal["promote", "rollback", "delete"]
+"""How an alias moved: set to a chosen version, sent back to the one it held before, or
+removed."""
 
 _EXAMPLE_TIME = "2026-11-25T14:30:00Z"
 _EXAMPLE_MODEL_SHA = "9f2c4e1b7a0d3c5e8f6a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60"
@@ -196,6 +197,14 @@ class VersionRead(BaseModel):
     """Name of the API key that pushed it."""
     created_at: dt.datetime
     """When it was pushed (UTC)."""
+    description: str = ""
+    """What this version is; editable after the push."""
+    archived_at: dt.datetime | None = None
+    """When it was archived (never promotable again, still downloadable), or null."""
+    archived_by: str | None = None
+    """Name of the API key that archived it."""
+    archive_reason: str | None = None
+    """Why it was archived."""
     aliases: list[str]
     """Aliases currently pointing at this version."""
 
@@ -250,11 +259,11 @@ class AliasChangeRead(BaseModel):
     alias: str
     """Alias that moved."""
     action: AliasAction
-    """`promote` (set to a chosen version) or `rollback`."""
+    """`promote` (set to a chosen version), `rollback` or `delete` (the alias was removed)."""
     from_version: int | None
     """Version it pointed at before, or null if it was unset."""
-    to_version: int
-    """Version it points at after."""
+    to_version: int | None
+    """Version it points at after, or null once deleted."""
     actor: str
     """Name of the API key that moved it."""
     reason: str
@@ -289,16 +298,3 @@ class AliasAtRead(BaseModel):
     """The moment asked about (UTC)."""
     version: int | None
     """Version the alias pointed at then, or null if it was unset."""
-
-
-class AuditPageRead(BaseModel):
-    """A page of alias changes, newest first."""
-
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"items": [_EXAMPLE_CHANGE], "next_cursor": "7"}]}
-    )
-
-    items: list[AliasChangeRead]
-    """Alias changes, newest first."""
-    next_cursor: str | None
-    """Pass as `cursor` to get the next page; null on the last page."""

@@ -1,5 +1,5 @@
-"""Reading the registry in the caller's session: models, versions and their files, aliases,
-the audit log; and the refusals every registry operation may raise."""
+"""Reading the registry in the caller's session: models, versions and their files, aliases a
+page at a time; and the refusals every registry operation may raise."""
 
 from __future__ import annotations
 
@@ -17,12 +17,17 @@ from marketsense.models.kinds import ModelKind, as_kind
 from marketsense.models.versions import (
     version_files,
 )
+from marketsense.registry.pagination import cut_page
 from marketsense.registry.schemas import (
     AliasChangeRead,
-    AuditPageRead,
     FileRead,
     ModelRead,
     VersionRead,
+)
+from marketsense.registry.schemas_lifecycle import (
+    AliasChangePageRead,
+    ModelPageRead,
+    VersionPageRead,
 )
 
 log = logging.getLogger(__name__)
@@ -52,23 +57,33 @@ class Unprocessable(RegistryProblem):
     status = 422
 
 
-async def list_models(*, session: AsyncSession) -> list[ModelRead]:
-    """Every registered model, by name."""
-    models = list(await session.scalars(select(RegisteredModel).order_by(RegisteredModel.name)))
+async def list_models(*, session: AsyncSession, limit: int, after: str | None) -> ModelPageRead:
+    """A page of registered models by name, those after the name `after`."""
+    query = select(RegisteredModel).order_by(RegisteredModel.name).limit(limit + 1)
+    if after is not None:
+        query = query.where(RegisteredModel.name > after)
+    models, next_cursor = cut_page(list(await session.scalars(query)), limit, lambda m: m.name)
+    names = [m.name for m in models]
     aliases: dict[str, dict[str, int]] = {}
-    for row in await session.scalars(select(ModelAlias).order_by(ModelAlias.alias)):
+    for row in await session.scalars(
+        select(ModelAlias).where(ModelAlias.model_name.in_(names)).order_by(ModelAlias.alias)
+    ):
         aliases.setdefault(row.model_name, {})[row.alias] = row.version
     latest: dict[str, int] = {
         name: number
         for name, number in await session.execute(
-            select(ModelVersion.model_name, func.max(ModelVersion.version)).group_by(
-                ModelVersion.model_name
-            )
+            select(ModelVersion.model_name, func.max(ModelVersion.version))
+            .where(ModelVersion.model_name.in_(names))
+            .group_by(ModelVersion.model_name)
         )
     }
-    return [
-        model_read(m, aliases=aliases.get(m.name, {}), latest=latest.get(m.name)) for m in models
-    ]
+    return ModelPageRead(
+        items=[
+            model_read(m, aliases=aliases.get(m.name, {}), latest=latest.get(m.name))
+            for m in models
+        ],
+        next_cursor=next_cursor,
+    )
 
 
 async def read_model(*, session: AsyncSession, name: str) -> ModelRead:
@@ -92,19 +107,29 @@ async def model_kind(*, session: AsyncSession, name: str) -> ModelKind:
     return as_kind(model.kind)
 
 
-async def list_versions(*, session: AsyncSession, name: str) -> list[VersionRead]:
-    """Every version of a model, newest first; NotFound if the model is unknown."""
+async def list_versions(
+    *, session: AsyncSession, name: str, limit: int, before: int | None
+) -> VersionPageRead:
+    """A page of a model's versions, newest first, those below version `before`; NotFound if the
+    model is unknown."""
     model = await get_model(session, name)
     aliases = await aliases_by_version(session, name)
-    rows = await session.scalars(
+    query = (
         select(ModelVersion)
         .where(ModelVersion.model_name == name)
         .order_by(ModelVersion.version.desc())
+        .limit(limit + 1)
     )
-    return [
-        version_read(row, kind=as_kind(model.kind), aliases=aliases.get(row.version, []))
-        for row in rows
-    ]
+    if before is not None:
+        query = query.where(ModelVersion.version < before)
+    rows, next_cursor = cut_page(list(await session.scalars(query)), limit, lambda r: r.version)
+    return VersionPageRead(
+        items=[
+            version_read(row, kind=as_kind(model.kind), aliases=aliases.get(row.version, []))
+            for row in rows
+        ],
+        next_cursor=next_cursor,
+    )
 
 
 async def read_version(*, session: AsyncSession, name: str, version: int) -> VersionRead:
@@ -154,21 +179,29 @@ async def read_alias(*, session: AsyncSession, name: str, alias: str) -> Version
     return await read_version(session=session, name=name, version=target.version)
 
 
-async def alias_history(*, session: AsyncSession, name: str, alias: str) -> list[AliasChangeRead]:
-    """Every move of an alias, newest first; NotFound if the model is unknown."""
+async def alias_history(
+    *, session: AsyncSession, name: str, alias: str, limit: int, before: int | None
+) -> AliasChangePageRead:
+    """A page of an alias's moves, newest first, those before the change id `before`; NotFound
+    if the model is unknown."""
     await get_model(session, name)
-    rows = await session.scalars(
+    query = (
         select(AliasChange)
         .where(AliasChange.model_name == name, AliasChange.alias == alias)
         .order_by(AliasChange.id.desc())
+        .limit(limit + 1)
     )
-    return [change_read(row) for row in rows]
+    if before is not None:
+        query = query.where(AliasChange.id < before)
+    rows, next_cursor = cut_page(list(await session.scalars(query)), limit, lambda r: r.id)
+    return AliasChangePageRead(items=[change_read(row) for row in rows], next_cursor=next_cursor)
 
 
 async def alias_at(
     *, session: AsyncSession, name: str, alias: str, time: dt.datetime
 ) -> int | None:
-    """The version an alias pointed at at `time` (timezone-aware), or None if it was unset."""
+    """The version an alias pointed at at `time` (timezone-aware), or None if it was unset or
+    deleted then."""
     await get_model(session, name)
     return await session.scalar(
         select(AliasChange.to_version)
@@ -179,25 +212,6 @@ async def alias_at(
         )
         .order_by(AliasChange.at.desc(), AliasChange.id.desc())
         .limit(1)
-    )
-
-
-async def audit_page(
-    *, session: AsyncSession, model: str | None, limit: int, cursor: int | None
-) -> AuditPageRead:
-    """A page of alias changes, newest first, after `cursor` (the last id of the page before)."""
-    query = select(AliasChange).order_by(AliasChange.id.desc()).limit(limit + 1)
-    if model is not None:
-        await get_model(session, model)
-        query = query.where(AliasChange.model_name == model)
-    if cursor is not None:
-        query = query.where(AliasChange.id < cursor)
-    rows = list(await session.scalars(query))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return AuditPageRead(
-        items=[change_read(row) for row in rows],
-        next_cursor=str(rows[-1].id) if more else None,
     )
 
 
@@ -293,6 +307,10 @@ def version_read(row: ModelVersion, *, kind: ModelKind, aliases: list[str]) -> V
         evaluation_window=row.evaluation_window,
         created_by=row.created_by,
         created_at=row.created_at,
+        description=row.description,
+        archived_at=row.archived_at,
+        archived_by=row.archived_by,
+        archive_reason=row.archive_reason,
         aliases=aliases,
     )
 

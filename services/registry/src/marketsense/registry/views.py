@@ -11,11 +11,9 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, st
 
 from marketsense.common.api_models import (
     AUTH_ERRORS,
-    ID_CURSOR_PATTERN,
     MAX_INT32,
     UNREADABLE_BODY,
     error_response,
-    row_id,
 )
 from marketsense.common.app import Describe
 from marketsense.common.auth import Role, role_allows
@@ -31,18 +29,29 @@ from marketsense.registry.deps import (
     SessionDep,
     SettingsDep,
 )
+from marketsense.registry.pagination import (
+    PageCursor,
+    PageLimit,
+    name_cursor,
+    number_cursor,
+    read_cursor,
+)
 from marketsense.registry.schemas import (
     ALIAS_PATTERN,
     MODEL_NAME_PATTERN,
     AliasAtRead,
     AliasChangeRead,
     AliasUpdate,
-    AuditPageRead,
     IsoTime,
     ModelCreate,
     ModelRead,
     RollbackCreate,
     VersionRead,
+)
+from marketsense.registry.schemas_lifecycle import (
+    AliasChangePageRead,
+    ModelPageRead,
+    VersionPageRead,
 )
 from marketsense.registry.uploads import (
     BUNDLE_PART,
@@ -139,11 +148,15 @@ async def post_model(body: ModelCreate, principal: PublisherKey, runtime: Runtim
 @router.get(
     "/models",
     tags=["models"],
-    response_model=list[ModelRead],
-    summary="Every registered model with its aliases and newest version.",
+    response_model=ModelPageRead,
+    summary="Registered models with their aliases and newest version, by name, a page at a time.",
+    responses=_INVALID,
 )
-async def get_models(_key: ReaderKey, session: SessionDep) -> list[ModelRead]:
-    return await service.list_models(session=session)
+async def get_models(
+    _key: ReaderKey, session: SessionDep, limit: PageLimit = 100, cursor: PageCursor = None
+) -> ModelPageRead:
+    after = read_cursor(name_cursor, cursor)
+    return await service.list_models(session=session, limit=limit, after=after)
 
 
 @router.get(
@@ -219,13 +232,20 @@ async def post_version(
 @router.get(
     "/models/{name}/versions",
     tags=["versions"],
-    response_model=list[VersionRead],
-    summary="Every version of a model, newest first.",
-    responses=_NOT_FOUND,
+    response_model=VersionPageRead,
+    summary="A model's versions, newest first, a page at a time.",
+    responses={**_NOT_FOUND, **_INVALID},
 )
-async def get_versions(name: ModelName, _key: ReaderKey, session: SessionDep) -> list[VersionRead]:
+async def get_versions(
+    name: ModelName,
+    _key: ReaderKey,
+    session: SessionDep,
+    limit: PageLimit = 100,
+    cursor: PageCursor = None,
+) -> VersionPageRead:
+    before = read_cursor(number_cursor, cursor)
     with _as_http():
-        return await service.list_versions(session=session, name=name)
+        return await service.list_versions(session=session, name=name, limit=limit, before=before)
 
 
 @router.get(
@@ -349,15 +369,23 @@ async def post_rollback(
 @router.get(
     "/models/{name}/aliases/{alias}/history",
     tags=["aliases"],
-    response_model=list[AliasChangeRead],
-    summary="Every move of an alias, newest first.",
-    responses=_NOT_FOUND,
+    response_model=AliasChangePageRead,
+    summary="The moves of an alias, deletions included, newest first, a page at a time.",
+    responses={**_NOT_FOUND, **_INVALID},
 )
 async def get_history(
-    name: ModelName, alias: AliasName, _key: ReaderKey, session: SessionDep
-) -> list[AliasChangeRead]:
+    name: ModelName,
+    alias: AliasName,
+    _key: ReaderKey,
+    session: SessionDep,
+    limit: PageLimit = 100,
+    cursor: PageCursor = None,
+) -> AliasChangePageRead:
+    before = read_cursor(number_cursor, cursor)
     with _as_http():
-        return await service.alias_history(session=session, name=name, alias=alias)
+        return await service.alias_history(
+            session=session, name=name, alias=alias, limit=limit, before=before
+        )
 
 
 @router.get(
@@ -393,37 +421,6 @@ async def get_alias_at(
     with _as_http():
         version = await service.alias_at(session=session, name=name, alias=alias, time=utc)
     return AliasAtRead(model_name=name, alias=alias, time=utc, version=version)
-
-
-@router.get(
-    "/audit",
-    tags=["audit"],
-    response_model=AuditPageRead,
-    summary="Alias changes across models, newest first, a page at a time.",
-    responses={**_NOT_FOUND, **_INVALID},
-)
-async def get_audit(
-    _key: ReaderKey,
-    session: SessionDep,
-    model: Annotated[
-        str | None, Query(pattern=MODEL_NAME_PATTERN, description="Only this model's changes.")
-    ] = None,
-    limit: Annotated[int, Query(ge=1, le=500, description="Entries per page.")] = 50,
-    cursor: Annotated[
-        str | None,
-        Query(
-            pattern=ID_CURSOR_PATTERN,
-            max_length=19,
-            description="`next_cursor` of the previous page, unchanged (an audit entry's id).",
-        ),
-    ] = None,
-) -> AuditPageRead:
-    try:
-        position = None if cursor is None else row_id(cursor)
-    except ValueError as error:
-        raise HTTPException(422, f"cursor: {error}") from error
-    with _as_http():
-        return await service.audit_page(session=session, model=model, limit=limit, cursor=position)
 
 
 def describe_bundle_limit(max_bundle_mb: int) -> Describe:

@@ -223,3 +223,24 @@ async def test_the_bundle_downloads_every_file_with_its_manifest_and_refuses_dam
     assert damaged.status_code == 500
     assert "model.onnx" in damaged.json()["detail"]
     assert "sha256" in damaged.json()["detail"]
+
+
+async def test_production_does_not_roll_back_to_an_archived_version(
+    registry: Registry, tmp_path: Path
+) -> None:
+    await with_versions(registry, tmp_path, MODEL, 0.6, 0.65)
+    assert (await registry.promote(MODEL, 1)).status_code == 200
+    assert (await registry.promote(MODEL, 2)).status_code == 200
+    assert (await archive(registry, 1)).status_code == 200
+
+    rolled = await registry.api.post(
+        f"/v1/models/{MODEL}/rollback",
+        json={"reason": "v2 drifts"},
+        headers=registry.key("approver"),
+    )
+
+    assert rolled.status_code == 409
+    assert "archived" in rolled.json()["detail"]
+    assert "claimed metrics were inflated" in rolled.json()["detail"]
+    model = await registry.api.get(f"/v1/models/{MODEL}", headers=registry.key("reader"))
+    assert model.json()["aliases"] == {"production": 2}

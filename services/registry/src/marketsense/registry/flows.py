@@ -202,6 +202,11 @@ async def rollback(*, runtime: Runtime, name: str, reason: str, actor: str) -> A
                 "(it was never moved from one version to another)"
             )
         target = await get_version(session, name, last.from_version)
+        if target.archived_at is not None:  # archived: never production again, rollback included
+            raise Conflict(
+                f"{PRODUCTION} of {name!r} would roll back to version {target.version}, which is "
+                f"archived ({target.archive_reason}); promote another version instead"
+            )
         return await _move(
             runtime,
             session,

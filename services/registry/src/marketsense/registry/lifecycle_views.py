@@ -1,5 +1,6 @@
 """Registry routes of a version's lifecycle and the views across versions: archive, alias
-deletion, description edits, comparison, the bundle as one download and the audit log."""
+deletion and an alias's history, description edits, comparison, the bundle as one download and
+the audit log."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from marketsense.registry.deps import ApproverKey, PublisherKey, ReaderKey, Runt
 from marketsense.registry.pagination import PageCursor, PageLimit, number_cursor, read_cursor
 from marketsense.registry.schemas import MODEL_NAME_PATTERN, AliasChangeRead, ModelRead, VersionRead
 from marketsense.registry.schemas_lifecycle import (
+    AliasChangePageRead,
     AliasDelete,
     ArchiveCreate,
     AuditPageRead,
@@ -137,6 +139,28 @@ async def patch_version(
             description=body.description,
             reason=body.reason,
             actor=principal.name,
+        )
+
+
+@router.get(
+    "/models/{name}/aliases/{alias}/history",
+    tags=["aliases"],
+    response_model=AliasChangePageRead,
+    summary="The moves of an alias, deletions included, newest first, a page at a time.",
+    responses={**_NOT_FOUND, **_INVALID},
+)
+async def get_history(
+    name: ModelName,
+    alias: AliasName,
+    _key: ReaderKey,
+    session: SessionDep,
+    limit: PageLimit = 100,
+    cursor: PageCursor = None,
+) -> AliasChangePageRead:
+    before = read_cursor(number_cursor, cursor)
+    with _as_http():
+        return await service.alias_history(
+            session=session, name=name, alias=alias, limit=limit, before=before
         )
 
 

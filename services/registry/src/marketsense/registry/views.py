@@ -48,11 +48,7 @@ from marketsense.registry.schemas import (
     RollbackCreate,
     VersionRead,
 )
-from marketsense.registry.schemas_lifecycle import (
-    AliasChangePageRead,
-    ModelPageRead,
-    VersionPageRead,
-)
+from marketsense.registry.schemas_lifecycle import ModelPageRead, VersionPageRead
 from marketsense.registry.uploads import (
     BUNDLE_PART,
     MANIFEST_PART,
@@ -363,28 +359,6 @@ async def post_rollback(
     with _as_http():
         return await flows.rollback(
             runtime=runtime, name=name, reason=body.reason, actor=principal.name
-        )
-
-
-@router.get(
-    "/models/{name}/aliases/{alias}/history",
-    tags=["aliases"],
-    response_model=AliasChangePageRead,
-    summary="The moves of an alias, deletions included, newest first, a page at a time.",
-    responses={**_NOT_FOUND, **_INVALID},
-)
-async def get_history(
-    name: ModelName,
-    alias: AliasName,
-    _key: ReaderKey,
-    session: SessionDep,
-    limit: PageLimit = 100,
-    cursor: PageCursor = None,
-) -> AliasChangePageRead:
-    before = read_cursor(number_cursor, cursor)
-    with _as_http():
-        return await service.alias_history(
-            session=session, name=name, alias=alias, limit=limit, before=before
         )
 
 

@@ -10,12 +10,20 @@ import json
 import tarfile
 from pathlib import Path
 
+import httpx
 from sqlalchemy import select
 
 from marketsense.common.db.models import RegistryAudit
 from tests.registry_support import Registry, with_versions
 
 MODEL = "baseline-predictor"
+
+
+def _read(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    """The bytes of a regular file member."""
+    extracted = tar.extractfile(member)
+    assert extracted is not None, member.name
+    return extracted.read()
 
 
 async def audit_actions(registry: Registry) -> list[tuple[str, int | None, str | None, str]]:
@@ -25,7 +33,9 @@ async def audit_actions(registry: Registry) -> list[tuple[str, int | None, str |
         return [(r.action, r.version, r.alias, r.reason) for r in rows]
 
 
-async def archive(registry: Registry, version: int, *, holder: str = "approver", **body: str):  # type: ignore[no-untyped-def]
+async def archive(
+    registry: Registry, version: int, *, holder: str = "approver", **body: str
+) -> httpx.Response:
     """Ask to archive a version of MODEL."""
     return await registry.api.post(
         f"/v1/models/{MODEL}/versions/{version}/archive",
@@ -84,7 +94,7 @@ async def test_an_alias_is_deleted_into_its_history_but_production_is_not(
     moved = await registry.promote(MODEL, 2, alias="staging")
     assert moved.status_code == 200
 
-    async def delete(alias: str, body: dict[str, str], holder: str = "publisher"):  # type: ignore[no-untyped-def]
+    async def delete(alias: str, body: dict[str, str], holder: str = "publisher") -> httpx.Response:
         return await registry.api.request(
             "DELETE",
             f"/v1/models/{MODEL}/aliases/{alias}",
@@ -206,7 +216,7 @@ async def test_the_bundle_downloads_every_file_with_its_manifest_and_refuses_dam
     assert int(bundle.headers["content-length"]) == len(bundle.content)
     assert "baseline-predictor-1.tar.gz" in bundle.headers["content-disposition"]
     with tarfile.open(fileobj=io.BytesIO(bundle.content), mode="r:gz") as tar:
-        members = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}  # type: ignore[union-attr]
+        members = {m.name: _read(tar, m) for m in tar.getmembers()}
     assert sorted(members) == sorted(f["name"] for f in files) == ["manifest.json", "model.onnx"]
     for file in files:
         assert hashlib.sha256(members[file["name"]]).hexdigest() == file["sha256"]

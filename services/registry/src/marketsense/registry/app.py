@@ -8,8 +8,11 @@ from marketsense.common.app import Component, build_service_app
 from marketsense.common.request_guard import BodyLimit
 from marketsense.common.runtime import Runtime
 from marketsense.registry.config import RegistrySettings
+from marketsense.registry.serving_views import router as serving_router
 from marketsense.registry.uploads import push_body_limit
 from marketsense.registry.views import describe_bundle_limit, post_version, router
+
+router.include_router(serving_router)
 
 
 def create_component(runtime: Runtime, settings: RegistrySettings) -> Component:

@@ -78,11 +78,22 @@ def _sample(name: str, **labels: str) -> float | None:
     return REGISTRY.get_sample_value(name, labels)
 
 
-def served(service: str, model: str, version: str, source: str = "registry") -> float | None:
-    """`marketsense_model_info` of a served version: 1 while served, None otherwise."""
-    return _sample(
-        "marketsense_model_info", service=service, model=model, version=version, source=source
-    )
+def served(
+    service: str, model: str, version: str, source: str = "registry", variant: str | None = None
+) -> float | None:
+    """`marketsense_model_info` of a served version (of `variant`, or of whichever variant it
+    runs when None): 1 while served, None otherwise."""
+    labels = {"service": service, "model": model, "version": version, "source": source}
+    for family in REGISTRY.collect():
+        for sample in family.samples:
+            if sample.name != "marketsense_model_info":
+                continue
+            if labels.items() <= sample.labels.items() and variant in (
+                None,
+                sample.labels["variant"],
+            ):
+                return sample.value
+    return None
 
 
 def failures(service: str, model: str, version: str) -> float:

@@ -112,6 +112,11 @@ async def test_run_over_every_stage_ends_success_with_a_prediction_per_symbol(
                 "sentiment_model": True,
                 "predictor": True,
             },
+            "serving": ready.json()["serving"],
+        }
+        assert {(r["model"], r["variant"]) for r in ready.json()["serving"]} == {
+            ("minilm-sentiment", "int8"),
+            ("baseline-predictor", "fp32"),
         }
 
 

@@ -55,9 +55,33 @@ async def test_readiness_reports_every_check_and_is_503_while_one_fails(tmp_path
     assert ready.json() == {
         "ready": False,
         "checks": {"database": True, "bus": True, "object_store": True, "model": False},
+        "serving": [],
     }
     assert 'route="/readyz"' in metrics.text
     assert 'service="factory-test"' in metrics.text
+
+
+async def test_readiness_lists_what_each_component_serves_once_it_serves_it(
+    tmp_path: Path,
+) -> None:
+    runtime = Runtime(CommonSettings(home=tmp_path / "home"), service="factory-test")
+    served: dict[str, Any] = {"model": "m", "version": "3", "variant": "int8", "source": "registry"}
+    loaded: list[dict[str, Any]] = []
+    components = [
+        Component("scoring", serving=[lambda: loaded[0] if loaded else None]),
+        Component("ranking", serving=[lambda: None]),
+    ]
+    app = create_app(runtime, components, title="factory test")
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as api,
+    ):
+        before = (await api.get("/readyz")).json()
+        loaded.append(served)
+        after = (await api.get("/readyz")).json()
+
+    assert before["serving"] == []
+    assert after["serving"] == [served]
 
 
 async def test_components_start_in_order_and_stop_in_reverse_around_their_loops(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,13 +14,14 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from marketsense.common.db.models import ModelVersion
+from marketsense.common.db.models import ModelServing, ModelVersion
 from marketsense.common.errors import RetryableError
 from marketsense.common.events import Envelope, ModelPromoted, ObjectRef
 from marketsense.common.runtime import Runtime
 from marketsense.models.files import MANIFEST_FILE, MODEL_FILE
 from marketsense.models.live import LiveModel, LiveModelSettings, Refresh, Source
 from marketsense.models.predictor import OnnxPredictor, warm_up_predictor
+from marketsense.models.serving_reports import ServingReport
 from marketsense.models.slot import ModelSlot
 from marketsense.models.versions import dump_files, version_files
 from marketsense.prediction.config import PredictionSettings
@@ -364,3 +366,33 @@ async def test_downloads_in_progress_are_left_alone_when_old_versions_are_pruned
 
         kept = sorted(p.name.split("-")[0] for p in (tmp_path / "cache" / live.name).iterdir())
         assert kept == [".9", "2", "3"]
+
+
+async def test_every_poll_refreshes_the_replicas_serving_report(tmp_path: Path) -> None:
+    async with following(tmp_path) as live:
+        await publish(live.runtime, name=live.name, folder=small_predictor(tmp_path / "v1"))
+        live.poll_seconds = 0.05
+
+        async def reported_at() -> dt.datetime | None:
+            async with live.runtime.database.session() as session:
+                row = await session.get(ModelServing, (live.reporter.replica, live.name))
+            return None if row is None else row.reported_at
+
+        await live.start()
+        first = await reported_at()
+        assert first is not None
+
+        async def refreshed() -> bool:
+            later = await reported_at()
+            return later is not None and later > first
+
+        await eventually(refreshed, timeout=10)
+        assert live.serving() == ServingReport(
+            service="prediction",
+            model=live.name,
+            version="1",
+            variant="fp32",
+            source="registry",
+        )
+        await live.stop()
+        assert await reported_at() is None

@@ -43,4 +43,14 @@ async def test_readiness_is_false_until_a_production_version_is_promoted(
             return (await client.get("/readyz")).status_code == 200
 
         await eventually(ready, timeout=10)
-        assert live_support.served("prediction", name, "1") == 1
+        assert live_support.served("prediction", name, "1", variant="fp32") == 1
+        assert not_ready.json()["serving"] == []
+        assert (await client.get("/readyz")).json()["serving"] == [
+            {
+                "service": "prediction",
+                "model": name,
+                "version": "1",
+                "variant": "fp32",
+                "source": "registry",
+            }
+        ]

@@ -7,9 +7,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from marketsense.common.app import create_app
+from marketsense.common.db.models import ModelServing
 from marketsense.common.runtime import Runtime
+from marketsense.models.serving_reports import replica_id
 from marketsense.processing.app import create_component as processing
 from marketsense.processing.config import ProcessingSettings
 from tests import live_support
@@ -68,6 +71,46 @@ async def test_processing_swaps_its_sentiment_model_when_a_version_is_promoted(
             lambda: live_support.failures("processing", name, str(third)) == 1, timeout=20
         )
         assert live_support.served("processing", name, "2") == 1
+
+
+@pytest.mark.parametrize(("quantized", "variant"), [(True, "int8"), (False, "fp32")])
+async def test_each_replica_reports_the_version_and_graph_it_serves(
+    tmp_path: Path,
+    sentiment_model_dir: Path,
+    api: live_support.Clients,
+    quantized: bool,
+    variant: str,
+) -> None:
+    name = live_support.unique("sentiment")
+    settings = ProcessingSettings.model_validate(
+        {
+            "home": tmp_path / "home",
+            "sentiment_model": name,
+            "sentiment_model_path": tmp_path / "no-local-model",
+            "sentiment_quantized": quantized,
+        }
+    )
+    runtime = Runtime(settings, service="processing")
+    app = create_app(runtime, [processing(runtime, settings)], title="test processing")
+    await runtime.start_storage()
+    await publish(runtime, name=name, kind="sentiment", folder=sentiment_model_dir)
+    async with app.router.lifespan_context(app):
+        ready = (await api(app).get("/readyz")).json()
+        async with runtime.database.session() as session:
+            rows = (
+                await session.scalars(select(ModelServing).where(ModelServing.model_name == name))
+            ).all()
+        assert live_support.served("processing", name, "1", variant=variant) == 1
+
+    report = {"model": name, "version": "1", "variant": variant, "source": "registry"}
+    assert ready["serving"] == [{"service": "processing"} | report]
+    assert [(r.replica, r.service, r.version, r.variant, r.source) for r in rows] == [
+        (replica_id(), "processing", "1", variant, "registry")
+    ]
+    # A stopped replica withdraws its report and its info metric.
+    async with runtime.database.session() as session:
+        assert await session.get(ModelServing, (replica_id(), name)) is None
+    assert live_support.served("processing", name, "1") is None
 
 
 def _with_broken_tokenizer(source: Path, directory: Path) -> Path:

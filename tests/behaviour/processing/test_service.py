@@ -4,6 +4,7 @@ feature row stored, recorded and announced together, once."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -253,3 +254,33 @@ async def test_a_day_of_judgeable_texts_leaves_no_note(
 
     task = await task_of(runtime, run_id=run_id, symbol=SYMBOL, stage=Stage.PROCESS)
     assert (task.state, task.notes) == (TaskState.SUCCESS, None)
+
+
+def _with_max_length(source: Path, directory: Path, max_length: int) -> Path:
+    """The artifact in `source` with a manifest declaring `max_length` tokens per text."""
+    directory.mkdir()
+    for path in source.iterdir():
+        if path.is_file() and path.name != "manifest.json":
+            (directory / path.name).symlink_to(path)
+    manifest = json.loads((source / "manifest.json").read_text())
+    (directory / "manifest.json").write_text(json.dumps(manifest | {"max_length": max_length}))
+    return directory
+
+
+async def test_texts_are_cut_to_the_served_models_max_length_in_tokens(
+    sentiment_model_dir: Path, tmp_path: Path
+) -> None:
+    short = SentimentModel(_with_max_length(sentiment_model_dir, tmp_path / "short", 24))
+    head = "Shares of the company surged after it beat estimates and raised its guidance. " * 2
+    # Two texts of about 600 tokens that agree on their first 24 tokens and differ after them:
+    # cut to 24 tokens they are the same text; uncut, the graph (512 positions) cannot run them.
+    tails = (" The outlook is bleak and losses keep mounting.", " Record profits again.")
+    texts = pd.DataFrame({"date": [AS_OF, AS_OF], "text": [head + tail * 60 for tail in tails]})
+    assert all(len(short.encode([text])["input_ids"][0]) == 24 for text in texts["text"])
+
+    scored = await score_day(short, texts, as_of=AS_OF, batch_size=2)
+
+    assert len(scored) == 2
+    assert np.isfinite(scored["score"]).all()
+    assert scored["score"].iloc[0] == pytest.approx(scored["score"].iloc[1], abs=1e-6)
+    assert scored["score"].iloc[0] > 0.2

@@ -101,6 +101,7 @@ def test_every_route_is_documented_with_a_summary_tags_and_its_errors(tmp_path: 
         ("GET", "/v1/models/{name}/compare"),
         ("GET", "/v1/models/{name}/versions/{version}/bundle"),
         ("GET", "/v1/audit"),
+        ("GET", "/v1/models/{name}/serving"),
     } <= documented
     error_schemas = [
         {"$ref": "#/components/schemas/ErrorRead"},

@@ -29,6 +29,7 @@ Check = Callable[[], Awaitable[bool]]
 Hook = Callable[[], Awaitable[None]]
 Loop = Callable[[], Awaitable[None]]
 Describe = Callable[[dict[str, Any]], None]
+Serving = Callable[[], dict[str, Any] | None]
 
 
 @dataclass
@@ -51,6 +52,9 @@ class Component:
     body_limits: dict[Callable[..., Any], BodyLimit] = field(default_factory=dict)
     """Body limits of routes (by endpoint function) that need another than
     `http_max_body_bytes`. Every route of `router` needs an API key."""
+    serving: list[Serving] = field(default_factory=list)
+    """What the component serves now (model, version, variant, source), listed in `/readyz`;
+    None while nothing is loaded."""
 
 
 class BackgroundLoops:
@@ -125,6 +129,12 @@ def create_app(runtime: Runtime, components: list[Component], *, title: str) -> 
 
     hooks = [hook for component in components for hook in component.describe]
     _describe_with(app, [_document_body_answers, *hooks])
+    _add_operations_routes(app, runtime, components)
+    return app
+
+
+def _add_operations_routes(app: FastAPI, runtime: Runtime, components: list[Component]) -> None:
+    """Liveness, readiness (with what each component serves) and metrics."""
     checks: dict[str, Check] = {
         "database": runtime.database.healthy,
         "bus": runtime.bus.healthy,
@@ -132,6 +142,7 @@ def create_app(runtime: Runtime, components: list[Component], *, title: str) -> 
     }
     for component in components:
         checks.update(component.ready_checks)
+    serving = [report for component in components for report in component.serving]
 
     @app.get("/healthz", tags=["operations"], summary="Liveness: the process is serving.")
     async def healthz() -> dict[str, str]:
@@ -140,13 +151,18 @@ def create_app(runtime: Runtime, components: list[Component], *, title: str) -> 
     @app.get(
         "/readyz",
         tags=["operations"],
-        summary="Readiness: database, bus, object store and required models are available.",
+        summary="Readiness: database, bus, object store and required models are available; "
+        "`serving` lists the model, version and variant each model-serving part answers with.",
         responses={503: {"description": "At least one dependency is not ready."}},
     )
     async def readyz() -> JSONResponse:
         results = {name: await check() for name, check in checks.items()}
         ready = all(results.values())
-        return JSONResponse({"ready": ready, "checks": results}, status_code=200 if ready else 503)
+        served = [report for report in (each() for each in serving) if report is not None]
+        return JSONResponse(
+            {"ready": ready, "checks": results, "serving": served},
+            status_code=200 if ready else 503,
+        )
 
     @app.get(
         "/metrics",
@@ -156,8 +172,6 @@ def create_app(runtime: Runtime, components: list[Component], *, title: str) -> 
     )
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-    return app
 
 
 S = TypeVar("S", bound=CommonSettings)

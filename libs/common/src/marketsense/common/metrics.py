@@ -45,8 +45,9 @@ OUTBOX_RELAYED = Counter(
 )
 MODEL_INFO = Gauge(
     "marketsense_model_info",
-    "1 for the model version a service serves now, by where it came from (registry or local).",
-    ["service", "model", "version", "source"],
+    "1 for the model version a service serves now, by where it came from (registry or local) "
+    "and the graph that answers (fp32 or int8).",
+    ["service", "model", "version", "source", "variant"],
 )
 MODEL_SWAPS = Counter(
     "marketsense_model_swaps_total",

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import Field
 from sqlalchemy import select
@@ -24,6 +24,7 @@ from marketsense.common.metrics import MODEL_INFO, MODEL_LOAD_FAILURES, MODEL_SW
 from marketsense.common.runtime import Runtime
 from marketsense.common.settings import CommonSettings
 from marketsense.models.files import MANIFEST_FILE
+from marketsense.models.serving_reports import ServingReport, ServingReporter
 from marketsense.models.slot import ModelSlot
 from marketsense.models.versions import (
     PRODUCTION,
@@ -92,6 +93,8 @@ class Refresh(StrEnum):
     """The production version could not be used; the previous model keeps serving."""
 
 
+Variant = Callable[[M], str]
+"""Names the graph a loaded model runs (`fp32` or `int8`)."""
 Loader = Callable[[Path], M]
 """Builds a model from an artifact folder; raises on a bad artifact."""
 WarmUp = Callable[[M], None]
@@ -121,6 +124,8 @@ class LiveModel(Generic[M]):
         cache_dir: Path,
         poll_seconds: float,
         fallback: Path | None = None,
+        variant: Variant[M] | None = None,
+        reporter: ServingReporter | None = None,
     ):
         self.runtime = runtime
         self.name = name
@@ -130,10 +135,14 @@ class LiveModel(Generic[M]):
         self.cache_dir = cache_dir
         self.poll_seconds = poll_seconds
         self.fallback = fallback
+        self.variant_of: Variant[M] = variant or _fp32
+        self.reporter = reporter or ServingReporter(runtime)
         self.version: str | None = None
         """Version served now (the registry's number, or the local manifest's version)."""
         self.source: Source | None = None
         """Where the served version came from."""
+        self.variant: str | None = None
+        """Graph the served version runs (`fp32` or `int8`)."""
         self.on_swap: list[SwapHook[M]] = []
         self._lock = asyncio.Lock()
         # (version, when the alias moved to it): a new promotion of the same version retries.
@@ -155,7 +164,8 @@ class LiveModel(Generic[M]):
     async def _on_promoted(self, _envelope: Envelope, payload: ModelPromoted) -> None:
         if payload.model_name != self.name or payload.alias != PRODUCTION:
             return
-        await self.refresh()
+        if await self.refresh() is Refresh.SWAPPED:
+            await self.report()
 
     async def start(self) -> None:
         """Load the production version (or the local fallback), then poll in the background."""
@@ -166,6 +176,7 @@ class LiveModel(Generic[M]):
             outcome = Refresh.FAILED
         if outcome is Refresh.NOT_REGISTERED:
             await self._load_fallback()
+        await self.report()
         self._poller = asyncio.create_task(self._poll(), name=f"poll-{self.name}")
 
     async def stop(self) -> None:
@@ -176,6 +187,7 @@ class LiveModel(Generic[M]):
                 await self._poller
             self._poller = None
         self._forget_info()
+        await self.reporter.withdraw(self.name)
 
     async def _poll(self) -> None:
         while True:
@@ -186,6 +198,31 @@ class LiveModel(Generic[M]):
                 log.warning(
                     "checking the production version of %s failed", self.name, exc_info=True
                 )
+            # Also a heartbeat: the registry counts a replica as serving while its report is fresh.
+            await self.report()
+
+    def serving(self) -> ServingReport | None:
+        """What this process serves now, or None before a model is loaded."""
+        if self.version is None or self.source is None or self.variant is None:
+            return None
+        return ServingReport(
+            service=self.runtime.service,
+            model=self.name,
+            version=self.version,
+            variant=self.variant,
+            source=self.source.value,
+        )
+
+    def reported(self) -> dict[str, Any] | None:
+        """`serving()` as JSON-ready fields, for `/readyz`."""
+        report = self.serving()
+        return None if report is None else report.as_dict()
+
+    async def report(self) -> None:
+        """Tell the registry what this replica serves; a failure is logged, serving goes on."""
+        report = self.serving()
+        if report is not None:
+            await self.reporter.report(report)
 
     async def refresh(self) -> Refresh:
         """Serve the production version if it is not served yet; raise RetryableError on a
@@ -232,7 +269,12 @@ class LiveModel(Generic[M]):
                 self._fail(attempt, exc)
                 return Refresh.FAILED
             self._install(model, version=version, source=Source.REGISTRY)
-            log.info("serving %s version %s from the registry (production)", self.name, version)
+            log.info(
+                "serving %s version %s (%s graph) from the registry (production)",
+                self.name,
+                version,
+                self.variant,
+            )
             # The previous version stays on disk, so a rollback loads without a download.
             self._kept = [directory, *(d for d in self._kept if d != directory)][:2]
             await asyncio.to_thread(_prune, self.cache_dir / self.name, keep=set(self._kept))
@@ -276,10 +318,11 @@ class LiveModel(Generic[M]):
             return
         self._install(model, version=model.manifest.version, source=Source.LOCAL)
         log.info(
-            "serving %s version %s from the local folder %s "
+            "serving %s version %s (%s graph) from the local folder %s "
             "(the registry has no production version of %s)",
             model.manifest.name,
             model.manifest.version,
+            self.variant,
             self.fallback,
             self.name,
         )
@@ -290,16 +333,25 @@ class LiveModel(Generic[M]):
         self.slot.current = model
         self._forget_info()
         self.version, self.source = version, source
-        MODEL_INFO.labels(self.runtime.service, self.name, version, source.value).set(1)
+        self.variant = self.variant_of(model)
+        MODEL_INFO.labels(self.runtime.service, self.name, version, source.value, self.variant).set(
+            1
+        )
         if replacing:
             MODEL_SWAPS.labels(self.runtime.service, self.name).inc()
         for hook in self.on_swap:
             hook(model)
 
     def _forget_info(self) -> None:
-        if self.version is not None and self.source is not None:
+        if self.version is not None and self.source is not None and self.variant is not None:
             with contextlib.suppress(KeyError):
-                MODEL_INFO.remove(self.runtime.service, self.name, self.version, self.source.value)
+                MODEL_INFO.remove(
+                    self.runtime.service, self.name, self.version, self.source.value, self.variant
+                )
+
+
+def _fp32(_model: object) -> str:
+    return "fp32"
 
 
 def _prune(folder: Path, *, keep: set[Path]) -> None:

@@ -65,6 +65,7 @@ def create_component(runtime: Runtime, settings: PredictionSettings) -> Componen
             max_rows=settings.predict_max_rows,
         ),
         ready_checks={"predictor": model_loaded},
+        serving=[live.reported],
         describe=[describe_row_limit(settings.predict_max_rows)],
         body_limits={predict: BodyLimit(predict_limit, "MARKETSENSE_PREDICT_MAX_ROWS")},
         on_start=[live.start],

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from marketsense.common.app import Component, build_service_app
 from marketsense.common.runtime import Runtime
 from marketsense.models.live import LiveModel
-from marketsense.models.sentiment import load_sentiment_model, warm_up_sentiment
+from marketsense.models.sentiment import SentimentModel, load_sentiment_model, warm_up_sentiment
 from marketsense.processing.config import ProcessingSettings
 from marketsense.processing.consumers import subscriptions
 from marketsense.processing.service import SentimentSlot
@@ -34,6 +34,7 @@ def create_component(runtime: Runtime, settings: ProcessingSettings) -> Componen
         cache_dir=settings.resolved_model_cache_dir(),
         poll_seconds=settings.model_poll_seconds,
         fallback=settings.resolved_sentiment_model_path(),
+        variant=sentiment_variant,
     )
     for subscription in subscriptions(
         runtime, slot, live, service="processing", batch_size=settings.sentiment_batch_size
@@ -46,9 +47,15 @@ def create_component(runtime: Runtime, settings: ProcessingSettings) -> Componen
     return Component(
         name="processing",
         ready_checks={"sentiment_model": model_loaded},
+        serving=[live.reported],
         on_start=[live.start],
         on_stop=[live.stop],
     )
+
+
+def sentiment_variant(model: SentimentModel) -> str:
+    """The graph a loaded sentiment model runs: int8 only when asked for and shipped."""
+    return "int8" if model.quantized else "fp32"
 
 
 def build_app(settings: ProcessingSettings | None = None) -> FastAPI:

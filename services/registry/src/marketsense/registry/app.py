@@ -9,6 +9,7 @@ from marketsense.common.request_guard import BodyLimit
 from marketsense.common.runtime import Runtime
 from marketsense.registry.config import RegistrySettings
 from marketsense.registry.lifecycle_views import router as lifecycle_router
+from marketsense.registry.serving_views import router as serving_router
 from marketsense.registry.uploads import push_body_limit
 from marketsense.registry.views import describe_bundle_limit, post_version, router
 
@@ -16,6 +17,7 @@ ROUTER = APIRouter()
 """Every route of the registry: one line per router."""
 ROUTER.include_router(router)
 ROUTER.include_router(lifecycle_router)
+ROUTER.include_router(serving_router)
 
 
 def create_component(runtime: Runtime, settings: RegistrySettings) -> Component:

@@ -49,6 +49,8 @@ from marketsense.registry.schemas import (
     VersionRead,
 )
 from marketsense.registry.schemas_lifecycle import ModelPageRead, VersionPageRead
+from marketsense.registry.schemas_serving import AliasMoveRead
+from marketsense.registry.serving import with_serving_warnings
 from marketsense.registry.uploads import (
     BUNDLE_PART,
     MANIFEST_PART,
@@ -313,13 +315,15 @@ async def get_alias(
 @router.put(
     "/models/{name}/aliases/{alias}",
     tags=["aliases"],
-    response_model=AliasChangeRead,
+    response_model=AliasMoveRead,
     summary="Point an alias at a version (publisher; approver for production).",
     description=(
         "Moving `production` passes a gate: the candidate's primary metric (predictor "
         "`holdout_auc`, sentiment `heldout_macro_f1`) must be at least the current "
         "production version's, measured on the same `evaluation_window`. `force: true` skips "
-        "the gate, needs a reason and is audited as forced. Publishes `model.promoted`."
+        "the gate, needs a reason and is audited as forced. Publishes `model.promoted`. "
+        "`warnings` says when no running replica serves the model or replicas serve another "
+        "variant than the gate measured."
     ),
     responses={**UNREADABLE_BODY, **_NOT_FOUND, **_CONFLICT, **_INVALID},
 )
@@ -329,7 +333,8 @@ async def put_alias(
     body: AliasUpdate,
     principal: PublisherKey,
     runtime: RuntimeDep,
-) -> AliasChangeRead:
+    settings: SettingsDep,
+) -> AliasMoveRead:
     if alias == PRODUCTION and not role_allows(principal.role, Role.APPROVER):
         raise HTTPException(
             403,
@@ -337,9 +342,10 @@ async def put_alias(
             f"key {principal.name!r} is {principal.role.value}",
         )
     with _as_http():
-        return await flows.move_alias(
+        change = await flows.move_alias(
             runtime=runtime, name=name, alias=alias, body=body, actor=principal.name
         )
+    return await with_serving_warnings(runtime, change, settings)
 
 
 @router.post(

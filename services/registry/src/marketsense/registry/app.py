@@ -8,8 +8,12 @@ from marketsense.common.app import Component, build_service_app
 from marketsense.common.request_guard import BodyLimit
 from marketsense.common.runtime import Runtime
 from marketsense.registry.config import RegistrySettings
+from marketsense.registry.evaluation_views import SET_LIMIT, post_evaluation_set
+from marketsense.registry.evaluation_views import router as evaluation_router
 from marketsense.registry.uploads import push_body_limit
 from marketsense.registry.views import describe_bundle_limit, post_version, router
+
+router.include_router(evaluation_router)
 
 
 def create_component(runtime: Runtime, settings: RegistrySettings) -> Component:
@@ -25,7 +29,8 @@ def create_component(runtime: Runtime, settings: RegistrySettings) -> Component:
                 push_body_limit(settings.registry_max_bundle_mb << 20),
                 "MARKETSENSE_REGISTRY_MAX_BUNDLE_MB",
                 streamed=True,
-            )
+            ),
+            post_evaluation_set: SET_LIMIT,
         },
     )
 

@@ -88,7 +88,7 @@ def test_every_route_is_documented_with_a_summary_tags_and_its_errors(tmp_path: 
         if path.startswith("/v1/")
         for method, op in item.items()
     ]
-    assert len(operations) == 13
+    assert len(operations) == 18
     error_schemas = [
         {"$ref": "#/components/schemas/ErrorRead"},
         {"$ref": "#/components/schemas/HTTPValidationError"},

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from marketsense.common.app import Component, build_service_app
 from marketsense.common.request_guard import BodyLimit
@@ -11,8 +11,12 @@ from marketsense.registry.config import RegistrySettings
 from marketsense.registry.evaluation_views import SET_LIMIT, post_evaluation_set
 from marketsense.registry.evaluation_views import router as evaluation_router
 from marketsense.registry.uploads import push_body_limit
-from marketsense.registry.views import describe_bundle_limit, post_version, router
+from marketsense.registry.views import describe_bundle_limit, post_version
+from marketsense.registry.views import router as model_router
 
+# Each router keeps its own prefix; this one has none, so the paths are the routers' own.
+router = APIRouter()
+router.include_router(model_router)
 router.include_router(evaluation_router)
 
 

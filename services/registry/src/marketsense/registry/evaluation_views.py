@@ -47,6 +47,7 @@ SetId = Annotated[int, Path(ge=1, le=MAX_INT32, description="Evaluation set id."
 _NOT_FOUND = error_response(404, "No such evaluation set.")
 _INVALID = error_response(422, "The set cannot be used; `detail` says why.")
 
+
 router = APIRouter(prefix="/v1", tags=["evaluation sets"], responses=AUTH_ERRORS)
 
 _UPLOAD_BODY: dict[str, Any] = {

@@ -12,6 +12,7 @@ import typer
 
 from marketsense.cli import (
     dlq_commands,
+    evaluation_set_commands,
     keys_commands,
     models_commands,
     run_commands,
@@ -31,6 +32,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(events_app, name="events")
 sentiment_commands.register(models_app)
 models_commands.register(models_app)
+evaluation_set_commands.register(models_app)
 keys_commands.register(app)
 run_commands.register(app)
 dlq_commands.register(app)

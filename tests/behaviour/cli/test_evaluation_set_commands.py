@@ -1,0 +1,120 @@
+"""`marketsense models evaluation-set add|list|from-runs` against a served registry: results on
+stdout, one error line on stderr, the key never shown."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.cli_support import one_error_line
+from tests.evaluation_set_support import predictor_parquet, sentiment_csv
+from tests.served_registry_support import (
+    BACKENDS,
+    Keys,
+    ServedRegistry,
+    made_keys,
+    run,
+    served_registry,
+)
+
+
+@pytest.fixture(params=BACKENDS)
+def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServedRegistry]:
+    """The real registry app under uvicorn in a thread, on a free loopback port."""
+    with served_registry(request, tmp_path) as served:
+        yield served
+
+
+@pytest.fixture
+def keys(registry: ServedRegistry) -> Keys:
+    """A key of each role, under names no other test uses."""
+    return made_keys(registry)
+
+
+def test_sets_are_added_once_and_listed_newest_first_with_the_active_marked(
+    registry: ServedRegistry, keys: Keys, tmp_path: Path
+) -> None:
+    texts = tmp_path / "desk-texts.csv"
+    texts.write_bytes(sentiment_csv())
+    rows = tmp_path / "rows.parquet"
+    rows.write_bytes(predictor_parquet())
+    digest = hashlib.sha256(texts.read_bytes()).hexdigest()
+
+    added = run(registry, keys.approver, "models", "evaluation-set", "add", "sentiment", str(texts))
+    again = run(registry, keys.approver, "models", "evaluation-set", "add", "sentiment", str(texts))
+    predictor = run(
+        registry,
+        keys.approver,
+        "models",
+        "evaluation-set",
+        "add",
+        "predictor",
+        str(rows),
+        "--name",
+        "q3-rows",
+        "--json",
+    )
+    listed = run(registry, keys.reader, "models", "evaluation-set", "list", "--json")
+    first_page = run(registry, keys.reader, "models", "evaluation-set", "list", "--limit", "1")
+
+    assert added.exit_code == 0, added.stderr
+    assert added.stdout.startswith("added evaluation set ")
+    assert f"sentiment desk-texts, 24 rows, sha256 {digest}" in added.stdout
+    assert again.stdout.startswith("already stored as evaluation set ")
+    assert json.loads(predictor.stdout)["name"] == "q3-rows"
+    items = json.loads(listed.stdout)["items"]
+    assert [(i["kind"], i["name"], i["active"]) for i in items] == [
+        ("predictor", "q3-rows", True),
+        ("sentiment", "desk-texts", True),
+    ]
+    assert "q3-rows" in first_page.stdout
+    assert "desk-texts" not in first_page.stdout
+    assert "more: --cursor " in first_page.stdout
+
+
+def test_a_publisher_cannot_add_a_set_and_is_told_in_one_line(
+    registry: ServedRegistry, keys: Keys, tmp_path: Path
+) -> None:
+    texts = tmp_path / "texts.csv"
+    texts.write_bytes(sentiment_csv())
+
+    refused = run(
+        registry, keys.publisher, "models", "evaluation-set", "add", "sentiment", str(texts)
+    )
+
+    assert "this needs the approver role" in one_error_line(refused)
+
+
+def test_a_set_the_registry_refuses_is_one_line_saying_why(
+    registry: ServedRegistry, keys: Keys, tmp_path: Path
+) -> None:
+    short = tmp_path / "short.csv"
+    short.write_bytes(sentiment_csv(rows=5))
+
+    refused = run(
+        registry, keys.approver, "models", "evaluation-set", "add", "sentiment", str(short)
+    )
+
+    assert "it needs at least 20" in one_error_line(refused)
+
+
+def test_from_runs_over_a_window_without_runs_says_to_run_the_pipeline(
+    registry: ServedRegistry, keys: Keys
+) -> None:
+    refused = run(
+        registry,
+        keys.approver,
+        "models",
+        "evaluation-set",
+        "from-runs",
+        "--start",
+        "2026-01-05",
+        "--end",
+        "2026-02-27",
+    )
+
+    assert "no finished run stored features" in one_error_line(refused)

@@ -41,6 +41,7 @@ async def _run(
     as_of: dt.date,
     features: pd.DataFrame | None,
     bars_until: dt.date | None = None,
+    bars_from: dt.date = FIRST,
     state: RunState = RunState.SUCCESS,
     start: dt.date | None = None,
     symbol: str = "AAA",
@@ -58,8 +59,9 @@ async def _run(
             stored.point_at(ref)
             session.add(stored)
         if bars_until is not None:
-            count = DAYS.index(bars_until) + 1
-            bars = pd.DataFrame({"date": DAYS[:count], "close": CLOSES[:count]})
+            span = slice(DAYS.index(bars_from), DAYS.index(bars_until) + 1)
+            bars = pd.DataFrame({"date": DAYS[span], "close": CLOSES[span]})
+            count = len(bars)
             ref = await runtime.store.put(f"bars/{run_id}/{symbol}", to_parquet_bytes(bars))
             raw = RawObject(run_id=run_id, symbol=symbol, as_of=as_of, kind="bars", rows=count)
             raw.point_at(ref)
@@ -90,6 +92,22 @@ async def test_rows_of_finished_runs_in_the_window_get_the_next_sessions_outcome
     assert list(frame["label"]) == [_expected_label(day) for day in DAYS[3:6]]
     assert list(frame[FEATURE_COLUMNS[0]]) == [3.0, 4.0, 5.0]
     assert list(frame["symbol"]) == ["AAA"] * 3
+
+
+async def test_outcomes_come_from_the_first_run_after_the_window_not_a_later_one(
+    registry: Registry,
+) -> None:
+    runtime = registry.runtime
+    for day in DAYS[3:6]:
+        await _run(runtime, as_of=day, features=_features("AAA", [day], 0.0))
+    await _run(runtime, as_of=DAYS[6], features=None, bars_until=DAYS[6])
+    # A much later run's bars no longer reach back to the window.
+    await _run(runtime, as_of=DAYS[29], features=None, bars_from=DAYS[20], bars_until=DAYS[29])
+
+    frame = from_parquet_bytes(await predictor_set_from_runs(runtime, start=DAYS[3], end=DAYS[5]))
+
+    assert list(frame["date"]) == DAYS[3:6]
+    assert list(frame["label"]) == [_expected_label(day) for day in DAYS[3:6]]
 
 
 async def test_a_backfill_contributes_the_days_of_its_range_inside_the_window(

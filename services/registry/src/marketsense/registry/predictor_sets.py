@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Sequence
 
 import pandas as pd
@@ -42,7 +43,7 @@ async def predictor_set_from_runs(runtime: Runtime, *, start: dt.date, end: dt.d
             f"the window {start}..{end} is over {MAX_WINDOW_DAYS} days; narrow start and end"
         )
     features = await _stored_features(runtime, start=start, end=end)
-    outcomes = await _outcomes(runtime, sorted(set(features["symbol"])), start=start)
+    outcomes = await _outcomes(runtime, sorted(set(features["symbol"])), start=start, end=end)
     table = features.merge(outcomes, on=["symbol", "date"], how="inner")
     if table.empty:
         raise InvalidEvaluationSet(
@@ -96,23 +97,20 @@ async def _stored_features(runtime: Runtime, *, start: dt.date, end: dt.date) ->
     ]
 
 
-async def _outcomes(runtime: Runtime, symbols: Sequence[str], *, start: dt.date) -> pd.DataFrame:
-    """Whether the next session closed above each day's close, from each symbol's newest
-    stored bars (a run's bars reach back past any window this module accepts)."""
+async def _outcomes(
+    runtime: Runtime, symbols: Sequence[str], *, start: dt.date, end: dt.date
+) -> pd.DataFrame:
+    """Whether the next session closed above each day's close, from each symbol's stored bars."""
     async with runtime.database.session() as session:
-        newest = (
-            select(RawObject.symbol, func.max(RawObject.id).label("id"))
-            .where(
+        found = await session.execute(
+            select(RawObject.id, RawObject.symbol, RawObject.as_of).where(
                 RawObject.kind == BARS_KIND,
                 RawObject.symbol.in_(symbols),
                 RawObject.as_of > start,
             )
-            .group_by(RawObject.symbol)
-            .subquery()
         )
-        stored = list(
-            await session.scalars(select(RawObject).join(newest, RawObject.id == newest.c.id))
-        )
+        chosen = _bars_covering([(i, s, d) for i, s, d in found], end=end)
+        stored = list(await session.scalars(select(RawObject).where(RawObject.id.in_(chosen))))
     frames = await _read_all(runtime.store, [row.ref() for row in stored])
     labels = [
         next_day_up(_dated(bars))
@@ -127,6 +125,24 @@ async def _outcomes(runtime: Runtime, symbols: Sequence[str], *, start: dt.date)
         return pd.DataFrame({"symbol": [], "date": [], "label": []})
     table = pd.concat(labels, ignore_index=True)
     return table.assign(label=table["label"].astype(int))
+
+
+def _bars_covering(found: list[tuple[int, str, dt.date]], *, end: dt.date) -> list[int]:
+    """Per symbol, the stored bars that cover the window and the session after it: the first
+    run after `end` (its bars hold that session and a warm-up history longer than any window),
+    else the latest run; the newest row of a day."""
+    by_symbol: dict[str, list[tuple[dt.date, int]]] = defaultdict(list)
+    for row_id, symbol, as_of in found:
+        by_symbol[symbol].append((as_of, row_id))
+    chosen = []
+    for rows in by_symbol.values():
+        after = [row for row in rows if row[0] > end]
+        if after:
+            first_day = min(as_of for as_of, _ in after)
+            chosen.append(max(row_id for as_of, row_id in after if as_of == first_day))
+        else:
+            chosen.append(max(rows)[1])
+    return chosen
 
 
 async def _read_all(store: ObjectStore, refs: Sequence[ObjectRef]) -> list[pd.DataFrame]:

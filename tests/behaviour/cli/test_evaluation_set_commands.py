@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,10 +39,12 @@ def keys(registry: ServedRegistry) -> Keys:
 def test_sets_are_added_once_and_listed_newest_first_with_the_active_marked(
     registry: ServedRegistry, keys: Keys, tmp_path: Path
 ) -> None:
-    texts = tmp_path / "desk-texts.csv"
-    texts.write_bytes(sentiment_csv())
+    # A served registry on PostgreSQL shares its database with other tests: unique bytes and names.
+    tag = uuid.uuid4().hex[:8]
+    texts = tmp_path / f"desk-texts-{tag}.csv"
+    texts.write_bytes(sentiment_csv(prefix=tag))
     rows = tmp_path / "rows.parquet"
-    rows.write_bytes(predictor_parquet())
+    rows.write_bytes(predictor_parquet(seed=int(tag, 16)))
     digest = hashlib.sha256(texts.read_bytes()).hexdigest()
 
     added = run(registry, keys.approver, "models", "evaluation-set", "add", "sentiment", str(texts))
@@ -55,25 +58,28 @@ def test_sets_are_added_once_and_listed_newest_first_with_the_active_marked(
         "predictor",
         str(rows),
         "--name",
-        "q3-rows",
+        f"q3-rows-{tag}",
         "--json",
     )
     listed = run(registry, keys.reader, "models", "evaluation-set", "list", "--json")
-    first_page = run(registry, keys.reader, "models", "evaluation-set", "list", "--limit", "1")
+    first_page = run(
+        registry, keys.reader, "models", "evaluation-set", "list", "--limit", "1", "--json"
+    )
+    table = run(registry, keys.reader, "models", "evaluation-set", "list", "--limit", "1")
 
     assert added.exit_code == 0, added.stderr
     assert added.stdout.startswith("added evaluation set ")
-    assert f"sentiment desk-texts, 24 rows, sha256 {digest}" in added.stdout
+    assert f"sentiment desk-texts-{tag}, 24 rows, sha256 {digest}" in added.stdout
     assert again.stdout.startswith("already stored as evaluation set ")
-    assert json.loads(predictor.stdout)["name"] == "q3-rows"
+    assert json.loads(predictor.stdout)["name"] == f"q3-rows-{tag}"
     items = json.loads(listed.stdout)["items"]
-    assert [(i["kind"], i["name"], i["active"]) for i in items] == [
-        ("predictor", "q3-rows", True),
-        ("sentiment", "desk-texts", True),
+    assert [(i["kind"], i["name"], i["active"]) for i in items[:2]] == [
+        ("predictor", f"q3-rows-{tag}", True),
+        ("sentiment", f"desk-texts-{tag}", True),
     ]
-    assert "q3-rows" in first_page.stdout
-    assert "desk-texts" not in first_page.stdout
-    assert "more: --cursor " in first_page.stdout
+    page = json.loads(first_page.stdout)
+    assert [item["name"] for item in page["items"]] == [f"q3-rows-{tag}"]
+    assert f"more: --cursor {page['next_cursor']}" in table.stdout
 
 
 def test_a_publisher_cannot_add_a_set_and_is_told_in_one_line(

@@ -18,8 +18,8 @@ from marketsense.cli import (
     run_commands,
     sentiment_commands,
 )
-from marketsense.cli.defaults import DEFAULT_TRAINING_SYMBOLS, last_session
-from marketsense.cli.output import ApiKey, console, fail
+from marketsense.cli.defaults import DEFAULT_TRAINING_SYMBOLS, holdout_set_path, last_session
+from marketsense.cli.output import ApiKey, console, err, fail
 from marketsense.common.serve import SERVICES
 from marketsense.common.serve import serve as serve_service
 
@@ -163,6 +163,12 @@ def train_baseline(
         console=console,
     )
     console.print_json(json.dumps(manifest.metrics))
+    holdout = holdout_set_path(out)
+    err.print(
+        f"holdout rows written to {holdout}; the registry measures predictors on them after "
+        f"`marketsense models evaluation-set add predictor {holdout}`",
+        soft_wrap=True,
+    )
 
 
 @events_app.command("asyncapi")

@@ -29,6 +29,7 @@ from marketsense.cli.backfill import (
     release_orphaned_tasks,
     summary,
 )
+from marketsense.cli.defaults import holdout_set_path
 from marketsense.common.calendar import exchange_calendar
 from marketsense.common.db.engine import Database
 from marketsense.common.db.migrate import upgrade
@@ -47,6 +48,10 @@ def home(tmp_path: Path, sentiment_model_dir: Path, predictor_dir: Path) -> Path
     home = tmp_path / "backfill-home"
     shutil.copytree(sentiment_model_dir, home / "models" / "sentiment")
     shutil.copytree(predictor_dir, home / "models" / "baseline-predictor")
+    # The holdout rows the bootstrap adds as the predictor evaluation set before its push.
+    shutil.copy(
+        holdout_set_path(predictor_dir), holdout_set_path(home / "models" / "baseline-predictor")
+    )
     return home
 
 

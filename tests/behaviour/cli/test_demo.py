@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from marketsense.cli.defaults import holdout_set_path
 from marketsense.cli.demo import DEMO_UNIVERSE, demo_symbols, run_demo
 
 AS_OF = dt.date(2026, 11, 19)
@@ -27,6 +28,10 @@ def home(tmp_path: Path, sentiment_model_dir: Path, predictor_dir: Path) -> Path
     home = tmp_path / "demo-home"
     shutil.copytree(sentiment_model_dir, home / "models" / "sentiment")
     shutil.copytree(predictor_dir, home / "models" / "baseline-predictor")
+    # The holdout rows the bootstrap adds as the predictor evaluation set before its push.
+    shutil.copy(
+        holdout_set_path(predictor_dir), holdout_set_path(home / "models" / "baseline-predictor")
+    )
     return home
 
 

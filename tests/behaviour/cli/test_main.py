@@ -118,6 +118,9 @@ def test_train_baseline_writes_a_predictor_and_prints_its_metrics(
     assert manifest["training"]["symbols"] == "5"
     assert manifest["training"]["holdout_end"] < "2026-11-23"
     assert (out / "model.onnx").stat().st_size > 0
+    holdout = tmp_path / "predictor-holdout.parquet"
+    assert holdout.stat().st_size > 0
+    assert f"marketsense models evaluation-set add predictor {holdout}" in result.stderr
 
 
 @pytest.mark.parametrize("symbols", ["0", "501", "many"])

@@ -9,13 +9,21 @@ import pytest
 from rich.console import Console
 from sqlalchemy import select
 
+from marketsense.cli.defaults import holdout_set_path
 from marketsense.cli.registration import ensure_registered, temporary_key
 from marketsense.common.auth import Role, hash_key, list_keys
 from marketsense.common.db.engine import Database
-from marketsense.common.db.models import ApiKey, ModelAlias, ModelVersion, RegisteredModel
+from marketsense.common.db.models import (
+    ApiKey,
+    EvaluationSet,
+    ModelAlias,
+    ModelVersion,
+    RegisteredModel,
+)
 from marketsense.common.runtime import Runtime
 from marketsense.registry.config import RegistrySettings
 from tests.artifacts import small_predictor
+from tests.evaluation_set_support import predictor_parquet
 from tests.model_registry_rows import unloadable_copy
 from tests.registry_support import registry_settings
 
@@ -124,3 +132,31 @@ async def test_a_temporary_key_works_inside_its_block_and_is_revoked_after_it(
 
     assert after is not None
     assert after.revoked_at is not None
+
+
+async def test_a_predictors_holdout_rows_become_the_predictor_set_before_its_push(
+    settings: RegistrySettings, database: Database, tmp_path: Path
+) -> None:
+    with_holdout = small_predictor(tmp_path / "a", name="embedded-a")
+    holdout_set_path(with_holdout).write_bytes(predictor_parquet())
+    without = small_predictor(tmp_path / "b", name="embedded-b", seed=12)
+    console = Console(record=True, width=200)
+
+    await ensure_registered(
+        settings, [("predictor", with_holdout), ("predictor", without)], console
+    )
+
+    async with database.session() as session:
+        sets = list(await session.scalars(select(EvaluationSet)))
+        pushed = await session.scalar(
+            select(ModelVersion).where(ModelVersion.model_name == "embedded-a")
+        )
+    assert [(row.kind, row.name, row.rows) for row in sets] == [
+        ("predictor", "embedded-a-holdout", 40)
+    ]
+    assert pushed is not None
+    assert sets[0].created_at <= pushed.created_at
+    assert console.export_text().splitlines()[0] == (
+        "evaluation set embedded-a-holdout (40 rows) added for predictors"
+    )
+    assert await _production(database) == {"embedded-a": [1, 1], "embedded-b": [1, 1]}

@@ -8,8 +8,10 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from rich.console import Console
 
+from marketsense.cli.defaults import holdout_set_path
 from marketsense.cli.demo import DEMO_UNIVERSE, demo_symbols
 from marketsense.cli.training import (
     TRAINING_BARS,
@@ -18,6 +20,8 @@ from marketsense.cli.training import (
     training_symbols,
 )
 from marketsense.ingestion.sources.simulated import SimulatedMarket
+from marketsense.models.evaluation import predictor_metrics, read_predictor_set
+from marketsense.models.predictor import OnnxPredictor, PredictorManifest
 from marketsense.models.sentiment import SentimentModel
 
 MONDAY = dt.date(2026, 11, 23)
@@ -85,3 +89,22 @@ def test_the_baseline_is_trained_on_the_days_before_the_run_it_will_score(
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model.onnx"]
     assert json.loads((out / "manifest.json").read_text())["metrics"] == manifest.metrics
     assert 0.0 <= manifest.metrics["holdout_auc"] <= 1.0
+
+
+def test_the_holdout_rows_are_written_beside_the_predictor_as_its_evaluation_set(
+    predictor_dir: Path,
+) -> None:
+    manifest = PredictorManifest.model_validate_json((predictor_dir / "manifest.json").read_text())
+    holdout = holdout_set_path(predictor_dir)
+
+    data = read_predictor_set(holdout.read_bytes())
+    measured = predictor_metrics(OnnxPredictor(predictor_dir), data)
+
+    assert holdout.parent == predictor_dir.parent
+    assert not any(p.suffix == ".parquet" for p in predictor_dir.iterdir())
+    # The very rows the trainer evaluated on: the same count and the same scores.
+    assert measured["holdout_rows"] == manifest.metrics["holdout_rows"]
+    assert measured["holdout_auc"] == pytest.approx(manifest.metrics["holdout_auc"], abs=1e-3)
+    dates = pd.to_datetime(data.frame["date"])
+    assert dates.min() == pd.Timestamp(manifest.training["train_end"])
+    assert dates.max() == pd.Timestamp(manifest.training["holdout_end"])

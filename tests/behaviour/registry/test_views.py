@@ -102,6 +102,9 @@ def test_every_route_is_documented_with_a_summary_tags_and_its_errors(tmp_path: 
         ("GET", "/v1/models/{name}/versions/{version}/bundle"),
         ("GET", "/v1/audit"),
         ("GET", "/v1/models/{name}/serving"),
+        ("POST", "/v1/evaluation-sets"),
+        ("GET", "/v1/evaluation-sets"),
+        ("POST", "/v1/evaluation-sets/predictor/from-runs"),
     } <= documented
     error_schemas = [
         {"$ref": "#/components/schemas/ErrorRead"},

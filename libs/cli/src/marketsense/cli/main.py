@@ -12,13 +12,14 @@ import typer
 
 from marketsense.cli import (
     dlq_commands,
+    evaluation_set_commands,
     keys_commands,
     models_commands,
     run_commands,
     sentiment_commands,
 )
-from marketsense.cli.defaults import DEFAULT_TRAINING_SYMBOLS, last_session
-from marketsense.cli.output import ApiKey, console, fail
+from marketsense.cli.defaults import DEFAULT_TRAINING_SYMBOLS, holdout_set_path, last_session
+from marketsense.cli.output import ApiKey, console, err, fail
 from marketsense.common.serve import SERVICES
 from marketsense.common.serve import serve as serve_service
 
@@ -31,6 +32,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(events_app, name="events")
 sentiment_commands.register(models_app)
 models_commands.register(models_app)
+evaluation_set_commands.register(models_app)
 keys_commands.register(app)
 run_commands.register(app)
 dlq_commands.register(app)
@@ -161,6 +163,12 @@ def train_baseline(
         console=console,
     )
     console.print_json(json.dumps(manifest.metrics))
+    holdout = holdout_set_path(out)
+    err.print(
+        f"holdout rows written to {holdout}; the registry measures predictors on them after "
+        f"`marketsense models evaluation-set add predictor {holdout}`",
+        soft_wrap=True,
+    )
 
 
 @events_app.command("asyncapi")

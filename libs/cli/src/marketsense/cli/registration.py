@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 
+from marketsense.cli.defaults import holdout_set_path
 from marketsense.common.app import create_app
 from marketsense.common.auth import KEY_HEADER, Role, create_key, revoke_key
 from marketsense.common.runtime import Runtime
@@ -62,6 +63,8 @@ async def ensure_registered(
                     )
                 )
             with console.status(f"registering {name} from {folder}"):
+                if kind == "predictor":
+                    await _add_holdout_set(api, name, folder, console)
                 bundle = await asyncio.to_thread(pack_bundle, folder)
                 pushed = await _ok(
                     await api.post(
@@ -79,6 +82,25 @@ async def ensure_registered(
                     )
                 )
             console.print(f"registered {name} v{pushed['version']} as production")
+
+
+async def _add_holdout_set(
+    api: httpx.AsyncClient, name: str, folder: Path, console: Console
+) -> None:
+    """Add the predictor's holdout rows as the predictor evaluation set, so the registry can
+    measure and gate the version it is about to push."""
+    holdout = holdout_set_path(folder)
+    if not holdout.is_file():  # a predictor built elsewhere: the registry's own sets decide
+        return
+    added = await _ok(
+        await api.post(
+            "/v1/evaluation-sets",
+            params={"kind": "predictor", "name": f"{name}-holdout"},
+            content=await asyncio.to_thread(holdout.read_bytes),
+            headers={"Content-Type": "application/vnd.apache.parquet"},
+        )
+    )
+    console.print(f"evaluation set {added['name']} ({added['rows']} rows) added for predictors")
 
 
 async def _ok(response: httpx.Response) -> dict[str, object]:

@@ -10,9 +10,12 @@ import pandas as pd
 from rich.console import Console
 from rich.progress import Progress
 
-from marketsense.common.features import WARMUP_BARS
+from marketsense.cli.defaults import holdout_set_path
+from marketsense.common.features import FEATURE_COLUMNS, WARMUP_BARS
+from marketsense.common.parquet import to_parquet_bytes
 from marketsense.ingestion.sources.simulated import SimulatedMarket
-from marketsense.modelkit.baseline import train_baseline
+from marketsense.modelkit.baseline import train_baseline, training_table
+from marketsense.models.evaluation import PREDICTOR_KEYS
 from marketsense.models.predictor import PredictorManifest
 from marketsense.models.sentiment import SentimentModel
 
@@ -22,6 +25,17 @@ TRAINING_DAYS = 500
 TRAINING_BARS = WARMUP_BARS + TRAINING_DAYS
 """Bars fetched per symbol: the features' warm-up before the first training day, then those days.
 Texts are fetched for the training days alone; the warm-up has no feature rows to score."""
+
+
+def holdout_set(
+    bars: dict[str, pd.DataFrame], scored: dict[str, pd.DataFrame], manifest: PredictorManifest
+) -> bytes:
+    """The training table's rows on and after the manifest's training cutoff (the days the
+    predictor never saw), as a predictor evaluation set in Parquet."""
+    table = training_table(bars, scored)
+    cutoff = pd.Timestamp(manifest.training["train_end"])
+    held_out = table[pd.to_datetime(table["date"]) >= cutoff]
+    return to_parquet_bytes(held_out[[*PREDICTOR_KEYS, *FEATURE_COLUMNS]].reset_index(drop=True))
 
 
 def training_symbols(count: int) -> list[str]:
@@ -38,7 +52,8 @@ def build_baseline(
     sentiment: SentimentModel,
     console: Console,
 ) -> PredictorManifest:
-    """Train on the days before `as_of`, so a run for `as_of` is scored out of sample."""
+    """Train on the days before `as_of`, so a run for `as_of` is scored out of sample; write
+    the holdout rows beside `directory` (`holdout_set_path`)."""
     last_training_day = as_of - dt.timedelta(days=1)
     bars: dict[str, pd.DataFrame] = {}
     scored: dict[str, pd.DataFrame] = {}
@@ -55,10 +70,13 @@ def build_baseline(
             )
             progress.advance(task)
     with console.status("training the baseline predictor and exporting it to ONNX"):
-        return train_baseline(
+        manifest = train_baseline(
             bars,
             directory,
             scored_texts_by_symbol=scored,
             source=f"simulated market, seed {market.seed}; texts scored by "
             f"{sentiment.manifest.name} v{sentiment.manifest.version}",
         )
+    # The registry gates a predictor on an evaluation set; these rows are the first one.
+    holdout_set_path(directory).write_bytes(holdout_set(bars, scored, manifest))
+    return manifest

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,13 +45,21 @@ async def add_set(
     runtime: Runtime, *, kind: ModelKind, name: str, data: bytes, source: str, actor: str
 ) -> EvaluationSet:
     """Check and store a set; the same bytes again return the stored set, not a new one."""
+    row, _ = await store_set(runtime, kind=kind, name=name, data=data, source=source, actor=actor)
+    return row
+
+
+async def store_set(
+    runtime: Runtime, *, kind: ModelKind, name: str, data: bytes, source: str, actor: str
+) -> tuple[EvaluationSet, bool]:
+    """`add_set`, also saying whether the set is new (False: these bytes were stored before)."""
     parsed = await asyncio.to_thread(parse_set, kind, data)
     rows = len(parsed.texts) if isinstance(parsed, SentimentSet) else len(parsed.frame)
     digest = sha256_hex(data)
     async with runtime.transaction() as session:
         existing = await _by_hash(session, kind, digest)
         if existing is not None:
-            return existing
+            return existing, False
     ref = await runtime.store.put(set_key(kind, digest), data)
     try:
         async with runtime.transaction() as session:
@@ -74,13 +82,13 @@ async def add_set(
                 detail=f"{name} sha256 {digest}, {rows} rows; {source}",
             )
             await session.flush()
-            return row
+            return row, True
     except IntegrityError:  # the same set added concurrently: theirs is the same bytes
         async with runtime.transaction() as session:
             found = await _by_hash(session, kind, digest)
         if found is None:
             raise
-        return found
+        return found, False
 
 
 async def active_set(runtime: Runtime, kind: ModelKind) -> EvaluationSet | None:
@@ -109,11 +117,45 @@ async def active_set(runtime: Runtime, kind: ModelKind) -> EvaluationSet | None:
 
 async def read_set(store: ObjectStore, row: EvaluationSet) -> SentimentSet | PredictorSet:
     """A stored set's rows, its bytes verified against the recorded sha256."""
+    data = await set_bytes(store, row)
+    kind: ModelKind = "sentiment" if row.kind == "sentiment" else "predictor"
+    return await asyncio.to_thread(parse_set, kind, data)
+
+
+async def set_page(
+    session: AsyncSession, *, kind: ModelKind | None, limit: int, cursor: int | None
+) -> tuple[list[EvaluationSet], int | None]:
+    """Sets newest first (of one kind, or all), `limit` at a time after the id `cursor`;
+    with the cursor of the next page, None on the last."""
+    query = select(EvaluationSet).order_by(EvaluationSet.id.desc()).limit(limit + 1)
+    if kind is not None:
+        query = query.where(EvaluationSet.kind == kind)
+    if cursor is not None:
+        query = query.where(EvaluationSet.id < cursor)
+    rows = list(await session.scalars(query))
+    more = len(rows) > limit
+    return rows[:limit], rows[limit - 1].id if more else None
+
+
+async def set_by_id(session: AsyncSession, set_id: int) -> EvaluationSet | None:
+    """One set by its id."""
+    return await session.get(EvaluationSet, set_id)
+
+
+async def active_ids(session: AsyncSession) -> set[int]:
+    """Ids of the sets in use now: the newest of each kind."""
+    newest = await session.execute(
+        select(EvaluationSet.kind, func.max(EvaluationSet.id)).group_by(EvaluationSet.kind)
+    )
+    return {set_id for _, set_id in newest}
+
+
+async def set_bytes(store: ObjectStore, row: EvaluationSet) -> bytes:
+    """A stored set's bytes, verified against the recorded sha256."""
     data = await store.read_key(set_key(row.kind, row.sha256))
     if sha256_hex(data) != row.sha256:
         raise ValueError(f"evaluation set {row.id} does not match its recorded sha256")
-    kind: ModelKind = "sentiment" if row.kind == "sentiment" else "predictor"
-    return await asyncio.to_thread(parse_set, kind, data)
+    return data
 
 
 async def _by_hash(session: AsyncSession, kind: str, digest: str) -> EvaluationSet | None:

@@ -9,11 +9,13 @@ import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from marketsense.common.api_client import ApiError
-from marketsense.registry.client import ChecksumMismatchError, RegistryClient
+from marketsense.registry.client import ChecksumMismatchError, Pushed, RegistryClient
+from marketsense.registry.schemas import VersionRead
 from tests.artifacts import small_predictor
 from tests.cli_support import one_error_line
 from tests.served_registry_support import (
@@ -117,6 +119,46 @@ def test_push_of_an_unregistered_model_says_to_add_create(
     ):
         client.get_model(name)
     assert raised.value.status == 404
+
+
+class _MeasuredVersionRead(VersionRead):
+    """A push answer of a registry that measures metrics itself and reports warnings."""
+
+    claimed_metrics: dict[str, float] = {}
+    warnings: list[str] = []
+
+
+def test_push_shows_a_repeated_push_claimed_metrics_and_warnings(
+    registry: ServedRegistry,
+    keys: Keys,
+    make_predictor: MakePredictor,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    name = model_name()
+    folder = make_predictor(0.61)
+    assert push(registry, keys, name, folder) == 1
+    real_push = RegistryClient.push_folder
+
+    def answered_as_repeated(client: RegistryClient, *args: Any, **kwargs: Any) -> Pushed:
+        pushed = real_push(client, *args, **kwargs)
+        answer = _MeasuredVersionRead.model_validate(
+            pushed.version.model_dump()
+            | {
+                "claimed_metrics": {"holdout_auc": 0.99},
+                "warnings": ["claimed holdout_auc 0.9900 is 0.38 above the measured 0.6100"],
+            }
+        )
+        return Pushed(version=answer, created=False)
+
+    monkeypatch.setattr(RegistryClient, "push_folder", answered_as_repeated)
+    result = run(registry, keys.publisher, "models", "push", name, str(folder))
+
+    assert result.exit_code == 0, result.stderr
+    assert f"{name} already has these files and manifest as version" in result.stdout
+    assert ": measured by the registry: holdout_auc 0.6100" in result.stdout
+    assert "pushed" not in result.stdout
+    assert "claimed by the manifest: holdout_auc 0.9900" in result.stdout
+    assert "warning: claimed holdout_auc 0.9900 is 0.38 above the measured" in result.stdout
 
 
 def test_push_refused_by_validation_shows_the_registrys_reason(

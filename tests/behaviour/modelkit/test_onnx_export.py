@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -12,6 +14,7 @@ from marketsense.modelkit.onnx_export import (
     OUTPUT_NAME,
     PARITY_TEXTS,
     PARITY_TOLERANCE,
+    REFERENCE_TEXTS,
     ParityError,
     check_parity,
     export_sentiment_artifact,
@@ -19,7 +22,14 @@ from marketsense.modelkit.onnx_export import (
     parity_texts,
 )
 from marketsense.modelkit.sentiment_data import LABELS
-from marketsense.models.files import MANIFEST_FILE, MODEL_FILE, QUANTIZED_MODEL_FILE, TOKENIZER_FILE
+from marketsense.models.files import (
+    MANIFEST_FILE,
+    MODEL_FILE,
+    QUANTIZED_MODEL_FILE,
+    REFERENCE_FILE,
+    TOKENIZER_FILE,
+)
+from marketsense.models.integrity import file_sha256
 from marketsense.models.sentiment import SentimentManifest, SentimentModel
 from tests.sentiment_support import read_manifest
 
@@ -165,6 +175,7 @@ def test_export_reports_each_step_and_publishes_a_complete_artifact(
     assert [step.split()[0] for step in steps] == [
         "exporting",
         "checking",
+        "writing",
         "quantising",
         "evaluating",
     ]
@@ -172,6 +183,7 @@ def test_export_reports_each_step_and_publishes_a_complete_artifact(
         MODEL_FILE,
         QUANTIZED_MODEL_FILE,
         TOKENIZER_FILE,
+        REFERENCE_FILE,
         MANIFEST_FILE,
     }
     assert list(tmp_path.iterdir()) == [out]  # the staging folder is gone
@@ -191,3 +203,39 @@ def test_manifest_of_the_default_artifact_records_the_exporter(
 ) -> None:
     assert manifest.source["exporter"].startswith("torch.onnx.export dynamo=True")
     assert "QInt8" in manifest.source["quantization"]
+
+
+def test_the_manifest_lists_every_other_file_with_its_final_sha256_and_size(
+    tiny_artifact: Path,
+) -> None:
+    listed = json.loads((tiny_artifact / MANIFEST_FILE).read_text())["files"]
+
+    assert [entry["name"] for entry in listed] == sorted(
+        p.name for p in tiny_artifact.iterdir() if p.name != MANIFEST_FILE
+    )
+    for entry in listed:
+        path = tiny_artifact / entry["name"]
+        assert (entry["sha256"], entry["size"]) == (file_sha256(path), path.stat().st_size)
+
+
+def test_the_reference_holds_the_torch_models_probabilities_in_label_order(
+    tiny_classifier_dir: Path, tiny_artifact: Path
+) -> None:
+    reference = json.loads((tiny_artifact / REFERENCE_FILE).read_text())
+    model = SentimentModel(tiny_artifact)
+    classifier = ClassifierLogits(load_sequence_classifier(tiny_classifier_dir)).eval()
+
+    assert reference["texts"] == list(REFERENCE_TEXTS)
+    assert len(REFERENCE_TEXTS) == 32
+    # Varied on purpose: single words up to texts of dozens of words.
+    assert min(len(t.split()) for t in REFERENCE_TEXTS) == 1
+    assert max(len(t.split()) for t in REFERENCE_TEXTS) > 30
+    # Each text alone, unpadded, through the torch classifier: what its framework says.
+    for text, row in zip(REFERENCE_TEXTS[:6], reference["probabilities"], strict=False):
+        feed = model.encode([text])
+        with torch.inference_mode():
+            logits = classifier(*(torch.from_numpy(feed[n]) for n in model.manifest.input_names))
+        np.testing.assert_allclose(row, torch.softmax(logits[0], dim=0).numpy(), atol=1e-5)
+    np.testing.assert_allclose(
+        model.probabilities(list(REFERENCE_TEXTS)), reference["probabilities"], atol=1e-4
+    )

@@ -14,13 +14,25 @@ from marketsense.common.features import FEATURE_SCHEMA
 from marketsense.modelkit.onnx_export import heldout_metrics
 from marketsense.modelkit.sentiment_build import HEAD_C, MAX_LENGTH, NAME
 from marketsense.modelkit.sentiment_data import heldout_window, load_split, split_text
-from marketsense.models.files import MANIFEST_FILE, MODEL_FILE, QUANTIZED_MODEL_FILE, TOKENIZER_FILE
+from marketsense.models.files import (
+    MANIFEST_FILE,
+    MODEL_FILE,
+    QUANTIZED_MODEL_FILE,
+    REFERENCE_FILE,
+    TOKENIZER_FILE,
+)
 from marketsense.models.sentiment import SentimentManifest, SentimentModel
 
 
 def test_artifact_holds_the_documented_files(sentiment_model_dir: Path) -> None:
     names = {p.name for p in sentiment_model_dir.iterdir()}
-    assert names == {MODEL_FILE, QUANTIZED_MODEL_FILE, TOKENIZER_FILE, MANIFEST_FILE}
+    assert names == {
+        MODEL_FILE,
+        QUANTIZED_MODEL_FILE,
+        TOKENIZER_FILE,
+        REFERENCE_FILE,
+        MANIFEST_FILE,
+    }
 
 
 def test_manifest_describes_the_graph(manifest: SentimentManifest) -> None:

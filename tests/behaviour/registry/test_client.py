@@ -4,8 +4,10 @@ caught before anything is written, errors carrying the status and the server's d
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -118,3 +120,81 @@ def test_client_errors_carry_the_status_and_the_servers_detail(
     assert "approver" in forbidden.value.detail
     assert page.items == []
     assert page.next_cursor is None
+
+
+class _RewritePushAnswer(httpx.HTTPTransport):
+    """Hands the client a push answer changed by `rewrite`, as a faulty registry or path would."""
+
+    def __init__(self, rewrite: Callable[[dict[str, Any]], int]) -> None:
+        super().__init__()
+        self.rewrite = rewrite
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        if request.method != "POST" or not request.url.path.endswith("/versions"):
+            return response
+        body = json.loads(response.read())
+        status = self.rewrite(body)
+        headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+        return httpx.Response(status, headers=headers, content=json.dumps(body).encode())
+
+
+def _flip_model_sha(body: dict[str, Any]) -> int:
+    (graph,) = [f for f in body["files"] if f["name"] == "model.onnx"]
+    graph["sha256"] = "0" * 64
+    return 201
+
+
+def _drop_model(body: dict[str, Any]) -> int:
+    body["files"] = [f for f in body["files"] if f["name"] != "model.onnx"]
+    return 201
+
+
+def _add_file(body: dict[str, Any]) -> int:
+    body["files"].append({"name": "extra.bin", "sha256": "1" * 64, "size": 3})
+    return 201
+
+
+@pytest.mark.parametrize(
+    ("rewrite", "says"),
+    [
+        (_flip_model_sha, r"model\.onnx of .* has sha256 .* but the registry recorded sha256 000"),
+        (_drop_model, r"model\.onnx of .* but the registry did not store it"),
+        (_add_file, r"the registry recorded \['extra\.bin'\] .* which .* does not hold"),
+    ],
+)
+def test_push_compares_what_the_registry_stored_with_the_local_files(
+    registry: ServedRegistry,
+    keys: Keys,
+    make_predictor: MakePredictor,
+    rewrite: Callable[[dict[str, Any]], int],
+    says: str,
+) -> None:
+    name = model_name()
+    with RegistryClient(registry.url, keys.publisher) as plain:
+        plain.create_model(name, "predictor")
+    with (
+        RegistryClient(
+            registry.url, keys.publisher, transport=_RewritePushAnswer(rewrite)
+        ) as client,
+        pytest.raises(ChecksumMismatchError, match=says),
+    ):
+        client.push(name, make_predictor(0.6))
+
+
+def test_push_says_whether_it_created_the_version(
+    registry: ServedRegistry, keys: Keys, make_predictor: MakePredictor
+) -> None:
+    name = model_name()
+    folder = make_predictor(0.6)
+    with RegistryClient(registry.url, keys.publisher) as client:
+        client.create_model(name, "predictor")
+        first = client.push_folder(name, folder)
+    # An identical push is answered 200 with the version that already holds the content.
+    with RegistryClient(
+        registry.url, keys.publisher, transport=_RewritePushAnswer(lambda body: 200)
+    ) as client:
+        again = client.push_folder(name, folder)
+
+    assert first.created
+    assert not again.created

@@ -86,15 +86,22 @@ def push(
             _ensure_model(client, name, kind or _manifest_kind(folder), description)
         with _transfer(f"uploading {name}") as report:
             try:
-                pushed = client.push(name, folder, on_progress=report)
+                pushed = client.push_folder(name, folder, on_progress=report)
             except ApiError as exc:
                 if exc.status == 404 and not create:
                     raise ApiError(404, f"{exc.detail}; add --create to register it") from exc
                 raise
-    console.print(
-        f"pushed {escape(name)} version {pushed.version}: {_metric_summary(pushed)}",
-        soft_wrap=True,
-    )
+    version = pushed.version
+    if pushed.created:
+        headline = f"pushed {escape(name)} version {version.version}"
+    else:
+        headline = (
+            f"{escape(name)} already has these files and manifest as version {version.version}"
+        )
+    # A registry that measures versions itself answers with the manifest's claims apart.
+    measured = "measured by the registry: " if hasattr(version, "claimed_metrics") else ""
+    console.print(f"{headline}: {measured}{_metric_summary(version)}", soft_wrap=True)
+    _print_push_report(version)
 
 
 def list_models(
@@ -395,6 +402,21 @@ def _metric_summary(version: VersionRead) -> str:
     metrics = ", ".join(f"{key} {value:.4f}" for key, value in sorted(version.metrics.items()))
     window = f" on {version.evaluation_window}" if version.evaluation_window else ""
     return f"{metrics or 'no metrics'}{window}"
+
+
+def _print_push_report(version: VersionRead) -> None:
+    """The metrics the manifest claimed beside those the registry measured, and its warnings."""
+    # Read by name: registries older than the measured gate answer without these fields.
+    claimed: dict[str, float] = getattr(version, "claimed_metrics", None) or {}
+    warnings: list[str] = getattr(version, "warnings", None) or []
+    if claimed:
+        console.print(
+            "claimed by the manifest: "
+            + ", ".join(f"{key} {value:.4f}" for key, value in sorted(claimed.items())),
+            soft_wrap=True,
+        )
+    for warning in warnings:
+        console.print(f"[yellow]warning[/]: {escape(warning)}", soft_wrap=True)
 
 
 def _aliases(aliases: dict[str, int]) -> str:

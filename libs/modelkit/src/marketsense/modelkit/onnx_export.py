@@ -1,13 +1,16 @@
 """Export a torch sentiment classifier to a checked sentiment artifact (fp32 and int8 ONNX).
 
 The gate: the exported graph must give the torch module's logits, within `PARITY_TOLERANCE`, on
-padded batches that mix very short and long texts. Nothing is written to the output folder unless
-it passes; files are staged next to it and moved in at the end, the manifest last.
+padded batches that mix very short and long texts. The torch module's own probabilities on
+`REFERENCE_TEXTS` go into `reference.json`, which the registry holds every served graph to. Nothing
+is written to the output folder unless it passes; files are staged next to it and moved in at the
+end, the manifest (listing every file with its sha256 and size) last.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -23,7 +26,14 @@ from onnxruntime.quantization import QuantType, quantize_dynamic
 from sklearn.metrics import accuracy_score, f1_score
 
 from marketsense.modelkit.sentiment_data import heldout_window, load_split
-from marketsense.models.files import MANIFEST_FILE, MODEL_FILE, QUANTIZED_MODEL_FILE, TOKENIZER_FILE
+from marketsense.models.files import (
+    MANIFEST_FILE,
+    MODEL_FILE,
+    QUANTIZED_MODEL_FILE,
+    REFERENCE_FILE,
+    TOKENIZER_FILE,
+)
+from marketsense.models.integrity import ManifestFile, list_files
 from marketsense.models.sentiment import SentimentManifest, SentimentModel
 
 ProgressCallback = Callable[[str], None]
@@ -54,6 +64,48 @@ PARITY_TEXTS: tuple[tuple[str, ...], ...] = (
 """Batches the gate compares on; `LONG` and `MEDIUM` stand for texts of `LONG_TOKENS` and
 `MEDIUM_TOKENS` tokens. A 3-token text padded to the width of a 120-token one is where wrong
 attention masking or pooling shows."""
+
+REFERENCE_TEXTS: tuple[str, ...] = (
+    "Shares surged after the company raised its full-year profit forecast.",
+    "The stock plunged as quarterly revenue missed expectations by a wide margin.",
+    "The board will meet on Tuesday.",
+    "Up",
+    "Profit warning.",
+    "Record orders lifted the group's operating margin to its highest level in a decade.",
+    "The lender cut 4,000 jobs and wrote down EUR 1.2 billion of bad loans.",
+    "Net sales were unchanged at EUR 210 million.",
+    "Analysts upgraded the shares to buy, citing strong cash flow.",
+    "The company filed for bankruptcy protection on Friday.",
+    "Dividend doubled.",
+    "Losses widened sharply and the outlook was withdrawn.",
+    "The annual general meeting is scheduled for 14 March.",
+    "Operating profit rose 35% year on year, beating every analyst estimate.",
+    "Regulators fined the bank for misleading customers, and its shares fell 8%.",
+    "The company appointed a new chief financial officer.",
+    "Sales up 12%, margin up, guidance raised.",
+    "Sales down 12%, margin down, guidance cut.",
+    "The plant will be closed and production moved abroad, the union said.",
+    "Demand was strong in every region and the order backlog reached a record.",
+    "It is a shareholder letter.",
+    "The merger was approved by both boards and is expected to close in the third quarter.",
+    "Earnings collapsed amid weak demand, falling prices and rising costs.",
+    "Revenue rose.",
+    "Revenue fell.",
+    "The company reported a net profit of EUR 5.1 million compared with a loss a year earlier, "
+    "and said it expects sales to keep growing in the coming quarters as new contracts start.",
+    "The group said net sales in the review period fell on weaker demand in Europe and Asia, "
+    "while higher energy and raw material costs pushed the operating result into a loss, and "
+    "it warned that the second half would be weaker still.",
+    "The shares were traded on the main list of the exchange, where volumes were in line with "
+    "the average of the past three months and the index closed the day little changed.",
+    "Strong results!",
+    "Heavy losses; credit rating cut to junk.",
+    "The report will be published at 9:00 local time.",
+    "The acquisition is expected to add to earnings per share from the first full year, and the "
+    "company raised its dividend for the tenth year running after a record year for orders.",
+)
+"""Texts whose torch probabilities go into `reference.json`: clear and neutral news, a few words to
+a few dozen, so that both the class order and padding over long texts show in the comparison."""
 
 _LONG_SENTENCE = (
     "The group said net sales in the review period rose on stronger demand in Europe and Asia, "
@@ -148,6 +200,28 @@ def check_parity(
     return worst
 
 
+def reference_probabilities(
+    module: torch.nn.Module, model: SentimentModel, texts: Sequence[str]
+) -> np.ndarray:
+    """The torch module's class probabilities for `texts`, tokenised as the artifact tokenises."""
+    module.eval()
+    feed = model.encode(list(texts))
+    with torch.inference_mode():
+        logits = module(*(torch.from_numpy(feed[n]) for n in model.manifest.input_names))
+    return torch.softmax(logits.to(torch.float64), dim=1).numpy()
+
+
+def write_reference(directory: Path, texts: Sequence[str], probabilities: np.ndarray) -> None:
+    """Write `reference.json`: the texts and, per text, each class's probability in label order."""
+    content = {"texts": list(texts), "probabilities": probabilities.tolist()}
+    (directory / REFERENCE_FILE).write_text(json.dumps(content, indent=1), encoding="utf-8")
+
+
+def reference_gap(model: SentimentModel, texts: Sequence[str], expected: np.ndarray) -> float:
+    """Largest |graph - reference| class probability over `texts`, scored as one padded batch."""
+    return float(np.max(np.abs(model.probabilities(list(texts)) - expected)))
+
+
 def quantize_int8(source: Path, target: Path) -> None:
     """Dynamic int8 quantisation: int8 weights, activations quantised per batch at run time."""
     # The quantiser suggests its pre-processing step (symbolic shape inference and graph
@@ -231,6 +305,15 @@ def export_sentiment_artifact(
 
         report("checking ONNX against torch on padded batches")
         worst = check_parity(module, fp32)
+        report(f"writing {REFERENCE_FILE} (torch probabilities of {len(REFERENCE_TEXTS)} texts)")
+        reference = reference_probabilities(module, fp32, REFERENCE_TEXTS)
+        write_reference(staging, REFERENCE_TEXTS, reference)
+        reference_fp32 = reference_gap(fp32, REFERENCE_TEXTS, reference)
+        if not reference_fp32 <= PARITY_TOLERANCE:  # NaN fails too
+            raise ParityError(
+                f"{MODEL_FILE} gives probabilities up to {reference_fp32:.2e} away from the torch "
+                f"model's on {REFERENCE_FILE}; at most {PARITY_TOLERANCE:.0e} is allowed"
+            )
 
         report("quantising to int8")
         quantize_int8(staging / MODEL_FILE, staging / QUANTIZED_MODEL_FILE)
@@ -246,11 +329,14 @@ def export_sentiment_artifact(
             "heldout_macro_f1_int8": macro_f1_int8,
             "heldout_rows": float(len(load_split("heldout")[0])),
             "parity_max_abs_diff": worst,
+            "reference_max_abs_diff": reference_fp32,
+            "reference_max_abs_diff_int8": reference_gap(int8, REFERENCE_TEXTS, reference),
         }
         manifest.evaluation_window = heldout_window()
-        _write_manifest(staging, manifest)
-        _publish(staging, out_dir)
-    return manifest
+        files = list_files(staging)
+        _write_manifest(staging, manifest, files)
+        _publish(staging, out_dir, [f.name for f in files])
+    return read_manifest(out_dir)
 
 
 def _export_lineage() -> dict[str, str]:
@@ -263,14 +349,25 @@ def _export_lineage() -> dict[str, str]:
     }
 
 
-def _write_manifest(directory: Path, manifest: SentimentManifest) -> None:
-    (directory / MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
+def _write_manifest(
+    directory: Path, manifest: SentimentManifest, files: Sequence[ManifestFile] = ()
+) -> None:
+    """Write manifest.json; `files` (every other file, hashed once all are written) goes in it."""
+    content = manifest.model_dump(mode="json") | {"files": [f.model_dump() for f in files]}
+    (directory / MANIFEST_FILE).write_text(json.dumps(content, indent=2), encoding="utf-8")
 
 
-def _publish(staging: Path, out_dir: Path) -> None:
+def read_manifest(directory: Path) -> SentimentManifest:
+    """The manifest an export wrote, as the services read it."""
+    return SentimentManifest.model_validate_json(
+        (directory / MANIFEST_FILE).read_text(encoding="utf-8")
+    )
+
+
+def _publish(staging: Path, out_dir: Path, names: Sequence[str]) -> None:
     """Move the staged files into `out_dir`, the manifest last: readers go by the manifest."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    for file in (TOKENIZER_FILE, MODEL_FILE, QUANTIZED_MODEL_FILE, MANIFEST_FILE):
+    for file in (*names, MANIFEST_FILE):
         os.replace(staging / file, out_dir / file)
 
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from marketsense.common.features import FEATURE_SCHEMA
 from marketsense.models.files import MANIFEST_FILE, MODEL_FILE
+from marketsense.models.integrity import list_files
 
 
 class PredictorManifest(BaseModel):
@@ -89,7 +90,9 @@ def warm_up_predictor(predictor: OnnxPredictor) -> None:
 
 
 def write_predictor(directory: Path, *, onnx_bytes: bytes, manifest: PredictorManifest) -> None:
-    """Write a predictor artifact folder."""
+    """Write a predictor artifact folder; its manifest lists the folder's files as written."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / MODEL_FILE).write_bytes(onnx_bytes)
-    (directory / MANIFEST_FILE).write_text(json.dumps(manifest.model_dump(mode="json"), indent=2))
+    files = [f.model_dump() for f in list_files(directory)]
+    content = manifest.model_dump(mode="json") | {"files": files}
+    (directory / MANIFEST_FILE).write_text(json.dumps(content, indent=2))

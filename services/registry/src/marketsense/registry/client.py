@@ -8,6 +8,8 @@ import io
 import shutil
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -17,6 +19,7 @@ import httpx
 from marketsense.common.api_client import ApiClient, ApiError
 from marketsense.models.bundles import pack_bundle
 from marketsense.models.files import MANIFEST_FILE
+from marketsense.models.integrity import list_files
 from marketsense.models.kinds import ModelKind
 from marketsense.models.versions import PRODUCTION
 from marketsense.registry.schemas import (
@@ -44,10 +47,21 @@ _Page = TypeVar("_Page", ModelPageRead, VersionPageRead, AliasChangePageRead)
 
 
 class ChecksumMismatchError(ApiError):
-    """A downloaded file's bytes do not match the sha256 or size the registry recorded."""
+    """A file's bytes do not match the sha256 or size recorded at the other end: a downloaded
+    file against the registry's record, or a pushed file against what the registry stored."""
 
     def __init__(self, detail: str):
         super().__init__(None, detail)
+
+
+@dataclass(frozen=True)
+class Pushed:
+    """What a push gave: the version, and whether the push created it."""
+
+    version: VersionRead
+    """The version holding the pushed files."""
+    created: bool
+    """False when the registry already had a version with the same content (HTTP 200)."""
 
 
 class RegistryClient(ApiClient):
@@ -76,19 +90,47 @@ class RegistryClient(ApiClient):
         self, name: str, folder: Path, on_progress: ProgressCallback | None = None
     ) -> VersionRead:
         """Upload an artifact folder (manifest.json and its files) as the model's next version."""
+        return self.push_folder(name, folder, on_progress).version
+
+    def push_folder(
+        self, name: str, folder: Path, on_progress: ProgressCallback | None = None
+    ) -> Pushed:
+        """Upload an artifact folder; the version it became, or the identical one already there.
+
+        Every file the registry says it stored is compared with the local file's sha256 and
+        size; a difference raises ChecksumMismatchError naming the file.
+        """
         manifest = (folder / MANIFEST_FILE).read_bytes()
+        local = list_files(folder)
         bundle = pack_bundle(folder)
         files = {
             "manifest": (MANIFEST_FILE, manifest, "application/json"),
             "bundle": ("bundle.tar.gz", _ProgressReader(bundle, on_progress), "application/gzip"),
         }
-        return self._call(
-            VersionRead,
-            "POST",
-            f"{_model_path(name)}/versions",
-            files=files,
-            timeout=self._slow_timeout(),
+        response = self._send(
+            "POST", f"{_model_path(name)}/versions", files=files, timeout=self._slow_timeout()
         )
+        version = VersionRead.model_validate_json(response.content)
+        # The registry keeps a manifest.json of its own (its name and version number in it).
+        stored = {f.name: f for f in version.files if f.name != MANIFEST_FILE}
+        for sent in local:
+            got = stored.pop(sent.name, None)
+            if got is None or (got.sha256, got.size) != (sent.sha256, sent.size):
+                recorded = (
+                    "did not store it"
+                    if got is None
+                    else f"recorded sha256 {got.sha256[:12]}… ({got.size} bytes)"
+                )
+                raise ChecksumMismatchError(
+                    f"{sent.name} of {folder} has sha256 {sent.sha256[:12]}… ({sent.size} "
+                    f"bytes) but the registry {recorded} for {name} version {version.version}"
+                )
+        if stored:
+            raise ChecksumMismatchError(
+                f"the registry recorded {sorted(stored)} for {name} version {version.version}, "
+                f"which {folder} does not hold"
+            )
+        return Pushed(version=version, created=response.status_code != HTTPStatus.OK)
 
     def list_versions(self, name: str) -> list[VersionRead]:
         """Every version of a model, newest first."""

@@ -22,7 +22,7 @@ from marketsense.common.auth import Role, role_allows
 from marketsense.common.errors import ObjectNotFound
 from marketsense.models.checks import InvalidUpload
 from marketsense.models.versions import PRODUCTION
-from marketsense.registry import flows, service
+from marketsense.registry import flows, pushes, service
 from marketsense.registry.deps import (
     ApproverKey,
     PublisherKey,
@@ -31,6 +31,7 @@ from marketsense.registry.deps import (
     SessionDep,
     SettingsDep,
 )
+from marketsense.registry.gate import GatePolicy
 from marketsense.registry.schemas import (
     ALIAS_PATTERN,
     MODEL_NAME_PATTERN,
@@ -167,9 +168,16 @@ async def get_model(name: ModelName, _key: ReaderKey, session: SessionDep) -> Mo
     description=(
         "The upload is checked by loading it the way the serving services will; any problem "
         f"is a 422 naming the file or field. {BUNDLE_LIMIT_SENTENCE}; larger uploads get "
-        "413. Versions are numbered 1, 2, 3… per model."
+        "413. Versions are numbered 1, 2, 3… per model. The registry scores every graph "
+        "(fp32 and int8) on its evaluation set of the model's kind: `metrics` is that "
+        "measurement, `claimed_metrics` the manifest's, and `warnings` flags a claim far above "
+        "it. Content identical to an earlier version's answers 200 with that version."
     ),
     responses={
+        200: {
+            "model": VersionRead,
+            "description": "The content was pushed before: the version that has it.",
+        },
         **_NOT_FOUND,
         **error_response(413, "The bundle is over the size limit."),
         **_INVALID,
@@ -179,6 +187,7 @@ async def get_model(name: ModelName, _key: ReaderKey, session: SessionDep) -> Mo
 async def post_version(
     name: ModelName,
     request: Request,
+    response: Response,
     principal: PublisherKey,
     runtime: RuntimeDep,
     session: SessionDep,
@@ -201,7 +210,7 @@ async def post_version(
         raise HTTPException(422, str(error)) from error
     try:
         with _as_http():
-            return await flows.push_upload(
+            pushed = await pushes.push_upload(
                 runtime=runtime,
                 name=name,
                 kind=kind,
@@ -209,11 +218,15 @@ async def post_version(
                 uploads_dir=uploads_dir,
                 max_unpacked_bytes=settings.registry_max_unpacked_mb << 20,
                 actor=principal.name,
+                policy=GatePolicy.from_settings(settings),
             )
     except InvalidUpload as error:
         raise HTTPException(422, str(error)) from error
     finally:
         upload.close()
+    if not pushed.created:
+        response.status_code = status.HTTP_200_OK
+    return pushed.version
 
 
 @router.get(
@@ -223,9 +236,13 @@ async def post_version(
     summary="Every version of a model, newest first.",
     responses=_NOT_FOUND,
 )
-async def get_versions(name: ModelName, _key: ReaderKey, session: SessionDep) -> list[VersionRead]:
+async def get_versions(
+    name: ModelName, _key: ReaderKey, session: SessionDep, settings: SettingsDep
+) -> list[VersionRead]:
     with _as_http():
-        return await service.list_versions(session=session, name=name)
+        return await service.list_versions(
+            session=session, name=name, sentiment_variant=settings.registry_sentiment_variant
+        )
 
 
 @router.get(
@@ -236,10 +253,19 @@ async def get_versions(name: ModelName, _key: ReaderKey, session: SessionDep) ->
     responses=_NOT_FOUND,
 )
 async def get_version(
-    name: ModelName, version: VersionNumber, _key: ReaderKey, session: SessionDep
+    name: ModelName,
+    version: VersionNumber,
+    _key: ReaderKey,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> VersionRead:
     with _as_http():
-        return await service.read_version(session=session, name=name, version=version)
+        return await service.read_version(
+            session=session,
+            name=name,
+            version=version,
+            sentiment_variant=settings.registry_sentiment_variant,
+        )
 
 
 @router.get(
@@ -288,10 +314,15 @@ async def get_file(
     responses=_NOT_FOUND,
 )
 async def get_alias(
-    name: ModelName, alias: AliasName, _key: ReaderKey, session: SessionDep
+    name: ModelName, alias: AliasName, _key: ReaderKey, session: SessionDep, settings: SettingsDep
 ) -> VersionRead:
     with _as_http():
-        return await service.read_alias(session=session, name=name, alias=alias)
+        return await service.read_alias(
+            session=session,
+            name=name,
+            alias=alias,
+            sentiment_variant=settings.registry_sentiment_variant,
+        )
 
 
 @router.put(
@@ -301,9 +332,13 @@ async def get_alias(
     summary="Point an alias at a version (publisher; approver for production).",
     description=(
         "Moving `production` passes a gate: the candidate's primary metric (predictor "
-        "`holdout_auc`, sentiment `heldout_macro_f1`) must be at least the current "
-        "production version's, measured on the same `evaluation_window`. `force: true` skips "
-        "the gate, needs a reason and is audited as forced. Publishes `model.promoted`."
+        "`holdout_auc`, sentiment `heldout_macro_f1`), measured by the registry for the "
+        "variant the services serve (`MARKETSENSE_REGISTRY_SENTIMENT_VARIANT`) on its active "
+        "evaluation set, must be at least the current production version's on the same set; "
+        "a model's first production version must reach `MARKETSENSE_REGISTRY_MIN_HELDOUT_"
+        "MACRO_F1` or `MARKETSENSE_REGISTRY_MIN_HOLDOUT_AUC`. Archived versions are refused. "
+        "`force: true` skips the gate, needs a reason and is audited as forced. Publishes "
+        "`model.promoted`."
     ),
     responses={**UNREADABLE_BODY, **_NOT_FOUND, **_CONFLICT, **_INVALID},
 )
@@ -313,6 +348,7 @@ async def put_alias(
     body: AliasUpdate,
     principal: PublisherKey,
     runtime: RuntimeDep,
+    settings: SettingsDep,
 ) -> AliasChangeRead:
     if alias == PRODUCTION and not role_allows(principal.role, Role.APPROVER):
         raise HTTPException(
@@ -322,7 +358,12 @@ async def put_alias(
         )
     with _as_http():
         return await flows.move_alias(
-            runtime=runtime, name=name, alias=alias, body=body, actor=principal.name
+            runtime=runtime,
+            name=name,
+            alias=alias,
+            body=body,
+            actor=principal.name,
+            policy=GatePolicy.from_settings(settings),
         )
 
 

@@ -46,8 +46,7 @@ from marketsense.registry.schemas import (
     VersionRead,
 )
 from marketsense.registry.uploads import (
-    BUNDLE_PART,
-    MANIFEST_PART,
+    PUSH_REQUEST_BODY,
     UploadInvalid,
     UploadTooLarge,
     read_push_upload,
@@ -66,36 +65,6 @@ _INVALID = error_response(
     "its schema, FastAPI's list of field errors).",
 )
 _CONFLICT = error_response(409, "The request clashes with the registry's state.")
-
-_PUSH_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": [MANIFEST_PART, BUNDLE_PART],
-                    "properties": {
-                        MANIFEST_PART: {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "The manifest JSON (PredictorManifest or "
-                            "SentimentManifest); its name and version are replaced.",
-                        },
-                        BUNDLE_PART: {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "A gzip tar of the artifact's files at the top level: "
-                            "predictor: model.onnx; sentiment: model.onnx, tokenizer.json and "
-                            "optionally model.int8.onnx.",
-                        },
-                    },
-                }
-            }
-        },
-    }
-}
-
 
 BUNDLE_LIMIT_SENTENCE = "The bundle part may be at most `MARKETSENSE_REGISTRY_MAX_BUNDLE_MB` MiB"
 """How the upload limit reads in the OpenAPI document until the service states its own."""
@@ -182,7 +151,7 @@ async def get_model(name: ModelName, _key: ReaderKey, session: SessionDep) -> Mo
         **error_response(413, "The bundle is over the size limit."),
         **_INVALID,
     },
-    openapi_extra=_PUSH_BODY,
+    openapi_extra=PUSH_REQUEST_BODY,
 )
 async def post_version(
     name: ModelName,

@@ -7,6 +7,7 @@ import asyncio
 import datetime as dt
 import itertools
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -304,3 +305,31 @@ async def test_every_move_publishes_model_promoted_with_the_manifest_reference(
         assert event.manifest.sha256 == manifest_sha[int(event.version)]
         manifest = json.loads(await store.get(event.manifest))
         assert manifest["version"] == event.version
+
+
+async def test_the_sentiment_gate_measures_the_graph_processing_serves(
+    registry: Registry, sentiment_model_dir: Path, tmp_path: Path
+) -> None:
+    name = "minilm"
+    assert (await registry.create_model(name, kind="sentiment")).status_code == 201
+    default = shutil.copytree(sentiment_model_dir, tmp_path / "default")
+    # Same fp32 graph; its int8 file is the fp32 graph too, so the served int8 variant is better.
+    fp32_as_int8 = shutil.copytree(sentiment_model_dir, tmp_path / "fp32-as-int8")
+    shutil.copyfile(fp32_as_int8 / "model.onnx", fp32_as_int8 / "model.int8.onnx")
+    fp32_only = shutil.copytree(sentiment_model_dir, tmp_path / "fp32-only")
+    (fp32_only / "model.int8.onnx").unlink()
+    for number, folder in enumerate((default, fp32_as_int8, fp32_only), start=1):
+        pushed = await registry.push(name, folder)
+        assert pushed.status_code == 201, pushed.text
+        assert pushed.json()["version"] == number
+    assert (await registry.promote(name, 2)).status_code == 200
+
+    # Version 1's fp32 graph equals version 2's, but processing serves int8, where it is worse.
+    refused = await registry.promote(name, 1)
+    fp32_served = await registry.promote(name, 3)
+
+    assert refused.status_code == 409
+    assert "version 1 (int8) has heldout_macro_f1 0.7" in refused.json()["detail"]
+    assert "below production version 2's 0.8" in refused.json()["detail"]
+    assert "(int8)" in refused.json()["detail"]
+    assert fp32_served.status_code == 200, fp32_served.text

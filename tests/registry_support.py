@@ -20,8 +20,8 @@ from marketsense.common.runtime import Runtime
 from marketsense.models.bundles import pack_bundle
 from marketsense.registry.app import create_component
 from marketsense.registry.config import RegistrySettings
-from tests.artifacts import small_predictor
 from tests.backends import object_store_fields
+from tests.gate_support import add_outcome_set, weighted_predictor
 
 
 def sha256_of(path: Path) -> str:
@@ -147,10 +147,15 @@ async def running_registry(
 
 
 async def with_versions(registry: Registry, tmp_path: Path, name: str, *aucs: float) -> None:
-    """Register `name` and push one small predictor per AUC (versions 1, 2, …), all on one
-    window."""
+    """Register `name`, give the registry a predictor evaluation set, and push one predictor
+    per AUC (versions 1, 2, …) claiming it; a higher claim is also a better measured graph, an
+    equal claim the same graph."""
+    await add_outcome_set(registry.runtime)
     assert (await registry.create_model(name)).status_code == 201
     for number, auc in enumerate(aucs, start=1):
-        pushed = await registry.push(name, small_predictor(tmp_path / f"v{number}", auc=auc))
+        folder = weighted_predictor(
+            tmp_path / f"v{number}", skill=30 * (auc - 0.5), claimed_auc=auc
+        )
+        pushed = await registry.push(name, folder)
         assert pushed.status_code == 201, pushed.text
         assert pushed.json()["version"] == number

@@ -17,13 +17,14 @@ import pytest
 import uvicorn
 from typer.testing import Result
 
+from marketsense.common.runtime import Runtime
 from marketsense.common.store import store_from_settings
 from marketsense.registry.app import build_app
 from marketsense.registry.client import RegistryClient
 from marketsense.registry.config import RegistrySettings
-from tests.artifacts import small_predictor
 from tests.cli_support import invoke
 from tests.conftest import INTEGRATION
+from tests.gate_support import add_outcome_set, weighted_predictor
 from tests.registry_support import registry_settings
 
 BACKENDS = ["sqlite-file", pytest.param("postgres-s3", marks=INTEGRATION)]
@@ -56,7 +57,8 @@ def served_registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
     """The real registry app under uvicorn in a thread, on a free loopback port, on the
     backends `request.param` names."""
     if request.param == "postgres-s3":
-        database_url: str = request.getfixturevalue("pg_database_url")
+        # Evaluation sets are registry-wide state: a database of its own per test.
+        database_url: str = request.getfixturevalue("fresh_pg_database_url")
         store_url = f"s3://marketsense-test/{uuid.uuid4().hex[:10]}"
     else:
         database_url = f"sqlite+aiosqlite:///{tmp_path / 'registry.db'}"
@@ -81,6 +83,7 @@ def served_registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
     try:
         # Answered once startup (storage, migrations on SQLite) has finished.
         assert httpx.get(f"{url}/healthz", timeout=60).status_code == 200
+        asyncio.run(_add_outcome_set(settings))
         yield ServedRegistry(url=url, database_url=database_url, settings=settings)
     finally:
         server.should_exit = True
@@ -114,13 +117,27 @@ def made_keys(registry: ServedRegistry) -> Keys:
 
 
 def predictor_maker(tmp_path: Path) -> MakePredictor:
-    """Write predictor artifact folders whose manifests claim the given holdout AUC."""
-    return lambda auc: small_predictor(tmp_path / f"predictor-{uuid.uuid4().hex[:6]}", auc=auc)
+    """Write predictor artifact folders whose manifests claim the given holdout AUC; a higher
+    claim is also a better graph on the registry's evaluation set."""
+    return lambda auc: weighted_predictor(
+        tmp_path / f"predictor-{uuid.uuid4().hex[:6]}", skill=30 * (auc - 0.5), claimed_auc=auc
+    )
 
 
 def model_name() -> str:
-    """A model name no other test uses (the PostgreSQL database is shared by the session)."""
+    """A model name no other test uses."""
     return f"predictor-{uuid.uuid4().hex[:8]}"
+
+
+async def _add_outcome_set(settings: RegistrySettings) -> None:
+    """Give the registry the predictor evaluation set the test predictors are measured on."""
+    runtime = Runtime(settings, service="registry")
+    await runtime.store.start()
+    try:
+        await add_outcome_set(runtime)
+    finally:
+        await runtime.store.close()
+        await runtime.database.dispose()
 
 
 def push(registry: ServedRegistry, keys: Keys, name: str, folder: Path) -> int:

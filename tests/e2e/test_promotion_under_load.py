@@ -137,13 +137,19 @@ class _Models:
         )
         assert created.status_code == 201, created.text
 
+    pushes: int = 0
+
     async def push(self) -> str:
-        """Push the artifact as the model's next version; its number."""
+        """Push the artifact as the model's next version; its number. Each push notes its count
+        in the manifest's lineage: identical content would return the earlier version."""
+        self.pushes += 1
+        manifest = json.loads(self.manifest)
+        manifest["training"] = manifest.get("training", {}) | {"e2e_push": str(self.pushes)}
         response = await self.client.post(
             f"{self.api}/{self.model}/versions",
             headers=self.approver,
             files={
-                "manifest": ("manifest.json", self.manifest),
+                "manifest": ("manifest.json", json.dumps(manifest).encode()),
                 "bundle": ("b.tar.gz", self.bundle),
             },
         )
@@ -151,11 +157,12 @@ class _Models:
         return str(response.json()["version"])
 
     async def promote(self, version: str) -> None:
-        """Point production at `version`."""
+        """Point production at `version`, forced: this suite is about the live swap, and the
+        registry has no predictor evaluation set to gate on."""
         response = await self.client.put(
             f"{self.api}/{self.model}/aliases/production",
             headers=self.approver,
-            json={"version": int(version), "reason": "e2e"},
+            json={"version": int(version), "reason": "e2e live swap", "force": True},
         )
         assert response.status_code == 200, response.text
 
@@ -263,7 +270,7 @@ async def test_promotion_under_load_switches_every_answer_within_5_s_and_a_broke
     }
     approver = {"X-API-Key": keys[Role.APPROVER]}
 
-    # Three pushes of the same trained predictor: equal metrics pass the promotion gate.
+    # Three pushes of the same trained predictor, each with its own lineage note.
     folder = tmp_path / "artifact"
     shutil.copytree(predictor_dir, folder)
     manifest = (folder / "manifest.json").read_bytes()

@@ -72,7 +72,9 @@ def test_push_list_show_and_download_round_trip(
     )
     assert pushed.exit_code == 0, pushed.stderr
     assert f"pushed {name} version 1" in pushed.stdout
-    assert "holdout_auc 0.6100" in pushed.stdout
+    with RegistryClient(registry.url, keys.reader) as client:
+        measured = client.get_version(name, 1).metrics["holdout_auc"]
+    assert f"holdout_auc {measured:.4f}" in pushed.stdout  # the registry's, not the claimed 0.61
 
     listed = run(registry, keys.reader, "models", "list", "--json")
     (row,) = [m for m in json.loads(listed.stdout) if m["name"] == name]
@@ -88,7 +90,8 @@ def test_push_list_show_and_download_round_trip(
     )
     assert detail["manifest"]["name"] == name
     assert detail["manifest"]["version"] == "1"
-    assert detail["metrics"]["holdout_auc"] == pytest.approx(0.61)
+    assert detail["claimed_metrics"]["holdout_auc"] == pytest.approx(0.61)
+    assert detail["metrics"]["holdout_auc"] == pytest.approx(measured)
     assert {f["name"] for f in detail["files"]} == {"model.onnx", "manifest.json"}
     table = run(registry, keys.reader, "models", "show", name, "--version", "1")
     assert detail["files"][0]["sha256"] in table.stdout
@@ -189,8 +192,10 @@ def test_promote_passes_the_gate_refuses_a_worse_version_and_accepts_it_forced(
     assert production(registry, keys, name) == good
 
     refused = one_error_line(run(registry, keys.approver, "models", "promote", name, str(worse)))
-    assert "0.5500" in refused
-    assert "0.6200" in refused
+    with RegistryClient(registry.url, keys.reader) as client:
+        measured = [client.get_version(name, v).metrics["holdout_auc"] for v in (worse, good)]
+    assert f"holdout_auc {measured[0]:.4f}" in refused
+    assert f"{measured[1]:.4f}" in refused
     assert "--force --reason" in refused
     assert "force: true" not in refused
     assert production(registry, keys, name) == good

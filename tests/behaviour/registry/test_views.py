@@ -11,7 +11,7 @@ from marketsense.common.runtime import Runtime
 from marketsense.registry.app import create_component
 from marketsense.registry.config import RegistrySettings
 from marketsense.registry.pagination import encode_cursor
-from tests.artifacts import small_predictor
+from tests.gate_support import add_outcome_set, weighted_predictor
 from tests.registry_support import Registry, with_versions
 
 MODEL = "baseline-predictor"
@@ -35,13 +35,15 @@ async def test_requests_without_a_key_or_with_a_revoked_one_are_unauthorised(
 
 
 async def test_roles_bound_what_each_key_may_do(registry: Registry, tmp_path: Path) -> None:
-    folder = small_predictor(tmp_path / "artifact")
+    await add_outcome_set(registry.runtime)
+    folder = weighted_predictor(tmp_path / "artifact", skill=3)
+    second = weighted_predictor(tmp_path / "second", skill=3)
 
     reader_creates = await registry.create_model(MODEL, holder="reader")
     assert (await registry.create_model(MODEL)).status_code == 201
     reader_pushes = await registry.push(MODEL, folder, holder="reader")
     assert (await registry.push(MODEL, folder)).status_code == 201
-    assert (await registry.push(MODEL, folder)).status_code == 201
+    assert (await registry.push(MODEL, second)).status_code == 201
     publisher_production = await registry.promote(MODEL, 1, holder="publisher")
     publisher_staging = await registry.promote(MODEL, 1, alias="staging", holder="publisher")
     reader_staging = await registry.promote(MODEL, 2, alias="staging", holder="reader")

@@ -1,5 +1,7 @@
 """Registry settings."""
 
+from typing import Literal
+
 from pydantic import Field
 
 from marketsense.common.settings import CommonSettings
@@ -18,3 +20,16 @@ class RegistrySettings(CommonSettings):
 
     registry_max_unpacked_mb: int = Field(default=2048, ge=1)
     """Largest total a bundle may unpack to, in MiB; guards against compression bombs."""
+
+    registry_sentiment_variant: Literal["int8", "fp32"] = "int8"
+    """Which sentiment graph the production gate measures: the one processing serves
+    (`MARKETSENSE_SENTIMENT_QUANTIZED=true`, its default, serves int8). A bundle without an
+    int8 graph is served, and gated, as fp32."""
+
+    registry_min_heldout_macro_f1: float = Field(default=0.6, ge=0.0, le=1.0)
+    """Macro-F1 on the registry's sentiment evaluation set that a model's first production
+    version must reach (the shipped default model measures about 0.8 on the held-out texts)."""
+
+    registry_min_holdout_auc: float = Field(default=0.5, ge=0.0, le=1.0)
+    """AUC on the registry's predictor evaluation set that a model's first production version
+    must reach: 0.5 is a coin toss, so a first version must at least not rank outcomes backwards."""

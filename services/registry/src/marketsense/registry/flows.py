@@ -1,53 +1,67 @@
-"""What changes the registry: a push stored as the next version, an alias moved through the
-production gate or rolled back. Each flow owns its transaction, audits and announces the change."""
+"""What moves the registry's aliases: a model registered, an alias moved through the production
+gate or rolled back. Each flow owns its transaction, audits and announces the change; pushes
+are in `pushes`."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
-import shutil
-import tempfile
-from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from marketsense.common.db.models import AliasChange, ModelAlias, ModelVersion, RegisteredModel
+from marketsense.common.db.models import (
+    AliasChange,
+    EvaluationSet,
+    ModelAlias,
+    ModelVersion,
+    RegisteredModel,
+)
 from marketsense.common.db.outbox import add_event
 from marketsense.common.events import Envelope, ModelPromoted
 from marketsense.common.runtime import Runtime
-from marketsense.common.store.base import ObjectStore
-from marketsense.models.checks import CheckedBundle, Manifest, check_upload, manifest_json
+from marketsense.models.checks import (
+    InvalidUpload,
+)
 from marketsense.models.files import MANIFEST_FILE
-from marketsense.models.kinds import PRIMARY_METRIC, ModelKind, as_kind
+from marketsense.models.kinds import ModelKind, as_kind
 from marketsense.models.versions import (
     PRODUCTION,
-    StoredFile,
-    dump_files,
     manifest_file,
     version_files,
+)
+from marketsense.registry.audit import record, record_refusal
+from marketsense.registry.evaluation_sets import active_set
+from marketsense.registry.gate import (
+    FORCE_HINT,
+    Contender,
+    GatePolicy,
+    judge,
+    no_set_refusal,
+    refuse_archived,
+)
+from marketsense.registry.measure import (
+    ensure_measured,
+    metrics_on,
+    version_variant,
 )
 from marketsense.registry.schemas import (
     AliasChangeRead,
     AliasUpdate,
     ModelCreate,
     ModelRead,
-    VersionRead,
 )
 from marketsense.registry.service import (
     Conflict,
     Unprocessable,
     alias_row,
     change_read,
+    get_model,
     get_version,
     lock_model,
     model_read,
-    version_metrics,
-    version_read,
 )
-from marketsense.registry.uploads import PushUpload
 
 log = logging.getLogger(__name__)
 
@@ -71,102 +85,71 @@ async def create_model(*, runtime: Runtime, body: ModelCreate, actor: str) -> Mo
         return model_read(model, aliases={}, latest=None)
 
 
-async def push_upload(
+async def move_alias(
     *,
     runtime: Runtime,
     name: str,
-    kind: ModelKind,
-    upload: PushUpload,
-    uploads_dir: Path,
-    max_unpacked_bytes: int,
+    alias: str,
+    body: AliasUpdate,
     actor: str,
-) -> VersionRead:
-    """Unpack and check a push the way the serving services will load it, then store it as the
-    model's next version; InvalidUpload says what is wrong with it."""
-    await asyncio.to_thread(uploads_dir.mkdir, parents=True, exist_ok=True)
-    directory = Path(await asyncio.to_thread(tempfile.mkdtemp, dir=uploads_dir))
-    try:
-        # Unpacking and onnxruntime sessions block: keep them off the event loop.
-        checked = await asyncio.to_thread(
-            check_upload,
-            kind=kind,
-            model_name=name,
-            manifest_bytes=upload.manifest,
-            bundle=upload.bundle,
-            directory=directory,
-            max_unpacked_bytes=max_unpacked_bytes,
-        )
-        return await push_version(runtime=runtime, name=name, checked=checked, actor=actor)
-    finally:
-        await asyncio.to_thread(shutil.rmtree, directory, True)
-
-
-def model_key(name: str, version: int, file: str) -> str:
-    """Object store key of one stored file of a version."""
-    return f"models/{name}/{version}/{file}"
-
-
-async def push_version(
-    *, runtime: Runtime, name: str, checked: CheckedBundle, actor: str
-) -> VersionRead:
-    """Store a checked bundle as the model's next version: files first, then the row."""
-    for attempt in range(1, _WRITE_ATTEMPTS + 1):
-        try:
-            async with runtime.transaction() as session:
-                model = await lock_model(session, name)
-                number = 1 + (
-                    await session.scalar(
-                        select(func.max(ModelVersion.version)).where(
-                            ModelVersion.model_name == name
-                        )
-                    )
-                    or 0
-                )
-                # The model's row lock is held while the files are written, so no other push can
-                # pick the same number and overwrite them before this row commits.
-                manifest, files = await _store_files(
-                    runtime.store, name=name, version=number, checked=checked
-                )
-                row = ModelVersion(
-                    model_name=name,
-                    version=number,
-                    manifest=manifest_json(manifest),
-                    files=dump_files(files),
-                    evaluation_window=manifest.evaluation_window,
-                    created_by=actor,
-                    created_at=dt.datetime.now(dt.UTC),
-                )
-                session.add(row)
-                await session.flush()
-                pushed = version_read(row, kind=as_kind(model.kind), aliases=[])
-        except IntegrityError:
-            # Only reachable if the row lock did not hold (it does on SQLite and PostgreSQL).
-            if attempt == _WRITE_ATTEMPTS:
-                raise
-            log.warning("version number of %s taken concurrently; retrying", name)
-            continue
-        log.info("pushed %s version %d by %s", name, number, actor)
-        return pushed
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-async def move_alias(
-    *, runtime: Runtime, name: str, alias: str, body: AliasUpdate, actor: str
+    policy: GatePolicy,
 ) -> AliasChangeRead:
-    """Point an alias at a version, through the production gate unless forced, and announce it."""
+    """Point an alias at a version, through the production gate unless forced, and announce it;
+    a refusal is audited."""
     if body.force and not body.reason.strip():
         raise Unprocessable("force skips the production gate and needs a reason for the audit log")
+    gated = alias == PRODUCTION and not body.force
+    try:
+        evaluation_set = await _prepare_gate(runtime, name, body.version, policy) if gated else None
+        return await _move_alias(
+            runtime, name, alias, body, actor=actor, policy=policy, evaluation_set=evaluation_set
+        )
+    except (Conflict, Unprocessable) as problem:
+        await record_refusal(
+            runtime,
+            model_name=name,
+            action="promote_refused",
+            actor=actor,
+            detail=str(problem),
+            version=body.version,
+            alias=alias,
+            reason=body.reason,
+        )
+        raise
+
+
+async def _move_alias(
+    runtime: Runtime,
+    name: str,
+    alias: str,
+    body: AliasUpdate,
+    *,
+    actor: str,
+    policy: GatePolicy,
+    evaluation_set: EvaluationSet | None,
+) -> AliasChangeRead:
+    """The alias move itself, under the model's lock; gated when `evaluation_set` is given."""
     for attempt in range(1, _WRITE_ATTEMPTS + 1):
         try:
             async with runtime.transaction() as session:
                 model = await lock_model(session, name)
                 target = await get_version(session, name, body.version)
+                refuse_archived(target)
                 current = await alias_row(session, name, alias)
                 if current is not None and current.version == body.version:
                     raise Conflict(f"{alias} of {name!r} already points at version {body.version}")
-                if alias == PRODUCTION and current is not None and not body.force:
-                    holder = await get_version(session, name, current.version)
-                    _gate(kind=as_kind(model.kind), candidate=target, current=holder)
+                if evaluation_set is not None:
+                    holder = None
+                    if current is not None:
+                        holder = await get_version(session, name, current.version)
+                    await _gate(
+                        session,
+                        kind=as_kind(model.kind),
+                        policy=policy,
+                        evaluation_set=evaluation_set,
+                        candidate=target,
+                        holder=holder,
+                    )
                 return await _move(
                     runtime,
                     session,
@@ -183,6 +166,35 @@ async def move_alias(
             if attempt == _WRITE_ATTEMPTS:
                 raise
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _prepare_gate(
+    runtime: Runtime, name: str, version: int, policy: GatePolicy
+) -> EvaluationSet:
+    """The evaluation set the gate compares on, with the candidate and the production holder
+    measured on it (a version pushed before the set was added is measured now)."""
+    async with runtime.database.session() as session:
+        kind = as_kind((await get_model(session, name)).kind)
+        target = await get_version(session, name, version)
+        holding = await session.get(ModelAlias, (name, PRODUCTION))
+        holder = None if holding is None else await get_version(session, name, holding.version)
+    refuse_archived(target)
+    evaluation_set = await active_set(runtime, kind)
+    if evaluation_set is None:
+        raise no_set_refusal(kind)
+    for row in (target, holder):
+        if row is None:
+            continue
+        try:
+            await ensure_measured(
+                runtime, kind=kind, row=row, evaluation_set=evaluation_set, work_dir=policy.work_dir
+            )
+        except InvalidUpload as error:
+            raise Conflict(
+                f"version {row.version} cannot be measured on evaluation set "
+                f"{evaluation_set.name!r}: {error}{FORCE_HINT}"
+            ) from error
+    return evaluation_set
 
 
 async def rollback(*, runtime: Runtime, name: str, reason: str, actor: str) -> AliasChangeRead:
@@ -202,11 +214,7 @@ async def rollback(*, runtime: Runtime, name: str, reason: str, actor: str) -> A
                 "(it was never moved from one version to another)"
             )
         target = await get_version(session, name, last.from_version)
-        if target.archived_at is not None:  # archived: never production again, rollback included
-            raise Conflict(
-                f"{PRODUCTION} of {name!r} would roll back to version {target.version}, which is "
-                f"archived ({target.archive_reason}); promote another version instead"
-            )
+        refuse_archived(target)
         return await _move(
             runtime,
             session,
@@ -220,26 +228,37 @@ async def rollback(*, runtime: Runtime, name: str, reason: str, actor: str) -> A
         )
 
 
-def _gate(*, kind: ModelKind, candidate: ModelVersion, current: ModelVersion) -> None:
-    """Refuse a production move to a version measured worse, or measured on something else."""
-    metric = PRIMARY_METRIC[kind]
-    force_hint = "; to move it anyway send force: true with a reason"
-    if candidate.evaluation_window != current.evaluation_window:
-        raise Conflict(
-            f"version {candidate.version} was evaluated on {candidate.evaluation_window!r} but "
-            f"production version {current.version} on {current.evaluation_window!r}; their "
-            f"{metric} cannot be compared{force_hint}"
+async def _gate(
+    session: AsyncSession,
+    *,
+    kind: ModelKind,
+    policy: GatePolicy,
+    evaluation_set: EvaluationSet,
+    candidate: ModelVersion,
+    holder: ModelVersion | None,
+) -> None:
+    """Refuse a production move that the registry's measurements of the served variant on one
+    evaluation set do not support; a first production version must clear the floor."""
+
+    async def contender(row: ModelVersion) -> Contender:
+        return Contender(
+            version=row.version,
+            variant=version_variant(kind, row, policy.sentiment_variant),
+            metrics=await metrics_on(
+                session,
+                name=row.model_name,
+                version=row.version,
+                evaluation_set_id=evaluation_set.id,
+            ),
         )
-    new = version_metrics(candidate).get(metric)
-    old = version_metrics(current).get(metric)
-    if new is None or old is None:
-        lacking = candidate.version if new is None else current.version
-        raise Conflict(f"version {lacking} has no {metric} to compare{force_hint}")
-    if new < old:
-        raise Conflict(
-            f"version {candidate.version} has {metric} {new:.4f}, below production version "
-            f"{current.version}'s {old:.4f}{force_hint}"
-        )
+
+    judge(
+        kind=kind,
+        policy=policy,
+        evaluation_set=evaluation_set,
+        candidate=await contender(candidate),
+        champion=None if holder is None else await contender(holder),
+    )
 
 
 async def _move(
@@ -278,6 +297,17 @@ async def _move(
         at=now,
     )
     session.add(change)
+    record(
+        session,
+        model_name=target.model_name,
+        action="rollback" if action == "rollback" else "promote",
+        actor=actor,
+        version=target.version,
+        alias=alias,
+        from_version=previous,
+        reason=reason,
+        forced=forced,
+    )
     manifest = manifest_file(version_files(target))
     if manifest is None:  # every version is stored with its manifest; a row without is damaged
         raise Conflict(f"version {target.version} of {target.model_name!r} has no {MANIFEST_FILE}")
@@ -301,26 +331,3 @@ async def _move(
         ", forced" if forced else "",
     )
     return change_read(change)
-
-
-async def _store_files(
-    store: ObjectStore, *, name: str, version: int, checked: CheckedBundle
-) -> tuple[Manifest, list[StoredFile]]:
-    """Write a version's files and its renamed, renumbered manifest; return what was stored."""
-    manifest = checked.manifest.model_copy(update={"name": name, "version": str(version)})
-    stored: list[StoredFile] = []
-    for file in checked.files:
-        data = await asyncio.to_thread((checked.directory / file).read_bytes)
-        stored.append(await _put(store, model_key(name, version, file), file, data))
-        del data  # one file in memory at a time
-    manifest_bytes = manifest_json(manifest).encode()
-    stored.append(
-        await _put(store, model_key(name, version, MANIFEST_FILE), MANIFEST_FILE, manifest_bytes)
-    )
-    return manifest, stored
-
-
-async def _put(store: ObjectStore, key: str, name: str, data: bytes) -> StoredFile:
-    """Write one object and describe it."""
-    ref = await store.put(key, data)
-    return StoredFile(name=name, uri=ref.uri, sha256=ref.sha256, size=ref.size)

@@ -39,6 +39,7 @@ removed."""
 _EXAMPLE_TIME = "2026-11-25T14:30:00Z"
 _EXAMPLE_MODEL_SHA = "9f2c4e1b7a0d3c5e8f6a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60"
 _EXAMPLE_MANIFEST_SHA = "0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9"
+_EXAMPLE_SET_SHA = "5e1f0c9a8b7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f"
 _EXAMPLE_CHANGE: dict[str, Any] = {
     "id": 7,
     "model_name": "baseline-predictor",
@@ -135,6 +136,38 @@ class FileRead(BaseModel):
     """Size in bytes."""
 
 
+class MeasuredRead(BaseModel):
+    """One metric the registry measured itself for one variant of a version on an evaluation set."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "variant": "int8",
+                    "metric": "heldout_macro_f1",
+                    "value": 0.8153,
+                    "evaluation_set_id": 1,
+                    "evaluation_set_sha256": _EXAMPLE_SET_SHA,
+                    "evaluation_set_name": "marketsense-heldout-300",
+                }
+            ]
+        }
+    )
+
+    variant: Literal["fp32", "int8"]
+    """Which graph was scored: `fp32` (`model.onnx`) or `int8` (`model.int8.onnx`)."""
+    metric: str
+    """Metric name, such as `heldout_macro_f1` or `holdout_auc`."""
+    value: float
+    """Its value."""
+    evaluation_set_id: int
+    """The evaluation set scored on."""
+    evaluation_set_sha256: str
+    """Hex sha256 of the set's bytes."""
+    evaluation_set_name: str
+    """The set's name."""
+
+
 class VersionRead(BaseModel):
     """A pushed version of a model: its manifest, files, metrics and the aliases it holds."""
 
@@ -169,7 +202,21 @@ class VersionRead(BaseModel):
                             "size": 642,
                         },
                     ],
-                    "metrics": {"holdout_auc": 0.58},
+                    "metrics": {"holdout_auc": 0.571, "holdout_rows": 840.0},
+                    "claimed_metrics": {"holdout_auc": 0.58},
+                    "measured": [
+                        {
+                            "variant": "fp32",
+                            "metric": "holdout_auc",
+                            "value": 0.571,
+                            "evaluation_set_id": 2,
+                            "evaluation_set_sha256": _EXAMPLE_SET_SHA,
+                            "evaluation_set_name": "holdout-2026-q3",
+                        }
+                    ],
+                    "warnings": [],
+                    "checks": {},
+                    "content_sha256": _EXAMPLE_SET_SHA,
                     "evaluation_window": "2026-07-01..2026-09-30",
                     "created_by": "alice",
                     "created_at": _EXAMPLE_TIME,
@@ -190,9 +237,20 @@ class VersionRead(BaseModel):
     files: list[FileRead]
     """Every stored file of the version, `manifest.json` included."""
     metrics: dict[str, float]
-    """Held-out evaluation metrics from the manifest."""
+    """What the registry measured for the variant the services serve (int8 when configured and
+    present, else fp32) on the active evaluation set of the kind; empty until it has one."""
+    claimed_metrics: dict[str, float] = Field(default_factory=dict)
+    """The metrics the manifest claims; shown for comparison, never gated on."""
+    measured: list[MeasuredRead] = Field(default_factory=list)
+    """Every metric the registry measured for this version, per variant and evaluation set."""
+    warnings: list[str] = Field(default_factory=list)
+    """Things to know before promoting it, such as a claim far above the measurement."""
+    checks: dict[str, Any] = Field(default_factory=dict)
+    """What the push's checks recorded beyond metrics: parity per variant, label probes."""
+    content_sha256: str | None = None
+    """Identity of the pushed content; pushing identical content again returns this version."""
     evaluation_window: str | None
-    """What the metrics were measured on; the promotion gate compares only equal windows."""
+    """What the manifest says its claimed metrics were measured on (lineage only)."""
     created_by: str
     """Name of the API key that pushed it."""
     created_at: dt.datetime

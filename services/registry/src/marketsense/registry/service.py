@@ -17,6 +17,7 @@ from marketsense.models.kinds import ModelKind, as_kind
 from marketsense.models.versions import (
     version_files,
 )
+from marketsense.registry.measure import Variant, VersionMeasures, version_measures
 from marketsense.registry.pagination import cut_page
 from marketsense.registry.schemas import (
     AliasChangeRead,
@@ -108,11 +109,17 @@ async def model_kind(*, session: AsyncSession, name: str) -> ModelKind:
 
 
 async def list_versions(
-    *, session: AsyncSession, name: str, limit: int, before: int | None
+    *,
+    session: AsyncSession,
+    name: str,
+    limit: int,
+    before: int | None,
+    sentiment_variant: Variant = "int8",
 ) -> VersionPageRead:
     """A page of a model's versions, newest first, those below version `before`; NotFound if the
     model is unknown."""
     model = await get_model(session, name)
+    kind = as_kind(model.kind)
     aliases = await aliases_by_version(session, name)
     query = (
         select(ModelVersion)
@@ -123,21 +130,32 @@ async def list_versions(
     if before is not None:
         query = query.where(ModelVersion.version < before)
     rows, next_cursor = cut_page(list(await session.scalars(query)), limit, lambda r: r.version)
+    measures = await version_measures(session, kind=kind, rows=rows, preferred=sentiment_variant)
     return VersionPageRead(
         items=[
-            version_read(row, kind=as_kind(model.kind), aliases=aliases.get(row.version, []))
+            version_read(
+                row, kind=kind, aliases=aliases.get(row.version, []), measures=measures[row.version]
+            )
             for row in rows
         ],
         next_cursor=next_cursor,
     )
 
 
-async def read_version(*, session: AsyncSession, name: str, version: int) -> VersionRead:
-    """One version of a model; NotFound if the model or version is unknown."""
+async def read_version(
+    *, session: AsyncSession, name: str, version: int, sentiment_variant: Variant = "int8"
+) -> VersionRead:
+    """One version of a model; NotFound if the model or version is unknown. Its `metrics` are
+    the registry's measurement of the variant served when processing serves
+    `sentiment_variant`."""
     model = await get_model(session, name)
+    kind = as_kind(model.kind)
     row = await get_version(session, name, version)
     aliases = await aliases_by_version(session, name)
-    return version_read(row, kind=as_kind(model.kind), aliases=aliases.get(version, []))
+    measures = await version_measures(session, kind=kind, rows=[row], preferred=sentiment_variant)
+    return version_read(
+        row, kind=kind, aliases=aliases.get(version, []), measures=measures[version]
+    )
 
 
 @dataclass(frozen=True)
@@ -170,13 +188,17 @@ async def read_file(
     return FileContent(data=data, sha256=stored.sha256)
 
 
-async def read_alias(*, session: AsyncSession, name: str, alias: str) -> VersionRead:
+async def read_alias(
+    *, session: AsyncSession, name: str, alias: str, sentiment_variant: Variant = "int8"
+) -> VersionRead:
     """The version an alias points at; NotFound if the model is unknown or the alias unset."""
     await get_model(session, name)
     target = await session.get(ModelAlias, (name, alias))
     if target is None:
         raise NotFound(f"model {name!r} has no alias {alias!r}")
-    return await read_version(session=session, name=name, version=target.version)
+    return await read_version(
+        session=session, name=name, version=target.version, sentiment_variant=sentiment_variant
+    )
 
 
 async def alias_history(
@@ -276,7 +298,7 @@ async def aliases_by_version(session: AsyncSession, name: str) -> dict[int, list
 
 
 def version_metrics(row: ModelVersion) -> dict[str, float]:
-    """The metrics in a version's stored manifest."""
+    """The metrics a version's stored manifest claims."""
     metrics = json.loads(row.manifest).get("metrics") or {}
     return {str(k): float(v) for k, v in metrics.items()}
 
@@ -294,16 +316,28 @@ def model_read(model: RegisteredModel, *, aliases: dict[str, int], latest: int |
     )
 
 
-def version_read(row: ModelVersion, *, kind: ModelKind, aliases: list[str]) -> VersionRead:
-    """The API form of a version."""
+def version_read(
+    row: ModelVersion,
+    *,
+    kind: ModelKind,
+    aliases: list[str],
+    measures: VersionMeasures | None = None,
+) -> VersionRead:
+    """The API form of a version, with what the registry measured for it."""
     manifest = json.loads(row.manifest)
+    checks = json.loads(row.checks or "{}")
     return VersionRead(
         model_name=row.model_name,
         version=row.version,
         kind=kind,
         manifest=manifest,
         files=[FileRead(name=f.name, sha256=f.sha256, size=f.size) for f in version_files(row)],
-        metrics=version_metrics(row),
+        metrics={} if measures is None else measures.metrics,
+        claimed_metrics=version_metrics(row),
+        measured=[] if measures is None else measures.measured,
+        warnings=[] if measures is None else measures.warnings,
+        checks=checks if isinstance(checks, dict) else {},
+        content_sha256=row.content_sha256,
         evaluation_window=row.evaluation_window,
         created_by=row.created_by,
         created_at=row.created_at,

@@ -34,7 +34,7 @@ SERVED_BY: dict[ModelKind, tuple[str, str]] = {
 def configured_variant(settings: RegistrySettings) -> Variant:
     """The sentiment variant the production gate measures (`registry_sentiment_variant`)."""
     # The gate's setting; int8 is processing's default (MARKETSENSE_SENTIMENT_QUANTIZED=true).
-    return "fp32" if getattr(settings, "registry_sentiment_variant", "int8") == "fp32" else "int8"
+    return settings.registry_sentiment_variant
 
 
 def gated_variant(kind: ModelKind, row: ModelVersion | None, configured: Variant) -> Variant:

@@ -7,7 +7,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -19,6 +19,35 @@ MAX_MANIFEST_BYTES = 1 << 20
 FORM_OVERHEAD_BYTES = 64 << 10
 """Room for the multipart boundaries and part headers around the two parts."""
 _SPOOL_IN_MEMORY = 1 << 20
+PUSH_REQUEST_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": [MANIFEST_PART, BUNDLE_PART],
+                    "properties": {
+                        MANIFEST_PART: {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "The manifest JSON (PredictorManifest or "
+                            "SentimentManifest); its name and version are replaced.",
+                        },
+                        BUNDLE_PART: {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "A gzip tar of the artifact's files at the top level: "
+                            "predictor: model.onnx; sentiment: model.onnx, tokenizer.json and "
+                            "optionally model.int8.onnx.",
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+"""The push route's multipart request body, as OpenAPI describes it."""
 
 
 class UploadTooLarge(Exception):

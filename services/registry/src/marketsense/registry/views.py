@@ -20,7 +20,7 @@ from marketsense.common.auth import Role, role_allows
 from marketsense.common.errors import ObjectNotFound
 from marketsense.models.checks import InvalidUpload
 from marketsense.models.versions import PRODUCTION
-from marketsense.registry import flows, service
+from marketsense.registry import flows, pushes, service
 from marketsense.registry.deps import (
     ApproverKey,
     PublisherKey,
@@ -29,6 +29,7 @@ from marketsense.registry.deps import (
     SessionDep,
     SettingsDep,
 )
+from marketsense.registry.gate import GatePolicy
 from marketsense.registry.pagination import (
     PageCursor,
     PageLimit,
@@ -52,8 +53,7 @@ from marketsense.registry.schemas_lifecycle import ModelPageRead, VersionPageRea
 from marketsense.registry.schemas_serving import AliasMoveRead
 from marketsense.registry.serving import with_serving_warnings
 from marketsense.registry.uploads import (
-    BUNDLE_PART,
-    MANIFEST_PART,
+    PUSH_REQUEST_BODY,
     UploadInvalid,
     UploadTooLarge,
     read_push_upload,
@@ -72,36 +72,6 @@ _INVALID = error_response(
     "its schema, FastAPI's list of field errors).",
 )
 _CONFLICT = error_response(409, "The request clashes with the registry's state.")
-
-_PUSH_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": [MANIFEST_PART, BUNDLE_PART],
-                    "properties": {
-                        MANIFEST_PART: {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "The manifest JSON (PredictorManifest or "
-                            "SentimentManifest); its name and version are replaced.",
-                        },
-                        BUNDLE_PART: {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "A gzip tar of the artifact's files at the top level: "
-                            "predictor: model.onnx; sentiment: model.onnx, tokenizer.json and "
-                            "optionally model.int8.onnx.",
-                        },
-                    },
-                }
-            }
-        },
-    }
-}
-
 
 BUNDLE_LIMIT_SENTENCE = "The bundle part may be at most `MARKETSENSE_REGISTRY_MAX_BUNDLE_MB` MiB"
 """How the upload limit reads in the OpenAPI document until the service states its own."""
@@ -178,18 +148,26 @@ async def get_model(name: ModelName, _key: ReaderKey, session: SessionDep) -> Mo
     description=(
         "The upload is checked by loading it the way the serving services will; any problem "
         f"is a 422 naming the file or field. {BUNDLE_LIMIT_SENTENCE}; larger uploads get "
-        "413. Versions are numbered 1, 2, 3… per model."
+        "413. Versions are numbered 1, 2, 3… per model. The registry scores every graph "
+        "(fp32 and int8) on its evaluation set of the model's kind: `metrics` is that "
+        "measurement, `claimed_metrics` the manifest's, and `warnings` flags a claim far above "
+        "it. Content identical to an earlier version's answers 200 with that version."
     ),
     responses={
+        200: {
+            "model": VersionRead,
+            "description": "The content was pushed before: the version that has it.",
+        },
         **_NOT_FOUND,
         **error_response(413, "The bundle is over the size limit."),
         **_INVALID,
     },
-    openapi_extra=_PUSH_BODY,
+    openapi_extra=PUSH_REQUEST_BODY,
 )
 async def post_version(
     name: ModelName,
     request: Request,
+    response: Response,
     principal: PublisherKey,
     runtime: RuntimeDep,
     session: SessionDep,
@@ -212,7 +190,7 @@ async def post_version(
         raise HTTPException(422, str(error)) from error
     try:
         with _as_http():
-            return await flows.push_upload(
+            pushed = await pushes.push_upload(
                 runtime=runtime,
                 name=name,
                 kind=kind,
@@ -220,11 +198,15 @@ async def post_version(
                 uploads_dir=uploads_dir,
                 max_unpacked_bytes=settings.registry_max_unpacked_mb << 20,
                 actor=principal.name,
+                policy=GatePolicy.from_settings(settings),
             )
     except InvalidUpload as error:
         raise HTTPException(422, str(error)) from error
     finally:
         upload.close()
+    if not pushed.created:
+        response.status_code = status.HTTP_200_OK
+    return pushed.version
 
 
 @router.get(
@@ -238,12 +220,19 @@ async def get_versions(
     name: ModelName,
     _key: ReaderKey,
     session: SessionDep,
+    settings: SettingsDep,
     limit: PageLimit = 100,
     cursor: PageCursor = None,
 ) -> VersionPageRead:
     before = read_cursor(number_cursor, cursor)
     with _as_http():
-        return await service.list_versions(session=session, name=name, limit=limit, before=before)
+        return await service.list_versions(
+            session=session,
+            name=name,
+            limit=limit,
+            before=before,
+            sentiment_variant=settings.registry_sentiment_variant,
+        )
 
 
 @router.get(
@@ -254,10 +243,19 @@ async def get_versions(
     responses=_NOT_FOUND,
 )
 async def get_version(
-    name: ModelName, version: VersionNumber, _key: ReaderKey, session: SessionDep
+    name: ModelName,
+    version: VersionNumber,
+    _key: ReaderKey,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> VersionRead:
     with _as_http():
-        return await service.read_version(session=session, name=name, version=version)
+        return await service.read_version(
+            session=session,
+            name=name,
+            version=version,
+            sentiment_variant=settings.registry_sentiment_variant,
+        )
 
 
 @router.get(
@@ -306,10 +304,15 @@ async def get_file(
     responses=_NOT_FOUND,
 )
 async def get_alias(
-    name: ModelName, alias: AliasName, _key: ReaderKey, session: SessionDep
+    name: ModelName, alias: AliasName, _key: ReaderKey, session: SessionDep, settings: SettingsDep
 ) -> VersionRead:
     with _as_http():
-        return await service.read_alias(session=session, name=name, alias=alias)
+        return await service.read_alias(
+            session=session,
+            name=name,
+            alias=alias,
+            sentiment_variant=settings.registry_sentiment_variant,
+        )
 
 
 @router.put(
@@ -319,11 +322,14 @@ async def get_alias(
     summary="Point an alias at a version (publisher; approver for production).",
     description=(
         "Moving `production` passes a gate: the candidate's primary metric (predictor "
-        "`holdout_auc`, sentiment `heldout_macro_f1`) must be at least the current "
-        "production version's, measured on the same `evaluation_window`. `force: true` skips "
-        "the gate, needs a reason and is audited as forced. Publishes `model.promoted`. "
-        "`warnings` says when no running replica serves the model or replicas serve another "
-        "variant than the gate measured."
+        "`holdout_auc`, sentiment `heldout_macro_f1`), measured by the registry for the "
+        "variant the services serve (`MARKETSENSE_REGISTRY_SENTIMENT_VARIANT`) on its active "
+        "evaluation set, must be at least the current production version's on the same set; "
+        "a model's first production version must reach `MARKETSENSE_REGISTRY_MIN_HELDOUT_"
+        "MACRO_F1` or `MARKETSENSE_REGISTRY_MIN_HOLDOUT_AUC`. Archived versions are refused. "
+        "`force: true` skips the gate, needs a reason and is audited as forced. Publishes "
+        "`model.promoted`. `warnings` says when no running replica serves the model or "
+        "replicas serve another variant than the gate measured."
     ),
     responses={**UNREADABLE_BODY, **_NOT_FOUND, **_CONFLICT, **_INVALID},
 )
@@ -343,7 +349,12 @@ async def put_alias(
         )
     with _as_http():
         change = await flows.move_alias(
-            runtime=runtime, name=name, alias=alias, body=body, actor=principal.name
+            runtime=runtime,
+            name=name,
+            alias=alias,
+            body=body,
+            actor=principal.name,
+            policy=GatePolicy.from_settings(settings),
         )
     return await with_serving_warnings(runtime, change, settings)
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 from pathlib import Path
 
 import pytest
 
+from marketsense.models.bundles import pack_bundle
+from marketsense.models.checks import CheckedBundle, check_upload
 from marketsense.models.integrity import (
     FileMismatch,
     ManifestFile,
@@ -15,6 +19,7 @@ from marketsense.models.integrity import (
     list_files,
     verify_files,
 )
+from tests.artifacts import small_predictor
 
 
 @pytest.fixture
@@ -99,3 +104,27 @@ def test_a_push_is_identified_by_content_whatever_its_name_and_number(folder: Pa
 
     assert content_sha256(manifest, files) == same
     assert len({same, other_manifest, other_files}) == 3
+
+
+def test_a_checked_push_carries_its_content_hash_whatever_name_it_was_pushed_under(
+    tmp_path: Path,
+) -> None:
+    folder = small_predictor(tmp_path / "predictor", name="pushed-as", version="9")
+    manifest = json.loads((folder / "manifest.json").read_text())
+
+    def check(model_name: str, target: str) -> CheckedBundle:
+        (tmp_path / target).mkdir()
+        return check_upload(
+            kind="predictor",
+            model_name=model_name,
+            manifest_bytes=(folder / "manifest.json").read_bytes(),
+            bundle=io.BytesIO(pack_bundle(folder)),
+            directory=tmp_path / target,
+            max_unpacked_bytes=1 << 20,
+        )
+
+    first, second = check("one", "a"), check("two", "b")
+
+    files = [ManifestFile.model_validate(f) for f in manifest["files"]]
+    assert first.content_sha256 == second.content_sha256 == content_sha256(manifest, files)
+    assert first.checks == {"files": 1}

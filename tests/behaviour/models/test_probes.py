@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from marketsense.models.checks import check_sentiment
+from marketsense.models.files import MANIFEST_FILE
 from marketsense.models.probes import (
     PROBE_TEXTS,
     LabelOrderError,
@@ -12,6 +16,7 @@ from marketsense.models.probes import (
     probe_texts,
     read_probe,
 )
+from tests.sentiment_support import linked_copy, read_manifest
 
 GRAPH_ORDER = ["negative", "neutral", "positive"]
 """The output columns of the graph the probabilities below stand for."""
@@ -88,3 +93,25 @@ def test_a_graph_scoring_every_text_alike_fits_no_order() -> None:
 
     with pytest.raises(LabelOrderError, match="no order of these labels fits the scores"):
         check_label_order(read_probe(GRAPH_ORDER, same))
+
+
+def test_the_registry_records_the_probe_and_skips_it_for_another_language(
+    sentiment_model_dir: Path, tmp_path: Path
+) -> None:
+    english = linked_copy(sentiment_model_dir, tmp_path / "en")
+    german = linked_copy(sentiment_model_dir, tmp_path / "de")
+    flipped = read_manifest(german).model_copy(
+        update={"language": "de", "labels": ["positive", "neutral", "negative"]}
+    )
+    (german / MANIFEST_FILE).write_text(flipped.model_dump_json())
+
+    recorded = check_sentiment(english, read_manifest(english))
+    skipped = check_sentiment(german, flipped)
+
+    assert recorded["labels"]["fits_declared_order"] is True
+    assert recorded["labels"]["columns"] == {"negative": 0, "neutral": 1, "positive": 2}
+    assert recorded["variants"] == ["fp32", "int8"]
+    assert recorded["max_length"] == {"declared": 128, "tokens_run": {"fp32": 128, "int8": 128}}
+    assert skipped["labels"] == {
+        "skipped": "language 'de': the label probe texts are English ('en')"
+    }

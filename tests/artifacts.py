@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
 from marketsense.common.features import FEATURE_COLUMNS, FEATURE_SCHEMA
+from marketsense.models.files import MANIFEST_FILE
+from marketsense.models.integrity import list_files
 from marketsense.models.predictor import PredictorManifest, write_predictor
 
 WINDOW = "simulated 2026-06-01..2026-09-30"
@@ -61,4 +64,14 @@ def small_predictor(
         "evaluation_window": window,
     } | manifest_overrides
     write_predictor(directory, onnx_bytes=onnx_bytes, manifest=PredictorManifest(**fields))
+    return list_manifest_files(directory)
+
+
+def list_manifest_files(directory: Path) -> Path:
+    """Rewrite the folder's manifest.json to list its files as they are now (after a test
+    changed one on purpose, or for a folder built before manifests listed their files)."""
+    path = directory / MANIFEST_FILE
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    manifest["files"] = [f.model_dump() for f in list_files(directory)]
+    path.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return directory

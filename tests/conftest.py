@@ -239,10 +239,11 @@ async def eventually(
 def build_sentiment_model(directory: Path) -> Path:
     """The default sentiment model, built from the packaged weights into `directory`."""
     from marketsense.modelkit.sentiment_build import build_default_sentiment_model
+    from tests.artifacts import list_manifest_files
 
     directory.mkdir(parents=True, exist_ok=True)
     build_default_sentiment_model(directory)
-    return directory
+    return list_manifest_files(directory)
 
 
 def build_predictor(directory: Path, sentiment_model: Path) -> Path:
@@ -252,6 +253,7 @@ def build_predictor(directory: Path, sentiment_model: Path) -> Path:
     from marketsense.cli.training import build_baseline
     from marketsense.ingestion.sources.simulated import SimulatedMarket
     from marketsense.models.sentiment import SentimentModel
+    from tests.artifacts import list_manifest_files
 
     directory.mkdir(parents=True, exist_ok=True)
     build_baseline(
@@ -262,7 +264,7 @@ def build_predictor(directory: Path, sentiment_model: Path) -> Path:
         sentiment=SentimentModel(sentiment_model, quantized=True, threads=2),
         console=Console(quiet=True),
     )
-    return directory
+    return list_manifest_files(directory)
 
 
 @pytest.fixture(scope="session")

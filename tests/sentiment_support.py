@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import torch
 from transformers import BertConfig, BertForSequenceClassification
 
@@ -51,4 +53,33 @@ def save_tiny_classifier(directory: Path) -> Path:
     BertForSequenceClassification(config).save_pretrained(directory)
     for name in (TOKENIZER_FILE, "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"):
         shutil.copyfile(minilm_path() / name, directory / name)
+    return directory
+
+
+def shift_logits(path: Path, shift: list[float]) -> None:
+    """Replace the graph at `path` (a hard link is unlinked first) with one whose logits are
+    moved by `shift`: the same file layout, other weights in effect."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    graph_model = onnx.load(str(path))
+    graph = graph_model.graph
+    output = graph.output[0].name
+    for node in graph.node:
+        node.output[:] = [f"{name}_unshifted" if name == output else name for name in node.output]
+    shift_values = numpy_helper.from_array(np.asarray([shift], dtype=np.float32), "logit_shift")
+    graph.initializer.append(shift_values)
+    graph.node.append(helper.make_node("Add", [f"{output}_unshifted", "logit_shift"], [output]))
+    path.unlink()
+    onnx.save(graph_model, str(path))
+
+
+def write_reference(directory: Path, texts: list[str]) -> Path:
+    """Write `reference.json`: the fp32 graph's probabilities on `texts`, as an exporter would."""
+    from marketsense.models.files import REFERENCE_FILE
+    from marketsense.models.sentiment import SentimentModel
+
+    probabilities = SentimentModel(directory).probabilities(texts)
+    reference = {"texts": texts, "probabilities": probabilities.astype(float).tolist()}
+    (directory / REFERENCE_FILE).write_text(json.dumps(reference), encoding="utf-8")
     return directory

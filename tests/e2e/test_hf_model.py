@@ -10,7 +10,6 @@ Hugging Face model's own torch output: to 1e-4 for fp32, within the registry's i
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import io
 import itertools
 import json
@@ -37,6 +36,7 @@ from marketsense.common.states import RunState, Stage, TaskState
 from marketsense.common.store import ObjectStore
 from marketsense.ingestion.sources.simulated import SimulatedMarket
 from marketsense.models.files import MANIFEST_FILE
+from marketsense.models.parity import INT8_TOLERANCE
 from tests.backends import as_environment, real_servers, s3_store
 from tests.bad_events_support import unused_trading_day
 from tests.cli_support import invoke
@@ -93,12 +93,6 @@ SERVED_TEXTS = (
 
 FP32_TOLERANCE = 1e-4
 """Largest |processing - torch| score allowed for the fp32 graph."""
-
-
-def _int8_tolerance() -> float:
-    """The int8 tolerance the registry's parity check documents and applies (per probability)."""
-    parity = importlib.import_module("marketsense.models.parity")
-    return float(parity.INT8_TOLERANCE)
 
 
 def _training_set() -> tuple[list[str], torch.Tensor]:
@@ -333,4 +327,4 @@ async def test_an_own_hf_model_is_exported_pushed_promoted_and_served_as_torch_s
     int8_gap = max(abs(a - b) for a, b in zip(served["int8"], expected, strict=True))
     assert fp32_gap <= FP32_TOLERANCE, (served["fp32"], expected)
     # A score is a difference of two probabilities, each within the tolerance.
-    assert int8_gap <= 2 * _int8_tolerance(), (served["int8"], expected)
+    assert int8_gap <= 2 * INT8_TOLERANCE, (served["int8"], expected)

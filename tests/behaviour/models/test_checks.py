@@ -3,6 +3,7 @@ through the registry's API; and the checks themselves, called as the registry ca
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -24,6 +25,7 @@ from marketsense.models.checks import (
 from marketsense.models.files import MANIFEST_FILE, MODEL_FILE, QUANTIZED_MODEL_FILE
 from marketsense.models.predictor import PredictorManifest
 from marketsense.models.sentiment import SentimentManifest
+from tests.artifacts import list_manifest_files
 from tests.behaviour.models.pushes import PREDICTOR, SENTIMENT, refused, tar_file, tar_gz
 from tests.registry_support import Registry, sha256_of
 from tests.sentiment_support import linked_copy, read_manifest
@@ -55,6 +57,7 @@ def _predictor_manifest(folder: Path, **changes: Any) -> bytes:
 
 async def test_a_corrupt_onnx_file_is_refused(registry: Registry, predictor: Path) -> None:
     (predictor / "model.onnx").write_bytes(b"this is not an ONNX graph" * 10)
+    list_manifest_files(predictor)
 
     detail = await refused(await registry.push(PREDICTOR, predictor), registry, PREDICTOR)
 
@@ -198,12 +201,16 @@ async def test_a_sentiment_bundle_without_a_tokenizer_is_refused(registry: Regis
 async def test_a_sentiment_bundle_with_an_unloadable_tokenizer_is_refused(
     registry: Registry,
 ) -> None:
-    bundle = tar_gz(
-        tar_file("model.onnx", b"graph bytes"),
-        tar_file("tokenizer.json", b'{"model": "half a toke'),
-    )
+    files = {"model.onnx": b"graph bytes", "tokenizer.json": b'{"model": "half a toke'}
+    bundle = tar_gz(*(tar_file(name, data) for name, data in files.items()))
+    listed = [
+        {"name": name, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+        for name, data in files.items()
+    ]
 
-    response = await registry.push_parts(SENTIMENT, manifest=_sentiment_manifest(), bundle=bundle)
+    response = await registry.push_parts(
+        SENTIMENT, manifest=_sentiment_manifest(files=listed), bundle=bundle
+    )
 
     assert (await refused(response, registry, SENTIMENT)).startswith(
         "tokenizer.json does not load: "
@@ -375,7 +382,7 @@ def test_a_valid_push_is_unpacked_with_the_registrys_manifest(
     predictor: Path, tmp_path: Path
 ) -> None:
     constant_graph(predictor / MODEL_FILE, [0.25, 0.75])
-    manifest = predictor_manifest(predictor).model_dump_json().encode()
+    manifest = predictor_manifest(list_manifest_files(predictor)).model_dump_json().encode()
     (tmp_path / "checked").mkdir()
 
     checked = check_upload(

@@ -1,6 +1,7 @@
 """Version bundles on the wire: a gzip tar of an artifact's files, all at the top level.
 
-The manifest travels as its own form part; a copy inside the bundle is ignored.
+The manifest travels as its own form part; a copy inside the bundle must be the same manifest
+(the registry extracts it to compare, then stores its own).
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ def unpack_bundle(
     """Extract a bundle's files into `directory`; return their names, sorted.
 
     Only regular files named in `allowed` may appear, each once, at the top level (a leading
-    `./` is accepted); a `manifest.json` member is skipped. Links, directories, absolute or `..`
+    `./` is accepted); a `manifest.json` member is extracted when `allowed` names it (and then
+    returned among the names), skipped otherwise. Links, directories, absolute or `..`
     paths and more than `max_bytes` of unpacked data raise BundleError before anything of the
     offending member is written.
     """
@@ -68,11 +70,12 @@ def unpack_bundle(
                 name = _member_name(member)
                 if name is None:
                     continue
-                if name == MANIFEST_FILE:
+                if name == MANIFEST_FILE and name not in allowed:
                     continue
                 if name not in allowed:
                     raise BundleError(
-                        f"unexpected file {name!r} in the bundle (allowed: {sorted(allowed)})"
+                        f"unexpected file {name!r} in the bundle "
+                        f"(allowed: {sorted(set(allowed) - {MANIFEST_FILE})})"
                     )
                 if name in names:
                     raise BundleError(f"the bundle holds {name!r} twice")

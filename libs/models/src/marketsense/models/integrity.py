@@ -56,3 +56,46 @@ def content_sha256(manifest: Mapping[str, Any], files: Iterable[ManifestFile]) -
         {"manifest": content, "files": listing}, sort_keys=True, separators=(",", ":"), default=str
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class FileMismatch(ValueError):
+    """Bundle files that differ from what the manifest lists."""
+
+
+def verify_files(directory: Path, names: Iterable[str], listed: Iterable[ManifestFile]) -> None:
+    """Check the files `names` in `directory` are exactly those listed, with their sha256 and size.
+
+    Raises FileMismatch naming the first file that is unlisted, listed twice, absent, or of
+    another size or hash.
+    """
+    listing = list(listed)
+    if not listing:
+        raise FileMismatch(
+            "manifest field `files` is empty: list every bundle file with its sha256 and size "
+            "(marketsense.models.integrity.list_files writes it; every exporter does)"
+        )
+    by_name: dict[str, ManifestFile] = {}
+    for entry in listing:
+        if entry.name in by_name:
+            raise FileMismatch(f"manifest field `files` lists {entry.name!r} twice")
+        by_name[entry.name] = entry
+    present = set(names)
+    absent = sorted(set(by_name) - present)
+    if absent:
+        raise FileMismatch(f"manifest field `files` lists {absent}, which the bundle lacks")
+    for name in sorted(present):
+        found = by_name.get(name)
+        if found is None:
+            raise FileMismatch(f"bundle file {name!r} is not listed in the manifest field `files`")
+        entry = found
+        size = (directory / name).stat().st_size
+        if size != entry.size:
+            raise FileMismatch(
+                f"bundle file {name!r} has {size} bytes; manifest field `files` says {entry.size}"
+            )
+        digest = file_sha256(directory / name)
+        if digest != entry.sha256:
+            raise FileMismatch(
+                f"bundle file {name!r} has sha256 {digest}; manifest field `files` says "
+                f"{entry.sha256}: the file changed after the manifest was written"
+            )

@@ -8,15 +8,18 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from marketsense.common.features import FEATURE_SCHEMA
 from marketsense.models.files import MANIFEST_FILE, MODEL_FILE
-from marketsense.models.integrity import list_files
+from marketsense.models.integrity import ManifestFile, list_files
 
 
 class PredictorManifest(BaseModel):
     """What a predictor needs and promises: its inputs, outputs, schema and measured quality."""
+
+    # A misspelt field would otherwise be dropped in silence and its default used instead.
+    model_config = ConfigDict(extra="forbid")
 
     name: str
     """Model name."""
@@ -42,6 +45,9 @@ class PredictorManifest(BaseModel):
     """Lineage: data source, date range, symbols."""
     created_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.UTC))
     """When the artifact was built."""
+    files: list[ManifestFile] = Field(default_factory=list)
+    """Every bundle file but the manifest, with its sha256 and size; required at push (empty
+    only in manifests stored before the registry checked files)."""
 
 
 class OnnxPredictor:

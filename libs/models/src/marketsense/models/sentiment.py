@@ -14,7 +14,7 @@ from typing import Literal
 
 import numpy as np
 import onnxruntime as ort
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tokenizers import Tokenizer
 
 from marketsense.common.features import FEATURE_SCHEMA
@@ -24,10 +24,14 @@ from marketsense.models.files import (
     QUANTIZED_MODEL_FILE,
     TOKENIZER_FILE,
 )
+from marketsense.models.integrity import ManifestFile
 from marketsense.models.text_screen import DEFAULT_LANGUAGE, Screening, TextScreen
 
 SUPPORTED_INPUTS: tuple[str, ...] = ("input_ids", "attention_mask", "token_type_ids")
 """Graph inputs this runtime knows how to fill from a tokenizer encoding."""
+
+MAX_LENGTH_LIMIT = 8192
+"""Largest `max_length` a manifest may declare; the registry runs the graph at the declared one."""
 
 ENCODE_CHUNK = 2048
 """Texts tokenised per call: bounds memory on long inputs, still long enough to sort by length."""
@@ -42,6 +46,9 @@ _DISABLED_OPTIMIZERS = ["SkipLayerNormFusion"]
 class SentimentManifest(BaseModel):
     """What a sentiment artifact holds and promises: labels, graph signature, measured quality."""
 
+    # A misspelt field would otherwise be dropped in silence and its default used instead.
+    model_config = ConfigDict(extra="forbid")
+
     name: str
     """Model name."""
     version: str
@@ -50,8 +57,9 @@ class SentimentManifest(BaseModel):
     """Always `sentiment` for these artifacts."""
     labels: list[str]
     """Class names in the order of the graph's logits; contains `negative` and `positive`."""
-    max_length: int = Field(ge=2)
-    """Tokens per text, special tokens included; longer texts are truncated."""
+    max_length: int = Field(ge=2, le=MAX_LENGTH_LIMIT)
+    """Tokens per text, special tokens included; longer texts are truncated. The registry runs
+    each graph on a text of exactly this many tokens before it accepts a version."""
     input_names: list[str]
     """Graph inputs (int64, [batch, sequence]), each one of `input_ids`, `attention_mask`,
     `token_type_ids`."""
@@ -70,6 +78,9 @@ class SentimentManifest(BaseModel):
     """Lineage: base weights, training data, head, exporter and library versions."""
     created_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.UTC))
     """When the artifact was built."""
+    files: list[ManifestFile] = Field(default_factory=list)
+    """Every bundle file but the manifest, with its sha256 and size; required at push (empty
+    only in manifests stored before the registry checked files)."""
 
     @field_validator("labels")
     @classmethod

@@ -28,7 +28,6 @@ from marketsense.models.checks import (
     manifest_json,
 )
 from marketsense.models.files import MANIFEST_FILE
-from marketsense.models.integrity import content_sha256, list_files
 from marketsense.models.kinds import ModelKind, as_kind
 from marketsense.models.versions import StoredFile, dump_files
 from marketsense.registry.audit import record, record_refusal
@@ -86,7 +85,7 @@ async def push_upload(
                 directory=directory,
                 max_unpacked_bytes=max_unpacked_bytes,
             )
-            digest = await asyncio.to_thread(bundle_content_sha256, checked)
+            digest = checked.content_sha256
             async with runtime.database.session() as session:
                 seen = await _same_content(session, name=name, digest=digest)
             if seen is not None:
@@ -111,14 +110,6 @@ async def push_upload(
         )
     finally:
         await asyncio.to_thread(shutil.rmtree, directory, True)
-
-
-def bundle_content_sha256(checked: CheckedBundle) -> str:
-    """The identity of a checked push: its manifest's content and its files' hashes."""
-    known = getattr(checked, "content_sha256", None)
-    if isinstance(known, str):
-        return known
-    return content_sha256(checked.manifest.model_dump(mode="json"), list_files(checked.directory))
 
 
 def model_key(name: str, version: int, file: str) -> str:
@@ -166,7 +157,7 @@ async def push_version(
                     files=dump_files(files),
                     evaluation_window=manifest.evaluation_window,
                     content_sha256=digest,
-                    checks=json.dumps(getattr(checked, "checks", {}), default=str),
+                    checks=json.dumps(checked.checks, default=str),
                     created_by=actor,
                     created_at=dt.datetime.now(dt.UTC),
                 )

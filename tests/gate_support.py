@@ -48,7 +48,12 @@ async def add_outcome_set(runtime: Runtime, *, seed: int = 1) -> int:
 
 
 def weighted_predictor(
-    directory: Path, *, skill: float, claimed_auc: float = 0.6, noise_seed: int = 3
+    directory: Path,
+    *,
+    skill: float,
+    claimed_auc: float = 0.6,
+    noise_seed: int = 3,
+    name: str = "weighted",
 ) -> Path:
     """A predictor folder whose weights are `skill` times `TRUE_WEIGHTS` plus unit noise: skill
     2 ranks the set's outcomes well, 0 at random, -2 backwards."""
@@ -65,7 +70,7 @@ def weighted_predictor(
     regression.intercept_ = np.zeros(1)
     graph = to_onnx(model, x[:1], options={"zipmap": False}, target_opset=17)
     manifest = PredictorManifest(
-        name="weighted",
+        name=name,
         version="1",
         feature_schema=FEATURE_SCHEMA,
         features=list(FEATURE_COLUMNS),

@@ -23,9 +23,17 @@ from marketsense.common.db.models import (
 from marketsense.common.runtime import Runtime
 from marketsense.registry.config import RegistrySettings
 from tests.artifacts import small_predictor
-from tests.evaluation_set_support import predictor_parquet
+from tests.gate_support import outcome_set, weighted_predictor
 from tests.model_registry_rows import unloadable_copy
 from tests.registry_support import registry_settings
+
+
+def ranked_predictor(directory: Path, name: str, *, seed: int = 3, holdout: bool = True) -> Path:
+    """An embedded predictor that ranks its holdout's outcomes well, as the demo's does."""
+    folder = weighted_predictor(directory, skill=2.0, noise_seed=seed, name=name)
+    if holdout:
+        holdout_set_path(folder).write_bytes(outcome_set(rows=40))
+    return folder
 
 
 @pytest.fixture
@@ -51,8 +59,8 @@ async def test_each_artifact_becomes_production_once_and_a_second_call_changes_n
     settings: RegistrySettings, database: Database, tmp_path: Path
 ) -> None:
     artifacts = [
-        ("predictor", small_predictor(tmp_path / "a", name="embedded-a")),
-        ("predictor", small_predictor(tmp_path / "b", name="embedded-b", seed=12)),
+        ("predictor", ranked_predictor(tmp_path / "a", "embedded-a")),
+        ("predictor", ranked_predictor(tmp_path / "b", "embedded-b", seed=12)),
     ]
     first, second = Console(record=True, width=200), Console(record=True, width=200)
 
@@ -61,7 +69,10 @@ async def test_each_artifact_becomes_production_once_and_a_second_call_changes_n
 
     assert await _production(database) == {"embedded-a": [1, 1], "embedded-b": [1, 1]}
     assert first.export_text().splitlines() == [
+        "evaluation set embedded-a-holdout (40 rows) added for predictors",
         "registered embedded-a v1 as production",
+        # The same rows again: the registry keeps one set and says so.
+        "evaluation set embedded-a-holdout (40 rows) already held for predictors",
         "registered embedded-b v1 as production",
     ]
     assert second.export_text() == ""
@@ -86,7 +97,7 @@ async def test_a_model_registered_without_production_gets_its_artifact_promoted(
             )
         )
         await session.commit()
-    folder = small_predictor(tmp_path / "a", name="embedded-a")
+    folder = ranked_predictor(tmp_path / "a", "embedded-a")
 
     await ensure_registered(settings, [("predictor", folder)], Console(quiet=True))
 
@@ -137,9 +148,8 @@ async def test_a_temporary_key_works_inside_its_block_and_is_revoked_after_it(
 async def test_a_predictors_holdout_rows_become_the_predictor_set_before_its_push(
     settings: RegistrySettings, database: Database, tmp_path: Path
 ) -> None:
-    with_holdout = small_predictor(tmp_path / "a", name="embedded-a")
-    holdout_set_path(with_holdout).write_bytes(predictor_parquet())
-    without = small_predictor(tmp_path / "b", name="embedded-b", seed=12)
+    with_holdout = ranked_predictor(tmp_path / "a", "embedded-a")
+    without = ranked_predictor(tmp_path / "b", "embedded-b", seed=12, holdout=False)
     console = Console(record=True, width=200)
 
     await ensure_registered(

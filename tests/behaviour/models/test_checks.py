@@ -229,7 +229,13 @@ async def test_the_real_sentiment_model_is_accepted_with_every_file(
     assert version["kind"] == "sentiment"
     assert version["manifest"]["name"] == SENTIMENT
     files = {f["name"]: f["sha256"] for f in version["files"]}
-    expected = {"manifest.json", "model.onnx", "model.int8.onnx", "tokenizer.json"}
+    expected = {
+        "manifest.json",
+        "model.onnx",
+        "model.int8.onnx",
+        "tokenizer.json",
+        "reference.json",
+    }
     assert {p.name for p in sentiment_model_dir.iterdir()} == expected  # noqa: ASYNC240
     assert set(files) == expected
     for name in expected - {"manifest.json"}:

@@ -20,6 +20,7 @@ from marketsense.common.db.models import (
     VersionMetric,
 )
 from marketsense.common.store import ObjectStore
+from tests.artifacts import list_manifest_files
 from tests.conftest import eventually
 from tests.gate_support import add_outcome_set, weighted_predictor
 from tests.registry_support import Registry
@@ -321,6 +322,8 @@ async def test_the_sentiment_gate_measures_the_graph_processing_serves(
     shutil.copyfile(fp32_as_int8 / "model.onnx", fp32_as_int8 / "model.int8.onnx")
     fp32_only = shutil.copytree(sentiment_model_dir, tmp_path / "fp32-only")
     (fp32_only / "model.int8.onnx").unlink()
+    for changed in (fp32_as_int8, fp32_only):
+        list_manifest_files(changed)  # the manifests list the files as they now are
     for number, folder in enumerate((default, fp32_as_int8, fp32_only), start=1):
         pushed = await registry.push(name, folder)
         assert pushed.status_code == 201, pushed.text

@@ -111,7 +111,7 @@ async def test_identical_content_returns_its_version_and_different_content_a_new
     assert changed.json()["version"] == 2
     assert changed.json()["content_sha256"] != first.json()["content_sha256"]
     listed = await registry.api.get(f"/v1/models/{MODEL}/versions", headers=registry.key("reader"))
-    assert [v["version"] for v in listed.json()] == [2, 1]
+    assert [v["version"] for v in listed.json()["items"]] == [2, 1]
     actions = [(e.action, e.version) for e in await audit_entries(registry, MODEL)]
     assert actions == [("push", 1), ("push_repeated", 1), ("push", 2)]
 

@@ -92,15 +92,16 @@ async def _add_holdout_set(
     holdout = holdout_set_path(folder)
     if not holdout.is_file():  # a predictor built elsewhere: the registry's own sets decide
         return
-    added = await _ok(
-        await api.post(
-            "/v1/evaluation-sets",
-            params={"kind": "predictor", "name": f"{name}-holdout"},
-            content=await asyncio.to_thread(holdout.read_bytes),
-            headers={"Content-Type": "application/vnd.apache.parquet"},
-        )
+    response = await api.post(
+        "/v1/evaluation-sets",
+        params={"kind": "predictor", "name": f"{name}-holdout"},
+        content=await asyncio.to_thread(holdout.read_bytes),
+        headers={"Content-Type": "application/vnd.apache.parquet"},
     )
-    console.print(f"evaluation set {added['name']} ({added['rows']} rows) added for predictors")
+    added = await _ok(response)
+    # 200: the registry holds these rows already (under the name they were first added with).
+    how = "added" if response.status_code == 201 else "already held"
+    console.print(f"evaluation set {added['name']} ({added['rows']} rows) {how} for predictors")
 
 
 async def _ok(response: httpx.Response) -> dict[str, object]:

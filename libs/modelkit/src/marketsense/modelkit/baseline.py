@@ -126,7 +126,9 @@ def train_baseline(
             "holdout_end": _iso(dates[-1]),
         },
     )
-    write_predictor(directory, onnx_bytes=onnx_model.SerializeToString(), manifest=manifest)
+    manifest = write_predictor(
+        directory, onnx_bytes=onnx_model.SerializeToString(), manifest=manifest
+    )
     # The served graph must score exactly as the trained model does.
     served = OnnxPredictor(directory).predict_up(x_test)
     worst = float(np.max(np.abs(served - probs)))

@@ -95,10 +95,12 @@ def warm_up_predictor(predictor: OnnxPredictor) -> None:
         raise ValueError(f"{predictor.manifest.name} gave a probability of {prob_up}")
 
 
-def write_predictor(directory: Path, *, onnx_bytes: bytes, manifest: PredictorManifest) -> None:
-    """Write a predictor artifact folder; its manifest lists the folder's files as written."""
+def write_predictor(
+    directory: Path, *, onnx_bytes: bytes, manifest: PredictorManifest
+) -> PredictorManifest:
+    """Write a predictor artifact folder; return its manifest, which lists the files written."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / MODEL_FILE).write_bytes(onnx_bytes)
-    files = [f.model_dump() for f in list_files(directory)]
-    content = manifest.model_dump(mode="json") | {"files": files}
-    (directory / MANIFEST_FILE).write_text(json.dumps(content, indent=2))
+    written = manifest.model_copy(update={"files": list_files(directory)})
+    (directory / MANIFEST_FILE).write_text(json.dumps(written.model_dump(mode="json"), indent=2))
+    return written

@@ -27,7 +27,7 @@ from marketsense.models.predictor import PredictorManifest
 from marketsense.models.sentiment import SentimentManifest
 from tests.artifacts import list_manifest_files
 from tests.behaviour.models.pushes import PREDICTOR, SENTIMENT, refused, tar_file, tar_gz
-from tests.registry_support import Registry, sha256_of
+from tests.registry_support import Registry
 from tests.sentiment_support import linked_copy, read_manifest
 
 
@@ -215,32 +215,6 @@ async def test_a_sentiment_bundle_with_an_unloadable_tokenizer_is_refused(
     assert (await refused(response, registry, SENTIMENT)).startswith(
         "tokenizer.json does not load: "
     )
-
-
-async def test_the_real_sentiment_model_is_accepted_with_every_file(
-    roomy_registry: Registry, sentiment_model_dir: Path
-) -> None:
-    registry = roomy_registry
-
-    response = await registry.push(SENTIMENT, sentiment_model_dir)
-
-    assert response.status_code == 201, response.text
-    version = response.json()
-    assert version["kind"] == "sentiment"
-    assert version["manifest"]["name"] == SENTIMENT
-    files = {f["name"]: f["sha256"] for f in version["files"]}
-    expected = {
-        "manifest.json",
-        "model.onnx",
-        "model.int8.onnx",
-        "tokenizer.json",
-        "reference.json",
-    }
-    assert {p.name for p in sentiment_model_dir.iterdir()} == expected  # noqa: ASYNC240
-    assert set(files) == expected
-    for name in expected - {"manifest.json"}:
-        assert files[name] == sha256_of(sentiment_model_dir / name), name
-    assert version["metrics"]["heldout_macro_f1"] > 0
 
 
 async def test_a_push_that_is_not_the_two_part_form_is_refused(

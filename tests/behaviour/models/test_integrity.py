@@ -20,6 +20,8 @@ from marketsense.models.integrity import (
     verify_files,
 )
 from tests.artifacts import small_predictor
+from tests.behaviour.models.pushes import SENTIMENT
+from tests.registry_support import Registry, sha256_of
 
 
 @pytest.fixture
@@ -128,3 +130,29 @@ def test_a_checked_push_carries_its_content_hash_whatever_name_it_was_pushed_und
     files = [ManifestFile.model_validate(f) for f in manifest["files"]]
     assert first.content_sha256 == second.content_sha256 == content_sha256(manifest, files)
     assert first.checks == {"files": 1}
+
+
+async def test_the_real_sentiment_model_is_accepted_with_every_file(
+    roomy_registry: Registry, sentiment_model_dir: Path
+) -> None:
+    registry = roomy_registry
+
+    response = await registry.push(SENTIMENT, sentiment_model_dir)
+
+    assert response.status_code == 201, response.text
+    version = response.json()
+    assert version["kind"] == "sentiment"
+    assert version["manifest"]["name"] == SENTIMENT
+    files = {f["name"]: f["sha256"] for f in version["files"]}
+    expected = {
+        "manifest.json",
+        "model.onnx",
+        "model.int8.onnx",
+        "tokenizer.json",
+        "reference.json",
+    }
+    assert {p.name for p in sentiment_model_dir.iterdir()} == expected  # noqa: ASYNC240
+    assert set(files) == expected
+    for name in expected - {"manifest.json"}:
+        assert files[name] == sha256_of(sentiment_model_dir / name), name
+    assert version["metrics"]["heldout_macro_f1"] > 0

@@ -98,9 +98,9 @@ def push(
         headline = (
             f"{escape(name)} already has these files and manifest as version {version.version}"
         )
-    # A registry that measures versions itself answers with the manifest's claims apart.
-    measured = "measured by the registry: " if hasattr(version, "claimed_metrics") else ""
-    console.print(f"{headline}: {measured}{_metric_summary(version)}", soft_wrap=True)
+    console.print(
+        f"{headline}: measured by the registry: {_metric_summary(version)}", soft_wrap=True
+    )
     _print_push_report(version)
 
 
@@ -399,16 +399,18 @@ def _print_change(change: AliasChangeRead) -> None:
 
 
 def _metric_summary(version: VersionRead) -> str:
-    metrics = ", ".join(f"{key} {value:.4f}" for key, value in sorted(version.metrics.items()))
-    window = f" on {version.evaluation_window}" if version.evaluation_window else ""
-    return f"{metrics or 'no metrics'}{window}"
+    """The gate's metric first, then the others, and the evaluation set they were measured on."""
+    primary = PRIMARY_METRIC[version.kind]
+    order = sorted(version.metrics, key=lambda key: (key != primary, key))
+    metrics = ", ".join(f"{key} {version.metrics[key]:.4f}" for key in order)
+    sets = sorted({m.evaluation_set_name for m in version.measured})
+    where = f" on evaluation set {', '.join(sets)}" if sets else ""
+    return f"{metrics or 'no metrics'}{where}"
 
 
 def _print_push_report(version: VersionRead) -> None:
     """The metrics the manifest claimed beside those the registry measured, and its warnings."""
-    # Read by name: registries older than the measured gate answer without these fields.
-    claimed: dict[str, float] = getattr(version, "claimed_metrics", None) or {}
-    warnings: list[str] = getattr(version, "warnings", None) or []
+    claimed, warnings = version.claimed_metrics, version.warnings
     if claimed:
         console.print(
             "claimed by the manifest: "

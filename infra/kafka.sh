@@ -132,7 +132,9 @@ start() {
   done
   write_config
   format_storage
-  spawn "$PIDFILE" "$LOG" "$JAVA" -Xms256m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+  # Every test makes its own topics: a long session holds thousands of partitions, whose
+  # metadata outgrew a 512 MiB heap (OutOfMemoryError, the broker listener shut down).
+  spawn "$PIDFILE" "$LOG" "$JAVA" -Xms256m -Xmx1536m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
     -Djava.awt.headless=true "-Dlog4j2.configurationFile=$CONF/log4j2.properties" \
     -cp "$LIBS/*" kafka.Kafka "$CONF/server.properties"
   wait_healthy kafka "$KAFKA_START_TIMEOUT" "$PIDFILE" "$PATTERN" "$LOG" healthy

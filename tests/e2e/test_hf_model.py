@@ -37,6 +37,7 @@ from marketsense.common.store import ObjectStore
 from marketsense.ingestion.sources.simulated import SimulatedMarket
 from marketsense.models.files import MANIFEST_FILE
 from marketsense.models.parity import INT8_TOLERANCE
+from marketsense.models.probes import probe_texts
 from tests.backends import as_environment, real_servers, s3_store
 from tests.bad_events_support import unused_trading_day
 from tests.cli_support import invoke
@@ -101,6 +102,13 @@ def _training_set() -> tuple[list[str], torch.Tensor]:
         for label, phrases in PHRASES.items()
         for subject, phrase in itertools.product(SUBJECTS, phrases)
     ]
+    # A real model has read headlines like the registry's label probes; this one has a 400-word
+    # vocabulary, so it learns them too, and the probe then judges its label order, not its words.
+    rows += [
+        (text, LABELS.index(label))
+        for label, texts in probe_texts(LABELS).items()
+        for text in texts
+    ]
     return [text for text, _ in rows], torch.tensor([label for _, label in rows])
 
 
@@ -150,7 +158,7 @@ def build_hf_model(directory: Path) -> None:
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     batch = tokenizer(texts, padding=True, return_tensors="pt")
     model.train()
-    for _ in range(80):
+    for _ in range(150):
         loss = model(**batch, labels=labels).loss
         optimizer.zero_grad()
         loss.backward()

@@ -311,6 +311,9 @@ async def test_every_move_publishes_model_promoted_with_the_manifest_reference(
         assert manifest["version"] == event.version
 
 
+# Scoring three pushes of the real model takes half a minute; what it shows does not depend on
+# the database or the store, whose part every other test here covers on each of them.
+@pytest.mark.parametrize(("database_url", "store"), [("sqlite", "file")], indirect=True)
 async def test_the_sentiment_gate_measures_the_graph_processing_serves(
     registry: Registry, sentiment_model_dir: Path, tmp_path: Path
 ) -> None:

@@ -4,8 +4,6 @@ the audit log."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
@@ -25,7 +23,7 @@ from marketsense.registry.schemas_lifecycle import (
     CompareRead,
     DescriptionUpdate,
 )
-from marketsense.registry.views import AliasName, ModelName, VersionNumber
+from marketsense.registry.views import AliasName, ModelName, VersionNumber, as_http
 
 _NOT_FOUND = error_response(404, "No such model, version or alias.")
 _CONFLICT = error_response(409, "The request clashes with the registry's state; `detail` says how.")
@@ -38,15 +36,6 @@ _BUNDLE_RESPONSE: dict[str, Any] = {
 }
 
 router = APIRouter(prefix="/v1", responses=AUTH_ERRORS)
-
-
-@contextlib.contextmanager
-def _as_http() -> Iterator[None]:
-    """Turn the service's refusals into HTTP errors with their status and message."""
-    try:
-        yield
-    except service.RegistryProblem as problem:
-        raise HTTPException(problem.status, str(problem)) from problem
 
 
 @router.post(
@@ -67,7 +56,7 @@ async def post_archive(
     principal: ApproverKey,
     runtime: RuntimeDep,
 ) -> VersionRead:
-    with _as_http():
+    with as_http():
         return await lifecycle.archive_version(
             runtime=runtime, name=name, version=version, reason=body.reason, actor=principal.name
         )
@@ -91,7 +80,7 @@ async def delete_alias(
     principal: PublisherKey,
     runtime: RuntimeDep,
 ) -> AliasChangeRead:
-    with _as_http():
+    with as_http():
         return await lifecycle.delete_alias(
             runtime=runtime, name=name, alias=alias, reason=body.reason, actor=principal.name
         )
@@ -107,7 +96,7 @@ async def delete_alias(
 async def patch_model(
     name: ModelName, body: DescriptionUpdate, principal: PublisherKey, runtime: RuntimeDep
 ) -> ModelRead:
-    with _as_http():
+    with as_http():
         return await lifecycle.edit_model_description(
             runtime=runtime,
             name=name,
@@ -131,7 +120,7 @@ async def patch_version(
     principal: PublisherKey,
     runtime: RuntimeDep,
 ) -> VersionRead:
-    with _as_http():
+    with as_http():
         return await lifecycle.edit_version_description(
             runtime=runtime,
             name=name,
@@ -158,7 +147,7 @@ async def get_history(
     cursor: PageCursor = None,
 ) -> AliasChangePageRead:
     before = read_cursor(number_cursor, cursor)
-    with _as_http():
+    with as_http():
         return await service.alias_history(
             session=session, name=name, alias=alias, limit=limit, before=before
         )
@@ -181,7 +170,7 @@ _CompareVersion = Annotated[int, Query(ge=1, le=MAX_INT32, description="A versio
 async def get_compare(
     name: ModelName, a: _CompareVersion, b: _CompareVersion, _key: ReaderKey, session: SessionDep
 ) -> CompareRead:
-    with _as_http():
+    with as_http():
         return await compare.compare_versions(session=session, name=name, a=a, b=b)
 
 
@@ -204,7 +193,7 @@ async def get_bundle(
     runtime: RuntimeDep,
 ) -> StreamingResponse:
     try:
-        with _as_http():
+        with as_http():
             source = await lifecycle.bundle_file(
                 session=session, store=runtime.store, name=name, version=version
             )

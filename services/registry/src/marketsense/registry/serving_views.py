@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 
 from marketsense.common.api_models import AUTH_ERRORS, error_response
-from marketsense.registry import service
 from marketsense.registry.deps import ReaderKey, SessionDep, SettingsDep
 from marketsense.registry.schemas_serving import ServingRead
 from marketsense.registry.serving import serving_view
-from marketsense.registry.views import ModelName
+from marketsense.registry.views import ModelName, as_http
 
 router = APIRouter(prefix="/v1", responses=AUTH_ERRORS)
 """Included in the registry's `/v1` router (`registry.app`), which gives its paths their prefix."""
@@ -32,9 +31,7 @@ router = APIRouter(prefix="/v1", responses=AUTH_ERRORS)
 async def get_serving(
     name: ModelName, _key: ReaderKey, session: SessionDep, settings: SettingsDep
 ) -> ServingRead:
-    try:
+    with as_http():
         return await serving_view(
             session, name=name, settings=settings, now=dt.datetime.now(dt.UTC)
         )
-    except service.RegistryProblem as problem:
-        raise HTTPException(problem.status, str(problem)) from problem

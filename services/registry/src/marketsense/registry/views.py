@@ -89,7 +89,7 @@ _FILE_RESPONSE: dict[str, Any] = {
 
 
 @contextlib.contextmanager
-def _as_http() -> Iterator[None]:
+def as_http() -> Iterator[None]:
     """Turn the service's refusals into HTTP errors with their status and message."""
     try:
         yield
@@ -109,7 +109,7 @@ router = APIRouter(prefix="/v1", responses=AUTH_ERRORS)
     responses={**UNREADABLE_BODY, **_CONFLICT, **_INVALID},
 )
 async def post_model(body: ModelCreate, principal: PublisherKey, runtime: RuntimeDep) -> ModelRead:
-    with _as_http():
+    with as_http():
         return await flows.create_model(runtime=runtime, body=body, actor=principal.name)
 
 
@@ -135,7 +135,7 @@ async def get_models(
     responses=_NOT_FOUND,
 )
 async def get_model(name: ModelName, _key: ReaderKey, session: SessionDep) -> ModelRead:
-    with _as_http():
+    with as_http():
         return await service.read_model(session=session, name=name)
 
 
@@ -173,7 +173,7 @@ async def post_version(
     session: SessionDep,
     settings: SettingsDep,
 ) -> VersionRead:
-    with _as_http():
+    with as_http():
         kind = await service.model_kind(session=session, name=name)
     uploads_dir = settings.home / "uploads"
     try:
@@ -189,7 +189,7 @@ async def post_version(
     except UploadInvalid as error:
         raise HTTPException(422, str(error)) from error
     try:
-        with _as_http():
+        with as_http():
             pushed = await pushes.push_upload(
                 runtime=runtime,
                 name=name,
@@ -225,7 +225,7 @@ async def get_versions(
     cursor: PageCursor = None,
 ) -> VersionPageRead:
     before = read_cursor(number_cursor, cursor)
-    with _as_http():
+    with as_http():
         return await service.list_versions(
             session=session,
             name=name,
@@ -249,7 +249,7 @@ async def get_version(
     session: SessionDep,
     settings: SettingsDep,
 ) -> VersionRead:
-    with _as_http():
+    with as_http():
         return await service.read_version(
             session=session,
             name=name,
@@ -278,7 +278,7 @@ async def get_file(
     runtime: RuntimeDep,
 ) -> Response:
     try:
-        with _as_http():
+        with as_http():
             content = await service.read_file(
                 session=session, store=runtime.store, name=name, version=version, file=file
             )
@@ -306,7 +306,7 @@ async def get_file(
 async def get_alias(
     name: ModelName, alias: AliasName, _key: ReaderKey, session: SessionDep, settings: SettingsDep
 ) -> VersionRead:
-    with _as_http():
+    with as_http():
         return await service.read_alias(
             session=session,
             name=name,
@@ -347,7 +347,7 @@ async def put_alias(
             f"moving {PRODUCTION} needs the {Role.APPROVER.value} role; "
             f"key {principal.name!r} is {principal.role.value}",
         )
-    with _as_http():
+    with as_http():
         change = await flows.move_alias(
             runtime=runtime,
             name=name,
@@ -373,7 +373,7 @@ async def put_alias(
 async def post_rollback(
     name: ModelName, body: RollbackCreate, principal: ApproverKey, runtime: RuntimeDep
 ) -> AliasChangeRead:
-    with _as_http():
+    with as_http():
         return await flows.rollback(
             runtime=runtime, name=name, reason=body.reason, actor=principal.name
         )
@@ -409,7 +409,7 @@ async def get_alias_at(
         raise HTTPException(
             422, f"time {time.isoformat()} is outside years 1 to 9999 once in UTC"
         ) from error
-    with _as_http():
+    with as_http():
         version = await service.alias_at(session=session, name=name, alias=alias, time=utc)
     return AliasAtRead(model_name=name, alias=alias, time=utc, version=version)
 

@@ -6,34 +6,15 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.cli_support import one_error_line
 from tests.evaluation_set_support import predictor_parquet, sentiment_csv
 from tests.served_registry_support import (
-    BACKENDS,
     Keys,
     ServedRegistry,
-    made_keys,
     run,
-    served_registry,
 )
-
-
-@pytest.fixture(params=BACKENDS)
-def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServedRegistry]:
-    """The real registry app under uvicorn in a thread, on a free loopback port."""
-    with served_registry(request, tmp_path) as served:
-        yield served
-
-
-@pytest.fixture
-def keys(registry: ServedRegistry) -> Keys:
-    """A key of each role, under names no other test uses."""
-    return made_keys(registry)
 
 
 def test_sets_are_added_once_and_listed_newest_first_with_the_active_marked(

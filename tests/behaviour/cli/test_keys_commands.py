@@ -6,25 +6,12 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 from tests.cli_support import one_error_line
 from tests.served_registry_support import (
-    BACKENDS,
     ServedRegistry,
     run,
-    served_registry,
 )
-
-
-@pytest.fixture(params=BACKENDS)
-def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServedRegistry]:
-    """The real registry app under uvicorn in a thread, on a free loopback port."""
-    with served_registry(request, tmp_path) as served:
-        yield served
 
 
 def test_keys_create_prints_the_key_once_and_the_registry_accepts_it(

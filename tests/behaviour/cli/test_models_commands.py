@@ -7,7 +7,6 @@ import datetime as dt
 import json
 import socket
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,32 +18,16 @@ from marketsense.registry.schemas import VersionRead
 from tests.artifacts import small_predictor
 from tests.cli_support import one_error_line
 from tests.served_registry_support import (
-    BACKENDS,
     Keys,
     MakePredictor,
     ServedRegistry,
-    made_keys,
     model_name,
     predictor_maker,
     production,
     push,
     run,
-    served_registry,
     tamper,
 )
-
-
-@pytest.fixture(params=BACKENDS)
-def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServedRegistry]:
-    """The real registry app under uvicorn in a thread, on a free loopback port."""
-    with served_registry(request, tmp_path) as served:
-        yield served
-
-
-@pytest.fixture
-def keys(registry: ServedRegistry) -> Keys:
-    """A key of each role, under names no other test uses."""
-    return made_keys(registry)
 
 
 @pytest.fixture

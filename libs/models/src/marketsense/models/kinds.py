@@ -24,3 +24,7 @@ def as_kind(value: str) -> ModelKind:
     if value == "sentiment":
         return "sentiment"
     raise ValueError(f"model kind {value!r} is neither predictor nor sentiment")
+
+
+Variant = Literal["fp32", "int8"]
+"""A graph of a version a service can serve: the fp32 graph or, for sentiment, the int8 one."""

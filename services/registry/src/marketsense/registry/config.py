@@ -1,10 +1,9 @@
 """Registry settings."""
 
-from typing import Literal
-
 from pydantic import Field
 
 from marketsense.common.settings import CommonSettings
+from marketsense.models.kinds import Variant
 
 
 class RegistrySettings(CommonSettings):
@@ -21,7 +20,7 @@ class RegistrySettings(CommonSettings):
     registry_max_unpacked_mb: int = Field(default=2048, ge=1)
     """Largest total a bundle may unpack to, in MiB; guards against compression bombs."""
 
-    registry_sentiment_variant: Literal["int8", "fp32"] = "int8"
+    registry_sentiment_variant: Variant = "int8"
     """Which sentiment graph the production gate measures: the one processing serves
     (`MARKETSENSE_SENTIMENT_QUANTIZED=true`, its default, serves int8). A bundle without an
     int8 graph is served, and gated, as fp32."""

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from marketsense.common.db.models import EvaluationSet, ModelVersion
-from marketsense.models.kinds import PRIMARY_METRIC, ModelKind
+from marketsense.models.kinds import PRIMARY_METRIC, ModelKind, Variant
 from marketsense.registry.config import RegistrySettings
-from marketsense.registry.measure import ADD_SET, Variant
+from marketsense.registry.measure import ADD_SET
 from marketsense.registry.service import Conflict
 
 FORCE_HINT = "; to move it anyway send force: true with a reason"

@@ -11,7 +11,6 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -27,7 +26,7 @@ from marketsense.models.evaluation import (
     sentiment_metrics,
 )
 from marketsense.models.files import MANIFEST_FILE, MODEL_FILE, QUANTIZED_MODEL_FILE
-from marketsense.models.kinds import PRIMARY_METRIC, ModelKind
+from marketsense.models.kinds import PRIMARY_METRIC, ModelKind, Variant
 from marketsense.models.predictor import OnnxPredictor
 from marketsense.models.sentiment import SentimentModel
 from marketsense.models.versions import version_files
@@ -36,8 +35,6 @@ from marketsense.registry.schemas import MeasuredRead
 
 log = logging.getLogger(__name__)
 
-Variant = Literal["fp32", "int8"]
-"""A graph of a version a service can serve: the fp32 graph or the int8 one."""
 VARIANT_FILES: dict[Variant, str] = {"fp32": MODEL_FILE, "int8": QUANTIZED_MODEL_FILE}
 """The bundle file of each variant."""
 ADD_SET: dict[ModelKind, str] = {

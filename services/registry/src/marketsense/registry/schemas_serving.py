@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from marketsense.models.kinds import Variant
 from marketsense.registry.schemas import AliasChangeRead
-
-Variant = Literal["fp32", "int8"]
 
 _EXAMPLE_REPLICA: dict[str, Any] = {
     "replica": "processing-7c9d-x2:1",

@@ -13,11 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketsense.common.db.models import AliasChange, ModelAlias, ModelVersion, RegisteredModel
 from marketsense.common.store.base import ObjectStore, sha256_hex
-from marketsense.models.kinds import ModelKind, as_kind
+from marketsense.models.kinds import ModelKind, Variant, as_kind
 from marketsense.models.versions import (
     version_files,
 )
-from marketsense.registry.measure import Variant, VersionMeasures, version_measures
+from marketsense.registry.measure import VersionMeasures, version_measures
 from marketsense.registry.pagination import cut_page
 from marketsense.registry.schemas import (
     AliasChangeRead,

@@ -10,17 +10,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketsense.common.db.models import ModelServing, ModelVersion
 from marketsense.common.runtime import Runtime
-from marketsense.models.files import QUANTIZED_MODEL_FILE
-from marketsense.models.kinds import ModelKind, as_kind
-from marketsense.models.versions import PRODUCTION, alias_target, version_files
+from marketsense.models.kinds import ModelKind, Variant, as_kind
+from marketsense.models.versions import PRODUCTION, alias_target
 from marketsense.registry.config import RegistrySettings
+from marketsense.registry.measure import version_variant
 from marketsense.registry.schemas import AliasChangeRead
 from marketsense.registry.schemas_serving import (
     AliasMoveRead,
     ReplicaRead,
     ServiceServingRead,
     ServingRead,
-    Variant,
 )
 from marketsense.registry.service import get_model
 
@@ -31,19 +30,10 @@ SERVED_BY: dict[ModelKind, tuple[str, str]] = {
 """The service that serves each kind, and the setting that names the model it serves."""
 
 
-def configured_variant(settings: RegistrySettings) -> Variant:
-    """The sentiment variant the production gate measures (`registry_sentiment_variant`)."""
-    # The gate's setting; int8 is processing's default (MARKETSENSE_SENTIMENT_QUANTIZED=true).
-    return settings.registry_sentiment_variant
-
-
 def gated_variant(kind: ModelKind, row: ModelVersion | None, configured: Variant) -> Variant:
     """The variant the gate measures for a version: predictors and sentiment bundles without an
     int8 graph are served, and gated, as fp32."""
-    if kind == "predictor" or configured == "fp32" or row is None:
-        return "fp32"
-    names = {f.name for f in version_files(row)}
-    return "int8" if QUANTIZED_MODEL_FILE in names else "fp32"
+    return "fp32" if row is None else version_variant(kind, row, configured)
 
 
 async def fresh_reports(
@@ -72,7 +62,7 @@ async def serving_view(
     """Which version of model `name` each fresh replica serves, against the production one."""
     kind = as_kind((await get_model(session, name)).kind)
     production = await alias_target(session, name, PRODUCTION)
-    variant = gated_variant(kind, production, configured_variant(settings))
+    variant = gated_variant(kind, production, settings.registry_sentiment_variant)
     stale = settings.registry_serving_stale_seconds
     grouped: dict[str, list[ReplicaRead]] = {}
     for row in await fresh_reports(session, now=now, stale_seconds=stale, model_name=name):
@@ -131,7 +121,7 @@ async def promotion_warnings(
     row = await session.scalar(
         select(ModelVersion).where(ModelVersion.model_name == name, ModelVersion.version == version)
     )
-    variant = gated_variant(kind, row, configured_variant(settings))
+    variant = gated_variant(kind, row, settings.registry_sentiment_variant)
     other = sorted({r.variant for r in reports} - {variant})
     if not other:
         return []

@@ -23,6 +23,10 @@ from marketsense.common.db.base import Base as Base
 from marketsense.common.db.base import BigId as BigId
 from marketsense.common.db.base import UtcDateTime as UtcDateTime
 from marketsense.common.db.base import server_now as _now
+from marketsense.common.db.monitoring_tables import DecayAlert as DecayAlert
+from marketsense.common.db.monitoring_tables import DriftMeasurement as DriftMeasurement
+from marketsense.common.db.monitoring_tables import Outcome as Outcome
+from marketsense.common.db.monitoring_tables import PerformanceDay as PerformanceDay
 from marketsense.common.db.registry_tables import AliasChange as AliasChange
 from marketsense.common.db.registry_tables import EvaluationSet as EvaluationSet
 from marketsense.common.db.registry_tables import ModelAlias as ModelAlias

@@ -48,6 +48,13 @@ class MonitoringSettings(CommonSettings):
     drift_p_value: float = Field(default=0.01, gt=0, lt=1)
     """And the p-value below which the difference is not chance."""
 
+    gauge_refresh_seconds: float = Field(default=30, ge=1, le=3600)
+    """How often the Prometheus gauges are read again from the database."""
+
+    gauge_version_days: int = Field(default=30, ge=1, le=3660)
+    """Calendar days, back from the model's newest figures, a version keeps its gauge series;
+    older versions drop out, so label sets stay few."""
+
     @field_validator("performance_windows")
     @classmethod
     def _windows_in_range(cls, windows: list[int]) -> list[int]:

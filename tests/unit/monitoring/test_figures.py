@@ -147,21 +147,18 @@ def test_a_day_figures_use_only_its_own_outcomes_and_the_scores_before_it() -> N
     pd.testing.assert_series_equal(after["turnover"], base["turnover"])
 
 
-def test_pairing_scores_with_the_following_outcome_day_moves_every_figure_by_a_day() -> None:
-    # Scores of session d earn session d + 1. Shift the outcomes one session later (as a model
-    # judged a day late would be) and the figures of day d + 1 appear on day d + 2 instead,
-    # except the first build-up and the benchmark, which follow the returns' own days.
+@pytest.mark.parametrize("sessions_back", [1, 2])
+def test_a_score_dated_on_or_after_its_outcome_day_is_refused(sessions_back: int) -> None:
+    # Judged by its own session's return (or an earlier one), a score could have seen it: the
+    # look-ahead a book must never be built from.
     frame = random_history(6, symbols=15, days=8)
-    base = daily_figures(frame, quantile=0.2, cost_bps=0.0)
     position = {day: i for i, day in enumerate(SESSIONS)}
-    late = frame.assign(outcome_day=[SESSIONS[position[d] + 1] for d in frame["outcome_day"]])
-
-    shifted = daily_figures(late, quantile=0.2, cost_bps=0.0)
-
-    assert list(shifted.index) == SESSIONS[2:10]
-    pd.testing.assert_frame_equal(
-        shifted.reset_index(drop=True), base.reset_index(drop=True), check_names=False
+    early = frame.assign(
+        outcome_day=[SESSIONS[position[d] - sessions_back] for d in frame["outcome_day"]]
     )
+
+    with pytest.raises(ValueError, match="as_of < outcome_day"):
+        daily_figures(early, quantile=0.2, cost_bps=0.0)
 
 
 def test_ic_is_undefined_with_fewer_than_three_symbols_or_a_constant_side() -> None:

@@ -30,7 +30,16 @@ def _validated(resolved: pd.DataFrame, quantile: float, cost_bps: float) -> pd.D
         if not np.isfinite(resolved[column].to_numpy(dtype=float)).all():
             raise ValueError(f"resolved predictions have a missing or infinite {column}")
     rows = resolved.loc[:, list(RESOLVED_COLUMNS)].copy()
-    rows["day"] = pd.to_datetime(rows["outcome_day"]).dt.date
+    outcome_day = pd.to_datetime(rows["outcome_day"])
+    # Point in time: a score dated on or after the day it is judged by could know that day's
+    # return, so no book may be formed from it.
+    early = rows.loc[(pd.to_datetime(rows["as_of"]) >= outcome_day).to_numpy(), "symbol"]
+    if len(early):
+        raise ValueError(
+            f"predictions must be made before their outcome_day (as_of < outcome_day); "
+            f"{len(early)} are not, e.g. {early.iloc[0]}"
+        )
+    rows["day"] = outcome_day.dt.date
     rows["prob_up"] = rows["prob_up"].astype(float)
     rows["realized_return"] = rows["realized_return"].astype(float)
     # A day predicted twice (a rerun) counts once: the latest prediction, else the last row.

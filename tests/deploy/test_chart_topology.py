@@ -17,6 +17,7 @@ from scripts.chart_values_schema import SERVICE_SETTINGS
 from marketsense.common import metrics
 from marketsense.common.events import PAYLOAD_TYPES
 from marketsense.common.serve import DEFAULT_PORTS, SERVICES
+from marketsense.monitoring import gauges
 from tests.deploy.chart_support import CHART, find
 
 pytestmark = pytest.mark.timeout(300)
@@ -107,7 +108,7 @@ def test_dashboards_are_labelled_for_grafana_and_query_only_metrics_that_exist(
     ]
     known = _exported_series()
 
-    assert len(maps) == len(list((CHART / "files" / "dashboards").glob("*.json"))) == 2
+    assert len(maps) == len(list((CHART / "files" / "dashboards").glob("*.json"))) == 3
     for config_map in maps:
         [(name, text)] = config_map["data"].items()
         dashboard = json.loads(text)
@@ -119,10 +120,16 @@ def test_dashboards_are_labelled_for_grafana_and_query_only_metrics_that_exist(
 
 
 def _exported_series() -> set[str]:
-    """Every series name the services export (a histogram's _bucket, _count, _sum too), and up."""
+    """Every series name the services export (a histogram's _bucket, _count, _sum too), and up:
+    the shared metrics and the monitoring service's model gauges."""
     names = {"up"}
-    exported = [v for v in vars(metrics).values() if isinstance(v, MetricWrapperBase)]
-    assert len(exported) >= 15
+    exported = [
+        v
+        for module in (metrics, gauges)
+        for v in vars(module).values()
+        if isinstance(v, MetricWrapperBase)
+    ]
+    assert len(exported) >= 30
     for value in exported:
         for family in value.describe():
             base = family.name

@@ -15,6 +15,8 @@ from marketsense.ingestion.sources.simulated import SimulatedMarket
 from marketsense.monitoring.performance_types import DAILY_COLUMNS, RESOLVED_COLUMNS
 
 SYMBOLS = [f"G{i:02d}" for i in range(12)]
+
+
 def resolved_predictions(*, end: dt.date, days: int, score_noise: float) -> pd.DataFrame:
     """What a model scoring the simulated market's true text tone (blurred by noise) predicted
     for each symbol and day, and what the market then did: RESOLVED_COLUMNS."""

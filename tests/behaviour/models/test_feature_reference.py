@@ -77,7 +77,7 @@ def test_a_bundle_without_a_reference_stays_valid(predictor: Path, tmp_path: Pat
     assert _check(predictor, tmp_path) == {"files": 1}
 
 
-def _write(frame: pd.DataFrame) -> Callable[[Path], None]:
+def _write(frame: pd.DataFrame) -> Callable[[Path], object]:
     return lambda path: path.write_bytes(to_parquet_bytes(frame))
 
 
@@ -87,7 +87,7 @@ def _with(column: str, row: int, value: float) -> pd.DataFrame:
     return frame
 
 
-BAD_REFERENCES: dict[str, tuple[Callable[[Path], None], str]] = {
+BAD_REFERENCES: dict[str, tuple[Callable[[Path], object], str]] = {
     "not parquet": (
         lambda path: path.write_bytes(b"symbol,ret_1d\nAAA,0.1\n"),
         "feature_reference.parquet is not a Parquet file",
@@ -154,7 +154,7 @@ def test_missing_values_are_allowed_where_the_feature_may_be_missing() -> None:
 
     read = read_feature_reference(to_parquet_bytes(frame))
 
-    assert np.isnan(read.loc[0, "rsi_14"])
+    assert np.isnan(read["rsi_14"].iloc[0])
     assert read["sentiment_mean"].isna().any()
 
 

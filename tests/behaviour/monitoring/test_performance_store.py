@@ -83,7 +83,7 @@ async def test_a_backfill_is_one_pass_and_a_new_day_matches_the_whole_history(
 
     stored = await daily_frame(runtime, model=MODEL, version=VERSION)
     whole = counted(
-        pd.concat(passes[:1] + [passes[-1][passes[-1]["outcome_day"] == DAYS[-1]]]),
+        pd.concat([*passes[:1], passes[-1][passes[-1]["outcome_day"] == DAYS[-1]]]),
         quantile=settings.strategy_quantile,
         cost_bps=settings.strategy_cost_bps,
     )
@@ -95,3 +95,21 @@ async def test_a_backfill_is_one_pass_and_a_new_day_matches_the_whole_history(
         rtol=1e-12,
         equal_nan=True,
     )
+
+
+@pytest.mark.parametrize("store", ["file"], indirect=True)
+async def test_a_benchmark_symbol_is_judged_by_its_own_realised_returns(
+    runtime: Runtime, settings: MonitoringSettings
+) -> None:
+    settings = settings.model_copy(update={"benchmark_symbol": SYMBOLS[3]})
+    backfill = await finished_run(runtime, MARKET, start=DAYS[0], as_of=DAYS[-1])
+    await resolve_outcomes(runtime, run_id=backfill)
+
+    await update_performance(runtime, settings, model=MODEL, version=VERSION)
+
+    stored = await daily_frame(runtime, model=MODEL, version=VERSION)
+    bars = MARKET.daily_bars(SYMBOLS[3], as_of=DAYS[-1], days=len(DAYS))
+    closes = pd.Series(bars["close"].to_numpy(), index=pd.to_datetime(bars["date"]).dt.date)
+    expected = (closes / closes.shift(1) - 1).iloc[1:]
+    assert list(stored.index) == list(expected.index) == DAYS[1:]
+    np.testing.assert_allclose(stored["benchmark_return"], expected.to_numpy(), rtol=1e-12)

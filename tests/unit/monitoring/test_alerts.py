@@ -30,7 +30,8 @@ def test_a_decay_alert_is_keyed_by_model_version_and_day_and_names_the_window() 
     alert = decay_alert(model="baseline-predictor", version="v3", finding=FINDING)
 
     assert alert.key == "decay:baseline-predictor:v3:2026-10-26"
-    assert "-3.25" in alert.title and "0.88" in alert.title
+    assert "-3.25" in alert.title
+    assert "0.88" in alert.title
     assert "2026-09-25 to 2026-10-26" in alert.text
     assert FINDING.reason in alert.text
 

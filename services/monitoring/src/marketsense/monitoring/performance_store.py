@@ -48,7 +48,11 @@ async def update_performance(
             wanted.add(days[at - 1])
     async with runtime.database.session() as session:
         resolved = await _resolved(session, model=model, version=version, days=sorted(wanted))
-        benchmark = await _benchmark(session, settings, days=changed)
+        benchmark = await _benchmark(session, settings, days=sorted(wanted))
+    if benchmark is not None:
+        changed = _with_benchmark(changed, benchmark, symbol=settings.benchmark_symbol)
+        # A day read only for its book (the one before a changed day) has its row dropped.
+        benchmark = benchmark.reindex(sorted(wanted), fill_value=0.0)
     figures = daily_figures(
         resolved,
         quantile=settings.strategy_quantile,
@@ -139,15 +143,23 @@ async def _benchmark(
             .distinct()
         )
         found.update({day: float(value) for day, value in rows.all()})
-    lacking = [day for day in days if day not in found]
+    return pd.Series(found, name="benchmark", dtype=float).sort_index()
+
+
+def _with_benchmark(
+    changed: list[dt.date], benchmark: pd.Series, *, symbol: str | None
+) -> list[dt.date]:
+    """The changed days the benchmark symbol has a return for; the others wait for it."""
+    lacking = [day for day in changed if day not in benchmark.index]
     if lacking:
         log.warning(
-            "benchmark %s has no outcome on %d day(s) (first %s); is it in the universe?",
-            settings.benchmark_symbol,
+            "benchmark_symbol %s has no outcome on %d day(s) (first %s), left uncomputed: is it "
+            "in the universe, and did its run succeed?",
+            symbol,
             len(lacking),
             lacking[0],
         )
-    return pd.Series(found, name="benchmark", dtype=float).sort_index()
+    return [day for day in changed if day in benchmark.index]
 
 
 async def _upsert(

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
+from marketsense.common.alerts import AlertSettings
 from marketsense.common.settings import CommonSettings
 
 
-class MonitoringSettings(CommonSettings):
+class MonitoringSettings(CommonSettings, AlertSettings):
     """Settings of the monitoring service."""
 
     monitored_model: str = "baseline-predictor"

@@ -4,7 +4,11 @@ and decay alerts, inserted as the monitoring loop would have stored them."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,8 +24,11 @@ from marketsense.common.db.models import (
     PerformanceDay,
     RegisteredModel,
 )
+from marketsense.monitoring.app import build_app
 from marketsense.monitoring.config import MonitoringSettings
 from marketsense.monitoring.performance_types import DAILY_COLUMNS
+from tests.model_registry_rows import new_api_key
+from tests.orchestrator_support import served_on_loopback
 
 BARS = Path(__file__).parent / "data" / "real" / "bars"
 FEATURES = ("ret_1d", "ret_5d", "volatility_20d", "sentiment_mean")
@@ -167,3 +174,33 @@ def _alerts(model: str, frame: pd.DataFrame) -> list[DecayAlert]:
         )
         for i in (len(days) // 2, len(days) - 1)
     ]
+
+
+@dataclass(frozen=True)
+class Served:
+    """Monitoring served on loopback over stored history (None: none stored), a reader's key."""
+
+    url: str
+    key: str
+    history: History | None
+
+
+@contextlib.contextmanager
+def served_monitoring(tmp_path: Path, *, days: int | None = 80) -> Iterator[Served]:
+    """The monitoring app under uvicorn on a SQLite file holding `days` of history of a model
+    no other test uses (none for None), which is the service's monitored model."""
+    model = f"predictor-{uuid.uuid4().hex[:8]}"
+    url = f"sqlite+aiosqlite:///{tmp_path / 'monitoring.db'}"
+    settings = monitoring_settings(tmp_path / "home", url, monitored_model=model)
+    with served_on_loopback(build_app(settings)) as base:
+
+        async def prepare() -> tuple[str, History | None]:
+            database = Database(url)
+            try:
+                history = None if days is None else await store_history(database, model, days=days)
+                return await new_api_key(database), history
+            finally:
+                await database.dispose()
+
+        key, history = asyncio.run(prepare())
+        yield Served(base, key, history)

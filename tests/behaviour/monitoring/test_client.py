@@ -3,48 +3,34 @@ as ApiError with the server's own explanation."""
 
 from __future__ import annotations
 
-import asyncio
 import socket
-import uuid
 from pathlib import Path
 
 import pytest
 
 from marketsense.common.api_client import ApiError
-from marketsense.common.db.engine import Database
-from marketsense.monitoring.app import build_app
 from marketsense.monitoring.client import MonitoringClient
-from tests.model_registry_rows import new_api_key
-from tests.monitoring_api_support import monitoring_settings, store_history
-from tests.orchestrator_support import served_on_loopback
+from tests.monitoring_api_support import served_monitoring
 
 
 def test_the_client_reads_every_route_and_carries_refusals(tmp_path: Path) -> None:
-    model = f"predictor-{uuid.uuid4().hex[:8]}"
-    url = f"sqlite+aiosqlite:///{tmp_path / 'monitoring.db'}"
-    settings = monitoring_settings(tmp_path / "home", url, monitored_model=model)
-    with served_on_loopback(build_app(settings)) as base:
-        database = Database(url)
-
-        async def prepare() -> str:
-            await store_history(database, model, days=30)
-            key = await new_api_key(database)
-            await database.dispose()
-            return key
-
-        key = asyncio.run(prepare())
-        with MonitoringClient(base, key) as client:
-            performance = client.performance(window=21)
-            assert [v.version for v in performance.versions] == ["1", "2"]
-            page = client.performance_daily(version="2", limit=10)
-            assert (page.version, len(page.items)) == ("2", 10)
-            rest = client.performance_daily(version="2", limit=10, cursor=page.next_cursor)
-            assert rest.items[0].day < page.items[-1].day
-            assert len(client.drift(model=model).items) == 16
-            assert len(client.decay_alerts(model=model).items) == 2
-            with pytest.raises(ApiError, match="404: version '7'") as refused:
-                client.performance(version="7")
-            assert refused.value.status == 404
+    with (
+        served_monitoring(tmp_path, days=30) as served,
+        MonitoringClient(served.url, served.key) as client,
+    ):
+        assert served.history is not None
+        model = served.history.model
+        performance = client.performance(window=21)
+        assert [v.version for v in performance.versions] == ["1", "2"]
+        page = client.performance_daily(version="2", limit=10)
+        assert (page.version, len(page.items)) == ("2", 10)
+        rest = client.performance_daily(version="2", limit=10, cursor=page.next_cursor)
+        assert rest.items[0].day < page.items[-1].day
+        assert len(client.drift(model=model).items) == 16
+        assert len(client.decay_alerts(model=model).items) == 2
+        with pytest.raises(ApiError, match="404: version '7'") as refused:
+            client.performance(version="7")
+        assert refused.value.status == 404
 
 
 def test_an_absent_server_is_an_error_without_a_status() -> None:

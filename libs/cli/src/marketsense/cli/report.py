@@ -69,11 +69,10 @@ def rolling_sharpe(returns: pd.Series, window: int) -> pd.Series:
 
 
 def decay_threshold(benchmark_sharpe: pd.Series, ratio: float) -> pd.Series:
-    """The Sharpe ratio the book must stay above: `ratio` times the benchmark's, and for a
-    negative benchmark its Sharpe divided by `ratio`, so the bar stays above the benchmark."""
-    return benchmark_sharpe.where(benchmark_sharpe < 0, benchmark_sharpe * ratio).where(
-        benchmark_sharpe >= 0, benchmark_sharpe / ratio
-    )
+    """The Sharpe ratio the book must keep, the decay policy's rule: `ratio` times a positive
+    benchmark's, and for a negative one the benchmark plus `ratio - 1` of its magnitude."""
+    threshold: pd.Series = benchmark_sharpe + (ratio - 1) * benchmark_sharpe.abs()
+    return threshold
 
 
 def _label(data: ReportData, version: str) -> str:

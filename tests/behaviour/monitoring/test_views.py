@@ -146,28 +146,55 @@ async def test_daily_defaults_to_the_version_judged_last(api: Api) -> None:
     assert len(page["items"]) == 5
 
 
-@pytest.mark.parametrize("cursor", ["2008-13-45", "yesterday", "1"])
-async def test_a_daily_cursor_this_api_did_not_write_is_refused(api: Api, cursor: str) -> None:
-    answer = await api.client.get("/v1/performance/daily", params={"cursor": cursor})
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"cursor": "2008-13-45"}, "cursor"),
+        ({"cursor": "yesterday"}, "cursor"),
+        ({"cursor": "1"}, "cursor"),
+        ({"limit": 0}, "limit"),
+        ({"limit": 501}, "limit"),
+    ],
+)
+async def test_a_bad_daily_cursor_or_limit_is_refused_naming_it(
+    api: Api, params: dict[str, Any], field: str
+) -> None:
+    answer = await api.client.get("/v1/performance/daily", params=params)
     assert answer.status_code == 422
-    assert "cursor" in answer.text
+    assert field in answer.text
 
 
-async def test_drift_lists_the_newest_run_first(api: Api) -> None:
-    body = (await api.client.get("/v1/drift", params={"model": api.history.model})).json()
-    days = [row["as_of"] for row in body["items"]]
+async def test_drift_lists_the_newest_run_first_a_page_at_a_time(api: Api) -> None:
+    whole = (await api.client.get("/v1/drift", params={"model": api.history.model})).json()
+    days = [row["as_of"] for row in whole["items"]]
     assert days == sorted(days, reverse=True)
     assert len(days) == 16
-    newest = [row for row in body["items"] if row["as_of"] == days[0]]
+    assert whole["next_cursor"] is None
+    newest = [row for row in whole["items"] if row["as_of"] == days[0]]
     assert {row["feature"]: row["drifted"] for row in newest} == {
         "ret_1d": True,
         "ret_5d": True,
         "sentiment_mean": True,
         "volatility_20d": True,
     }
-    run = body["items"][-1]["run_id"]
+    paged: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"model": api.history.model, "limit": 3}
+        if cursor:
+            params["cursor"] = cursor
+        page = (await api.client.get("/v1/drift", params=params)).json()
+        paged.extend(page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert paged == whole["items"]
+    run = whole["items"][-1]["run_id"]
     one = (await api.client.get("/v1/drift", params={"run_id": run, "limit": 2})).json()
     assert [row["run_id"] for row in one["items"]] == [run, run]
+    refused = await api.client.get("/v1/drift", params={"cursor": "bm90IGEgY3Vyc29y"})
+    assert refused.status_code == 422
+    assert "cursor" in refused.text
 
 
 async def test_decay_alerts_page_newest_first(api: Api) -> None:

@@ -40,6 +40,19 @@ def daily_series(client: MonitoringClient, *, model: str, version: str, days: in
     return frame.astype({"ic": float, "rank_ic": float})
 
 
+def drift_since(client: MonitoringClient, *, model: str, start: dt.date) -> pd.DataFrame:
+    """The model's drift measurements of runs from `start` on."""
+    rows: list[dict[str, object]] = []
+    cursor: str | None = None
+    while True:
+        page = client.drift(model=model, limit=PAGE, cursor=cursor)
+        rows.extend(item.model_dump() for item in page.items if item.as_of >= start)
+        cursor = page.next_cursor
+        if cursor is None or page.items[-1].as_of < start:
+            break
+    return pd.DataFrame(rows, columns=["as_of", "run_id", "feature", "statistic", "drifted"])
+
+
 def gather(client: MonitoringClient, *, model: str | None, days: int) -> ReportData:
     """Everything the report plots; no versions when the model has no stored performance."""
     try:
@@ -54,10 +67,6 @@ def gather(client: MonitoringClient, *, model: str | None, days: int) -> ReportD
         for v in performance.versions
     }
     start = min(frame.index[0] for frame in daily.values())
-    drift = pd.DataFrame(
-        [item.model_dump() for item in client.drift(model=name, limit=PAGE).items],
-        columns=["as_of", "run_id", "feature", "statistic", "drifted"],
-    )
     alerts = pd.DataFrame(
         [
             {**a.model_dump(), "version": a.model_version}
@@ -71,7 +80,7 @@ def gather(client: MonitoringClient, *, model: str | None, days: int) -> ReportD
         decay_ratio=performance.decay_ratio,
         daily=daily,
         aliases={v.version: v.aliases for v in performance.versions},
-        drift=drift[drift["as_of"] >= start],
+        drift=drift_since(client, model=name, start=start),
         alerts=alerts[alerts["day"] >= start],
     )
 

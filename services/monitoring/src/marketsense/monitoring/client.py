@@ -5,7 +5,7 @@ from __future__ import annotations
 from marketsense.common.api_client import ApiClient
 from marketsense.monitoring.schemas import (
     DecayAlertPage,
-    DriftList,
+    DriftPage,
     PerformanceDayPage,
     PerformanceRead,
 )
@@ -41,11 +41,16 @@ class MonitoringClient(ApiClient):
         return self._call(PerformanceDayPage, "GET", "/v1/performance/daily", params=params)
 
     def drift(
-        self, *, run_id: str | None = None, model: str | None = None, limit: int = 100
-    ) -> DriftList:
-        """Drift measurements, newest run first."""
-        params = _params(run_id=run_id, model=model, limit=limit)
-        return self._call(DriftList, "GET", "/v1/drift", params=params)
+        self,
+        *,
+        run_id: str | None = None,
+        model: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> DriftPage:
+        """A page of drift measurements, newest run first."""
+        params = _params(run_id=run_id, model=model, limit=limit, cursor=cursor)
+        return self._call(DriftPage, "GET", "/v1/drift", params=params)
 
     def decay_alerts(
         self, *, model: str | None = None, limit: int = 100, cursor: str | None = None

@@ -3,12 +3,16 @@ alerts, with the refusals a client can act on."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
+import json
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from marketsense.common.api_models import CURSOR_INVALID
 from marketsense.common.db.models import DecayAlert, DriftMeasurement, ModelAlias, PerformanceDay
 from marketsense.common.runtime import Runtime
 from marketsense.monitoring.config import MonitoringSettings
@@ -17,6 +21,9 @@ from marketsense.monitoring.performance_types import WindowFigures
 from marketsense.monitoring.windows import window_figures
 
 PRODUCTION_ALIAS = "production"
+
+DriftPosition = tuple[dt.date, str, str, str, str]
+"""Where a page of drift measurements ended: as_of, run_id, model, version, feature."""
 
 
 class NotMonitored(LookupError):
@@ -97,22 +104,50 @@ async def daily_rows(
     return list(await session.scalars(query))
 
 
+def drift_cursor(row: DriftMeasurement) -> str:
+    """An opaque cursor naming a drift measurement's place in the listing."""
+    position = [row.as_of.isoformat(), row.run_id, row.model_name, row.model_version, row.feature]
+    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
+
+
+def drift_position(text: str) -> DriftPosition:
+    """The place a drift cursor names; ValueError for anything `drift_cursor` did not write."""
+    try:
+        padded = text + "=" * (-len(text) % 4)
+        value = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        if not isinstance(value, list) or not all(isinstance(part, str) for part in value):
+            raise ValueError(CURSOR_INVALID)
+        day, run_id, model, version, feature = value
+        return dt.date.fromisoformat(day), run_id, model, version, feature
+    except (UnicodeError, binascii.Error, TypeError, ValueError) as error:
+        raise ValueError(CURSOR_INVALID) from error
+
+
 async def drift_rows(
-    session: AsyncSession, *, run_id: str | None, model: str | None, limit: int
+    session: AsyncSession,
+    *,
+    run_id: str | None,
+    model: str | None,
+    limit: int,
+    after: DriftPosition | None = None,
 ) -> list[DriftMeasurement]:
-    """Stored drift measurements, newest run first, then by feature."""
-    query = select(DriftMeasurement)
+    """Up to `limit + 1` drift measurements, newest run first, then by model, version and
+    feature, after `after` if given."""
+    table = DriftMeasurement
+    query = select(table)
     if run_id is not None:
-        query = query.where(DriftMeasurement.run_id == run_id)
+        query = query.where(table.run_id == run_id)
     if model is not None:
-        query = query.where(DriftMeasurement.model_name == model)
+        query = query.where(table.model_name == model)
+    if after is not None:
+        rest = tuple_(table.run_id, table.model_name, table.model_version, table.feature)
+        query = query.where(
+            or_(table.as_of < after[0], and_(table.as_of == after[0], rest > tuple_(*after[1:])))
+        )
     query = query.order_by(
-        DriftMeasurement.as_of.desc(),
-        DriftMeasurement.run_id,
-        DriftMeasurement.model_version,
-        DriftMeasurement.feature,
+        table.as_of.desc(), table.run_id, table.model_name, table.model_version, table.feature
     )
-    return list(await session.scalars(query.limit(limit)))
+    return list(await session.scalars(query.limit(limit + 1)))
 
 
 async def decay_alert_rows(

@@ -133,10 +133,12 @@ class DriftRead(BaseModel):
     drifted: bool
 
 
-class DriftList(BaseModel):
-    """Drift measurements, newest run first."""
+class DriftPage(BaseModel):
+    """A page of drift measurements, newest run first."""
 
     items: list[DriftRead]
+    next_cursor: str | None
+    """Pass back as `cursor` for the next page; null on the last one."""
 
 
 class DecayAlertRead(BaseModel):

@@ -24,6 +24,8 @@ from marketsense.monitoring.queries import (
     aliases_of,
     daily_rows,
     decay_alert_rows,
+    drift_cursor,
+    drift_position,
     drift_rows,
     production_first,
     version_figures,
@@ -33,7 +35,7 @@ from marketsense.monitoring.queries import (
 from marketsense.monitoring.schemas import (
     DecayAlertPage,
     DecayAlertRead,
-    DriftList,
+    DriftPage,
     DriftRead,
     PerformanceDayPage,
     PerformanceDayRead,
@@ -154,9 +156,9 @@ async def get_performance_daily(
 
 @router.get(
     "/drift",
-    response_model=DriftList,
+    response_model=DriftPage,
     summary="Feature drift measured per run against the served version's reference, newest first.",
-    responses=error_response(422, "A bad filter or limit."),
+    responses=error_response(422, "A bad filter, cursor or limit."),
 )
 async def get_drift(
     _key: ReaderKey,
@@ -166,9 +168,21 @@ async def get_drift(
         str | None, Query(min_length=1, max_length=128, description="Only this model's.")
     ] = None,
     limit: Limit = 100,
-) -> DriftList:
-    rows = await drift_rows(session, run_id=run_id, model=model, limit=limit)
-    return DriftList(items=[DriftRead.model_validate(row) for row in rows])
+    cursor: Annotated[
+        str | None,
+        Query(max_length=600, description="`next_cursor` of the previous page, unchanged."),
+    ] = None,
+) -> DriftPage:
+    try:
+        after = None if cursor is None else drift_position(cursor)
+    except ValueError as exc:
+        raise validation_error(("query", "cursor"), str(exc)) from exc
+    rows = await drift_rows(session, run_id=run_id, model=model, limit=limit, after=after)
+    page = rows[:limit]
+    return DriftPage(
+        items=[DriftRead.model_validate(row) for row in page],
+        next_cursor=drift_cursor(page[-1]) if len(rows) > limit else None,
+    )
 
 
 @router.get(

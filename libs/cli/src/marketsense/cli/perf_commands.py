@@ -60,7 +60,7 @@ def _interval(low: float | None, high: float | None) -> str:
 
 
 ROWS: list[Row] = [
-    ("outcome days", lambda f: f"{f.days} ({f.first_day} to {f.last_day})"),
+    ("outcome days", lambda f: f"{f.days} (to {f.last_day})"),
     ("predictions", lambda f: str(f.predictions)),
     ("accuracy", lambda f: _percent(f.accuracy)),
     ("book hit rate", lambda f: _percent(f.hit_rate)),

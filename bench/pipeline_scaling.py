@@ -36,6 +36,7 @@ from tests.model_registry_rows import new_api_key
 
 from marketsense.common.auth import Role
 from marketsense.common.db.engine import Database
+from monitoring_cost import monitoring_cost
 from process_cpu import server_pids, tree_cpu_seconds
 
 
@@ -143,11 +144,67 @@ async def bench(sizes: list[int]) -> dict[str, Any]:
     }
 
 
+async def bench_monitoring(sizes: list[int]) -> dict[str, Any]:
+    """What monitoring adds to a daily run, for every size, on one fresh database."""
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        models = await asyncio.to_thread(build_models, workdir)
+        async with migrated_pg_database(
+            os.environ["MARKETSENSE_TEST_PG_DSN"], prefix="marketsense_bench"
+        ) as url:
+            database = Database(url)
+            servers = server_pids(Path(os.environ["INFRA_STATE_DIR"]))
+            try:
+                results = [
+                    await monitoring_cost(
+                        size,
+                        database_url=url,
+                        database=database,
+                        models=models,
+                        workdir=workdir,
+                        server_pids=servers,
+                    )
+                    for size in sizes
+                ]
+            finally:
+                await database.dispose()
+    return {
+        "benchmark": "monitoring_cost",
+        "runs": results,
+        "cpus": os.cpu_count(),
+        "load_average_1m": round(os.getloadavg()[0], 1),
+        "python": platform.python_version(),
+    }
+
+
+def print_monitoring(figures: dict[str, Any]) -> None:
+    """A table of monitoring's share of each run's CPU, and the figures as one JSON line."""
+    print(
+        f"{'symbols':>8} {'state':>8} {'wall s':>8} {'run CPU s':>10} "
+        f"{'monitoring CPU s':>17} share"
+    )
+    for run in figures["runs"]:
+        print(
+            f"{run['symbols']:>8} {run['state']:>8} {run['wall_seconds']:>8} "
+            f"{run['run_cpu_seconds']:>10} {run['cpu_seconds']['monitoring']:>17} "
+            f"{run['monitoring_share']:.1%}"
+        )
+    print(json.dumps(figures))
+
+
 def main() -> None:
     """Parse arguments, run, print a table and one JSON line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 5000])
+    parser.add_argument(
+        "--monitoring",
+        action="store_true",
+        help="measure what monitoring adds to a daily run instead (bench/monitoring_cost.py)",
+    )
     args = parser.parse_args()
+    if args.monitoring:
+        print_monitoring(asyncio.run(bench_monitoring(sorted(args.sizes))))
+        return
     figures = asyncio.run(bench(sorted(args.sizes)))
     print(f"{'symbols':>8} {'state':>8} {'wall s':>8} {'symbols/s':>10}  peak RSS MiB")
     for run in figures["runs"]:

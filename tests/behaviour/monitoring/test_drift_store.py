@@ -9,22 +9,25 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from marketsense.common.db.engine import Database
-from marketsense.common.db.models import DriftMeasurement, Prediction
+from marketsense.common.db.models import DriftMeasurement, FeatureSet, Prediction, Task
 from marketsense.common.errors import ObjectIntegrityError
-from marketsense.common.features import WARMUP_BARS
+from marketsense.common.features import MIN_BARS, WARMUP_BARS
 from marketsense.common.runtime import Runtime
+from marketsense.common.states import Stage
 from marketsense.common.store import ObjectStore
 from marketsense.ingestion.sources.simulated import SimulatedMarket
 from marketsense.modelkit.baseline import training_table
 from marketsense.models.feature_reference import write_feature_reference
 from marketsense.models.files import FEATURE_REFERENCE_FILE
+from marketsense.monitoring import drift_store
 from marketsense.monitoring.config import MonitoringSettings
 from marketsense.monitoring.drift_store import measure_run_drift
+from marketsense.processing.service import feature_rows
 from tests.artifacts import list_manifest_files, small_predictor
-from tests.model_registry_rows import processed_run, register_version
+from tests.model_registry_rows import add_features, processed_run, register_version
 from tests.service_support import service_runtime
 
 AS_OF = dt.date(2026, 11, 20)
@@ -110,6 +113,39 @@ async def test_a_run_is_measured_against_its_versions_reference_and_stored_once(
     assert {r.feature: (r.statistic, r.p_value, r.drifted) for r in stored} == {
         f.feature: (f.statistic, f.p_value, f.drifted) for f in figures
     }
+
+
+async def test_a_backfill_is_measured_on_every_day_it_stored_up_to_the_row_limit(
+    runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_id = await _predicted_run(runtime, tmp_path, _training_rows())
+    market = SimulatedMarket(seed=5)
+    start = AS_OF - dt.timedelta(days=6)  # five sessions, as a backfill's files hold them
+    backfill = {
+        s: feature_rows(
+            market.daily_bars(s, as_of=AS_OF, days=MIN_BARS + 5), start=start, as_of=AS_OF, symbol=s
+        )
+        for s in SYMBOLS
+    }
+    # The run's files replaced by a backfill's (add_features records them and their tasks anew).
+    async with runtime.transaction() as session:
+        await session.execute(delete(FeatureSet).where(FeatureSet.run_id == run_id))
+        await session.execute(
+            delete(Task).where(Task.run_id == run_id, Task.stage == Stage.PROCESS)
+        )
+        await add_features(session, runtime.store, run_id=run_id, as_of=AS_OF, rows=backfill)
+    settings = MonitoringSettings()
+
+    every_day = await measure_run_drift(runtime, settings, run_id=run_id)
+    monkeypatch.setattr(drift_store, "MAX_RUN_ROWS", 2 * len(SYMBOLS))
+    latest = await measure_run_drift(runtime, settings, run_id=run_id)
+
+    assert {len(rows) for rows in backfill.values()} == {5}
+    assert {f.rows for f in every_day if f.feature == "ret_1d"} == {5 * len(SYMBOLS)}
+    assert {f.rows for f in latest if f.feature == "ret_1d"} == {2 * len(SYMBOLS)}
+    assert [(r.feature, r.rows) for r in await _stored(runtime) if r.feature == "ret_1d"] == [
+        ("ret_1d", 2 * len(SYMBOLS))
+    ]
 
 
 async def test_a_version_without_a_reference_measures_nothing(

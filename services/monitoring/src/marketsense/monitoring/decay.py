@@ -154,7 +154,7 @@ def _verdict(
     if not math.isfinite(scale) or scale <= 0:
         return None
     recent = strategy[-min(policy.window, since_alert) :]
-    # Winsorised: one freak day (the book's returns have fat tails) cannot pass the limit alone.
+    # Winsorised: one freak day (real books have fat tails) cannot pass the limit alone.
     z = np.clip(recent / scale, -policy.winsor, policy.winsor)
     shortfall, length = _largest_shortfall(z, threshold / math.sqrt(PERIODS_PER_YEAR))
     if shortfall <= policy.limit:

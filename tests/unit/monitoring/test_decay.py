@@ -29,12 +29,10 @@ def daily_frame(strategy: np.ndarray, benchmark: np.ndarray) -> pd.DataFrame:
     return frame
 
 
-def book(
-    seed: int, days: int, *, flip_at: int | None = None, sharpe: float = DAILY_SHARPE
-) -> pd.DataFrame:
-    """A book earning `sharpe` a day, flipped to its negative from day `flip_at` on."""
+def book(seed: int, days: int, *, flip_at: int | None = None) -> pd.DataFrame:
+    """A book with the baseline's daily Sharpe, flipped to its negative from day `flip_at` on."""
     rng = np.random.default_rng(seed)
-    mean = np.full(days, sharpe * 0.01)
+    mean = np.full(days, DAILY_SHARPE * 0.01)
     if flip_at is not None:
         mean[flip_at:] *= -1
     strategy = mean + 0.01 * rng.standard_normal(days)

@@ -136,7 +136,7 @@ def replay(daily: pd.DataFrame, policy: DecayPolicy) -> list[DecayFinding]:
 def _verdict(
     series: _Series, end: int, policy: DecayPolicy, last_alert_day: dt.date | None
 ) -> DecayFinding | None:
-    """The verdict on the day before index `end`, judging only the days up to it."""
+    """The verdict at row `end - 1` of the series, judging only the rows before `end`."""
     if end < policy.min_observations:
         return None
     since_alert = end

@@ -189,6 +189,9 @@ EVERYTHING = [
     "services.orchestrator.secrets.alert_webhook_url.name=alerts",
     "services.orchestrator.secrets.alert_smtp_password.name=alerts",
     "services.ingestion.secrets.x_bearer_token.name=x-api",
+    "services.monitoring.secrets.alert_slack_webhook_url.name=alerts",
+    "services.monitoring.secrets.alert_webhook_url.name=alerts",
+    "services.monitoring.secrets.alert_smtp_password.name=alerts",
 ]
 PLACEHOLDER_SECRETS = {
     "MARKETSENSE_DATABASE_URL": "postgresql://app:pw@db-rw:5432/app",

@@ -57,6 +57,7 @@ def test_keda_scales_each_consumer_on_the_topics_and_group_it_really_consumes(
         "ingestion",
         "processing",
         "prediction",
+        "monitoring",
     }
 
 

@@ -1,5 +1,5 @@
-"""A run through orchestrator, ingestion, processing and prediction in one process, on both
-the embedded default and the real servers."""
+"""A run through orchestrator, ingestion, processing, prediction and monitoring in one process,
+on both the embedded default and the real servers."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from marketsense.cli.embedded import PipelineSettings, build_pipeline_app
 from marketsense.common.app import create_app
 from marketsense.common.auth import Role
 from marketsense.common.bus import Record, Subscription
-from marketsense.common.db.models import FeatureSet, Prediction, RawObject
+from marketsense.common.calendar import exchange_calendar
+from marketsense.common.db.models import FeatureSet, Outcome, Prediction, RawObject
 from marketsense.common.db.outbox import add_event
 from marketsense.common.events import Envelope, ObjectRef, RawDataReady
 from marketsense.common.features import MIN_BARS
@@ -99,6 +100,18 @@ async def test_run_over_every_stage_ends_success_with_a_prediction_per_symbol(
             assert latest["as_of"] == AS_OF.isoformat()
             assert 0.0 <= latest["prob_up"] <= 1.0
             assert latest["model_name"] == "baseline-predictor"
+        # Monitoring resolves the run's predictions once the next session's run stores its bars.
+        runtime = app.state.runtime
+        after = exchange_calendar().next_session(AS_OF)
+        second = await api.post("/v1/runs", json={"as_of": after.isoformat(), "symbols": symbols})
+        assert (await _finished(api, second.json()["id"]))["state"] == "SUCCESS"
+
+        async def resolved() -> bool:
+            async with runtime.database.session() as session:
+                found = await session.scalars(select(Outcome.symbol).where(Outcome.as_of == AS_OF))
+                return sorted(found) == symbols
+
+        await eventually(resolved)
         missing = await api.get("/v1/predictions/NOPE/latest")
         assert missing.status_code == 404
         assert "NOPE" in missing.json()["detail"]

@@ -15,6 +15,8 @@ from marketsense.common.runtime import Runtime
 from marketsense.ingestion.app import create_component as ingestion
 from marketsense.ingestion.config import IngestionSettings
 from marketsense.ingestion.sources import simulated_market
+from marketsense.monitoring.app import create_component as monitoring
+from marketsense.monitoring.config import MonitoringSettings
 from marketsense.orchestrator.app import create_component as orchestrator
 from marketsense.orchestrator.config import OrchestratorSettings
 from marketsense.prediction.app import create_component as prediction
@@ -31,12 +33,14 @@ class PipelineSettings(
     ProcessingSettings,
     PredictionSettings,
     RegistrySettings,
+    MonitoringSettings,
 ):
     """Every pipeline service's settings in one object, for running them in one process."""
 
 
 def build_pipeline_app(settings: PipelineSettings | None = None) -> FastAPI:
-    """One app with the orchestrator, ingestion, processing, prediction and registry."""
+    """One app with the orchestrator, ingestion, processing, prediction, registry and
+    monitoring."""
     settings = settings or PipelineSettings()
     runtime = Runtime(settings, service="pipeline", relay_all=True)
     components = [
@@ -45,6 +49,7 @@ def build_pipeline_app(settings: PipelineSettings | None = None) -> FastAPI:
         processing(runtime, settings),
         prediction(runtime, settings),
         registry(runtime, settings),
+        monitoring(runtime, settings),
     ]
     return create_app(runtime, components, title="marketsense pipeline")
 

@@ -1,0 +1,167 @@
+"""The monitoring loop: after each finished run, outcomes, daily performance, the decay policy
+and drift, in that order, each step's failure kept from undoing the others' work."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from marketsense.common.alerts import Notifier
+from marketsense.common.db.models import DecayAlert, Outcome, Prediction, Run
+from marketsense.common.db.outbox import add_event
+from marketsense.common.events import Envelope, RetrainRequested
+from marketsense.common.runtime import Runtime
+from marketsense.monitoring.alerts import decay_alert, drift_alert
+from marketsense.monitoring.config import MonitoringSettings
+from marketsense.monitoring.decay import DecayPolicy, judge
+from marketsense.monitoring.drift_store import measure_run_drift
+from marketsense.monitoring.outcomes import resolve_outcomes
+from marketsense.monitoring.performance_reads import daily_frame
+from marketsense.monitoring.performance_store import update_performance
+from marketsense.monitoring.performance_types import DecayFinding
+
+log = logging.getLogger(__name__)
+
+
+class MonitoringIncomplete(Exception):
+    """Some steps of a finished run's monitoring failed; the bus delivers the run again, and the
+    steps that worked find their work done."""
+
+
+class MonitoringLoop:
+    """What monitoring does when a run finishes (daily or backfill, SUCCESS or PARTIAL)."""
+
+    def __init__(self, runtime: Runtime, settings: MonitoringSettings, alerter: Notifier):
+        self.runtime = runtime
+        self.settings = settings
+        self.alerter = alerter
+        self.model = settings.monitored_model
+        self.policy = DecayPolicy.from_settings(settings)
+
+    async def run_finished(self, run_id: str) -> None:
+        """Resolve outcomes, update daily performance, judge decay, measure drift; raise
+        MonitoringIncomplete (retryable) naming the steps that failed, after trying them all."""
+        failed: list[tuple[str, Exception]] = []
+
+        async def step(name: str, work: Callable[[], Awaitable[None]]) -> None:
+            try:
+                await work()
+            except Exception as exc:
+                log.exception("monitoring of run %s: %s failed", run_id, name)
+                failed.append((name, exc))
+
+        async def outcomes() -> None:
+            await resolve_outcomes(self.runtime, run_id=run_id)
+
+        await step("outcomes", outcomes)
+        for version in await self._resolved_or_predicting(run_id):
+            await step(f"performance of {version}", self._performance(version))
+        for version in await self._predicting(run_id):
+            await step(f"decay of {version}", self._decay(run_id, version))
+        await step("drift", self._drift(run_id))
+        if failed:
+            names = ", ".join(name for name, _ in failed)
+            raise MonitoringIncomplete(f"run {run_id}: {names} failed") from failed[0][1]
+
+    def _performance(self, version: str) -> Callable[[], Awaitable[None]]:
+        async def work() -> None:
+            await update_performance(self.runtime, self.settings, model=self.model, version=version)
+
+        return work
+
+    def _decay(self, run_id: str, version: str) -> Callable[[], Awaitable[None]]:
+        async def work() -> None:
+            await self.judge_version(run_id=run_id, version=version)
+
+        return work
+
+    def _drift(self, run_id: str) -> Callable[[], Awaitable[None]]:
+        async def work() -> None:
+            figures = await measure_run_drift(self.runtime, self.settings, run_id=run_id)
+            async with self.runtime.database.session() as session:
+                as_of = await session.scalar(select(Run.as_of).where(Run.id == run_id))
+            alert = drift_alert(run_id=run_id, as_of=as_of, figures=figures)
+            if alert is not None:
+                await self.alerter.notify(alert)
+
+        return work
+
+    async def judge_version(self, *, run_id: str, version: str) -> DecayFinding | None:
+        """Judge a version's daily figures; on a new finding store it, queue `retrain.requested`
+        with it in one transaction, and send one alert. The finding, if new."""
+        frame = await daily_frame(self.runtime, model=self.model, version=version)
+        if frame.empty:
+            return None
+        async with self.runtime.database.session() as session:
+            last_alert_day = await session.scalar(
+                select(func.max(DecayAlert.day)).where(
+                    DecayAlert.model_name == self.model, DecayAlert.model_version == version
+                )
+            )
+        finding = judge(frame, self.policy, last_alert_day=last_alert_day)
+        if finding is None:
+            return None
+        async with self.runtime.transaction() as session:
+            if not await _store_alert(session, model=self.model, version=version, found=finding):
+                return None  # a redelivery, or another replica, stored and announced it
+            event = RetrainRequested(
+                model_name=self.model,
+                reason=f"{version}: {finding.reason}",
+                window_start=finding.window_start,
+                window_end=finding.window_end,
+            )
+            add_event(session, Envelope.wrap(event, run_id=run_id), source=self.runtime.service)
+        log.warning("decay of %s %s on %s: %s", self.model, version, finding.day, finding.reason)
+        await self.alerter.notify(decay_alert(model=self.model, version=version, finding=finding))
+        return finding
+
+    async def _resolved_or_predicting(self, run_id: str) -> list[str]:
+        """Versions of the monitored model with outcomes the run resolved, or that predicted in
+        it (their earlier days may still wait for figures after a failed attempt)."""
+        async with self.runtime.database.session() as session:
+            resolved = await session.scalars(
+                select(Outcome.model_version)
+                .where(Outcome.resolved_by_run == run_id, Outcome.model_name == self.model)
+                .distinct()
+            )
+            found = set(resolved)
+        return sorted(found | set(await self._predicting(run_id)))
+
+    async def _predicting(self, run_id: str) -> list[str]:
+        """Versions of the monitored model that predicted in the run."""
+        async with self.runtime.database.session() as session:
+            found = await session.scalars(
+                select(Prediction.model_version)
+                .where(Prediction.run_id == run_id, Prediction.model_name == self.model)
+                .distinct()
+            )
+            return sorted(found)
+
+
+async def _store_alert(
+    session: AsyncSession, *, model: str, version: str, found: DecayFinding
+) -> bool:
+    """Insert the decay alert unless the version has one for the day; whether it was new."""
+    row = {
+        "model_name": model,
+        "model_version": version,
+        "day": found.day,
+        "window_start": found.window_start,
+        "window_end": found.window_end,
+        "observations": found.observations,
+        "sharpe": found.sharpe,
+        "benchmark_sharpe": found.benchmark_sharpe,
+        "threshold": found.threshold,
+        "confidence": found.confidence,
+        "reason": found.reason,
+    }
+    keys = ["model_name", "model_version", "day"]
+    if session.get_bind().dialect.name == "sqlite":
+        lite = sqlite.insert(DecayAlert).values(row).on_conflict_do_nothing(index_elements=keys)
+        return (await session.scalar(lite.returning(DecayAlert.id))) is not None
+    pg = postgresql.insert(DecayAlert).values(row).on_conflict_do_nothing(index_elements=keys)
+    return (await session.scalar(pg.returning(DecayAlert.id))) is not None

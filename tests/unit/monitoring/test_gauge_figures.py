@@ -1,13 +1,18 @@
-"""The decay threshold the gauges draw, and sessions counted on the New York calendar."""
+"""The decay policy's threshold the gauges draw, and sessions counted on the New York calendar."""
 
 from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from marketsense.common.calendar import exchange_calendar
-from marketsense.monitoring.gauge_figures import decay_threshold, sessions_closed_since
+from marketsense.monitoring.config import MonitoringSettings
+from marketsense.monitoring.decay import decay_threshold
+from marketsense.monitoring.gauge_figures import policy_threshold, sessions_closed_since
+from marketsense.monitoring.returns_stats import sharpe_ratio
 
 FRIDAY = dt.date(2026, 11, 20)
 """A session; the next week holds Thanksgiving (Thursday 26th) and an early close (27th)."""
@@ -17,18 +22,28 @@ def _utc(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(hour, minute), dt.UTC)
 
 
-@pytest.mark.parametrize("benchmark", [0.0, 0.46, 1.8, -0.3, -2.0])
-def test_the_threshold_asks_more_than_the_benchmark_whatever_its_sign(benchmark: float) -> None:
-    threshold = decay_threshold(benchmark, 1.1)
+def test_the_threshold_is_the_decay_policys_from_the_reference_days_benchmark() -> None:
+    settings = MonitoringSettings(decay_reference_days=100, decay_min_observations=63)
+    rng = np.random.default_rng(3)
+    daily = pd.DataFrame(
+        {"benchmark_return": np.r_[rng.normal(-0.004, 0.01, 50), rng.normal(0.002, 0.01, 100)]}
+    )
 
-    assert threshold is not None
-    assert threshold >= benchmark
-    # The same ratio in both directions: 1.1 times the benchmark, or 1.1 times nearer to 0.
-    assert threshold == pytest.approx(benchmark * 1.1 if benchmark >= 0 else benchmark / 1.1)
+    threshold = policy_threshold(daily, settings)
+
+    # Only the last 100 days count: the losing first 50 would pull the benchmark below.
+    recent = sharpe_ratio(daily["benchmark_return"].to_numpy()[-100:])
+    assert recent is not None
+    assert threshold == pytest.approx(decay_threshold(recent, 1.1))
+    assert threshold != pytest.approx(
+        decay_threshold(sharpe_ratio(daily["benchmark_return"].to_numpy()) or 0.0, 1.1)
+    )
 
 
-def test_no_benchmark_sharpe_means_no_threshold() -> None:
-    assert decay_threshold(None, 1.1) is None
+def test_a_benchmark_without_a_sharpe_ratio_counts_as_cash() -> None:
+    one_day = pd.DataFrame({"benchmark_return": [0.01]})
+
+    assert policy_threshold(one_day, MonitoringSettings()) == 0.0
 
 
 def test_sessions_are_counted_only_once_their_close_has_passed() -> None:

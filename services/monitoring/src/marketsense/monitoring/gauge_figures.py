@@ -7,10 +7,12 @@ import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from marketsense.common.calendar import exchange_calendar
 from marketsense.common.runtime import Runtime
 from marketsense.monitoring.config import MonitoringSettings
+from marketsense.monitoring.decay import decay_threshold
 from marketsense.monitoring.gauge_reads import (
     RunDrift,
     last_prediction_day,
@@ -19,6 +21,7 @@ from marketsense.monitoring.gauge_reads import (
 )
 from marketsense.monitoring.performance_reads import daily_frame
 from marketsense.monitoring.performance_types import WindowFigures
+from marketsense.monitoring.returns_stats import sharpe_ratio
 from marketsense.monitoring.windows import window_figures
 
 
@@ -31,8 +34,8 @@ class VersionFigures:
     equity: float | None
     """Growth of 1 invested in the strategy over every stored day; None before the first."""
     benchmark_equity: float | None
-    decay_window: WindowFigures | None
-    """Figures over the decay policy's window, whose benchmark Sharpe sets the threshold."""
+    threshold: float | None
+    """The Sharpe the decay policy holds the strategy to; None before the first outcome day."""
     resolved: int
     last_outcome_day: dt.date | None
     drift: RunDrift | None
@@ -50,15 +53,6 @@ class ModelFigures:
     """Sessions closed since the newest day predicted for; None before any prediction."""
 
 
-def decay_threshold(benchmark_sharpe: float | None, ratio: float) -> float | None:
-    """The Sharpe ratio the strategy must stay above: `ratio` times the benchmark's when that
-    is positive; with a negative benchmark, `ratio` times closer to 0 than it (a rule that
-    multiplied would ask less of the strategy than the benchmark did)."""
-    if benchmark_sharpe is None:
-        return None
-    return benchmark_sharpe * ratio if benchmark_sharpe >= 0 else benchmark_sharpe / ratio
-
-
 def sessions_closed_since(day: dt.date, now: dt.datetime) -> int:
     """New York sessions whose close has passed after `day`'s (0 while none has)."""
     calendar = exchange_calendar()
@@ -66,6 +60,13 @@ def sessions_closed_since(day: dt.date, now: dt.datetime) -> int:
     if closed <= day:
         return 0
     return len(calendar.sessions(calendar.next_session(day), closed))
+
+
+def policy_threshold(daily: pd.DataFrame, settings: MonitoringSettings) -> float:
+    """The decay policy's threshold at the last row of `daily`: from the benchmark's Sharpe over
+    the last `decay_reference_days` (a benchmark without one counts as cash, Sharpe 0)."""
+    benchmark = daily["benchmark_return"].to_numpy(dtype=float)[-settings.decay_reference_days :]
+    return decay_threshold(sharpe_ratio(benchmark) or 0.0, settings.decay_ratio)
 
 
 async def version_figures(
@@ -82,7 +83,7 @@ async def version_figures(
         windows=[f for f in figures.values() if f is not None],
         equity=float(strategy[-1]) if len(strategy) else None,
         benchmark_equity=float(benchmark[-1]) if len(benchmark) else None,
-        decay_window=figures[settings.decay_window_days],
+        threshold=policy_threshold(daily, settings) if len(daily) else None,
         resolved=int(daily["predictions"].sum()),
         last_outcome_day=daily.index[-1] if len(daily) else None,
         drift=await newest_drift(runtime, model=model, version=version),

@@ -15,7 +15,6 @@ from marketsense.monitoring.config import MonitoringSettings
 from marketsense.monitoring.gauge_figures import (
     ModelFigures,
     VersionFigures,
-    decay_threshold,
     model_figures,
 )
 
@@ -55,8 +54,8 @@ MAX_DRAWDOWN = Gauge(
 )
 SHARPE_THRESHOLD = Gauge(
     "marketsense_model_sharpe_threshold",
-    "Sharpe ratio the decay policy holds the strategy to over its window (`decay_ratio` times "
-    "the benchmark's; see docs/monitoring.md for a negative benchmark).",
+    "Sharpe ratio the decay policy holds the strategy to, set by the benchmark's Sharpe over "
+    "`decay_reference_days` (see docs/monitoring.md); labelled with the decay window.",
     WINDOW,
 )
 EQUITY = Gauge(
@@ -109,7 +108,7 @@ def _midnight(day: dt.date) -> float:
     return dt.datetime.combine(day, dt.time(), dt.UTC).timestamp()
 
 
-def version_values(model: str, figures: VersionFigures, ratio: float) -> Values:
+def version_values(model: str, figures: VersionFigures, decay_window: int) -> Values:
     """The series one version's figures set; a figure that is None sets none."""
     values: Values = {}
 
@@ -126,9 +125,7 @@ def version_values(model: str, figures: VersionFigures, ratio: float) -> Values:
         put(SHARPE, window, w.strategy.sharpe)
         put(BENCHMARK_SHARPE, window, w.benchmark.sharpe)
         put(MAX_DRAWDOWN, window, w.strategy.max_drawdown)
-    if (decay := figures.decay_window) is not None:
-        window = (model, figures.version, str(decay.window))
-        put(SHARPE_THRESHOLD, window, decay_threshold(decay.benchmark.sharpe, ratio))
+    put(SHARPE_THRESHOLD, (model, figures.version, str(decay_window)), figures.threshold)
     labels = (model, figures.version)
     put(EQUITY, labels, figures.equity)
     put(BENCHMARK_EQUITY, labels, figures.benchmark_equity)
@@ -142,11 +139,11 @@ def version_values(model: str, figures: VersionFigures, ratio: float) -> Values:
     return values
 
 
-def model_values(figures: ModelFigures, ratio: float) -> Values:
+def model_values(figures: ModelFigures, decay_window: int) -> Values:
     """Every series the monitored model's figures set."""
     values: Values = {}
     for version in figures.versions:
-        for gauge, series in version_values(figures.model, version, ratio).items():
+        for gauge, series in version_values(figures.model, version, decay_window).items():
             values.setdefault(gauge, {}).update(series)
     for gauge, value in (
         (SESSIONS_WITHOUT_OUTCOME, figures.sessions_without_outcome),
@@ -170,7 +167,7 @@ class GaugeRefresher:
     async def refresh(self) -> None:
         """Read the figures once and publish them."""
         figures = await model_figures(self.runtime, self.settings, now=self.clock())
-        self.publish(model_values(figures, self.settings.decay_ratio))
+        self.publish(model_values(figures, self.settings.decay_window_days))
 
     def publish(self, values: Values) -> None:
         """Set every series in `values` and remove the ones set before that it lacks."""

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketsense.common.db.models import Outcome, Prediction, RawObject, Run
 from marketsense.common.runtime import Runtime
-from marketsense.monitoring.stored_bars import BARS_KIND, closes_of, read_frames
+from marketsense.monitoring.stored_bars import BARS_KIND, closes_of, read_closes
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ async def resolve_outcomes(runtime: Runtime, *, run_id: str) -> int:
     total = Tally()
     for first in range(0, len(latest), SYMBOLS_AT_ONCE):
         batch = latest[first : first + SYMBOLS_AT_ONCE]
-        frames = await read_frames(runtime.store, [row.ref() for row in batch])
+        frames = await read_closes(runtime.store, [row.ref() for row in batch])
         closes = {
             row.symbol: closes_of(frame, until=run.as_of)
             for row, frame in zip(batch, frames, strict=True)

@@ -127,10 +127,12 @@ def _judge(prediction: Prediction, closes: pd.Series, tally: Tally, *, run_id: s
     if end >= len(closes):
         tally.pending += 1
         return
-    realized = float(closes.iloc[end]) / float(closes.iloc[start]) - 1.0
-    if not math.isfinite(realized):
+    first, last = float(closes.iloc[start]), float(closes.iloc[end])
+    # A zero, negative or missing close has no return: the bar is wrong, not the prediction.
+    if not (first > 0 and math.isfinite(first) and last > 0 and math.isfinite(last)):
         tally.not_finite += 1
         return
+    realized = last / first - 1.0
     tally.rows.append(
         {
             "prediction_id": prediction.id,

@@ -14,7 +14,7 @@ from marketsense.cli import bootstrap
 from marketsense.cli.bootstrap import ensure_models
 from marketsense.ingestion.sources.simulated import SimulatedMarket
 from marketsense.modelkit import sentiment_build
-from marketsense.models.files import MANIFEST_FILE, MODEL_FILE
+from marketsense.models.files import FEATURE_REFERENCE_FILE, MANIFEST_FILE, MODEL_FILE
 from marketsense.models.sentiment import SentimentManifest
 
 AS_OF = dt.date(2026, 11, 23)
@@ -58,7 +58,11 @@ def test_a_missing_predictor_is_trained_with_the_sentiment_model_there(
 
     _ensure(tmp_path, console)
 
-    assert sorted(p.name for p in (tmp_path / "predictor").iterdir()) == [MANIFEST_FILE, MODEL_FILE]
+    assert sorted(p.name for p in (tmp_path / "predictor").iterdir()) == [
+        FEATURE_REFERENCE_FILE,
+        MANIFEST_FILE,
+        MODEL_FILE,
+    ]
     # The progress bar and status line leave at most blank lines behind.
     [line] = [text for text in console.export_text().splitlines() if text.strip()]
     assert line.startswith("trained baseline-predictor v1: held-out accuracy 0.")

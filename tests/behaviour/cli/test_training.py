@@ -86,7 +86,11 @@ def test_the_baseline_is_trained_on_the_days_before_the_run_it_will_score(
         f"simulated market, seed 3; texts scored by "
         f"{sentiment.manifest.name} v{sentiment.manifest.version}"
     )
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model.onnx"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "feature_reference.parquet",
+        "manifest.json",
+        "model.onnx",
+    ]
     assert json.loads((out / "manifest.json").read_text())["metrics"] == manifest.metrics
     assert 0.0 <= manifest.metrics["holdout_auc"] <= 1.0
 
@@ -101,7 +105,10 @@ def test_the_holdout_rows_are_written_beside_the_predictor_as_its_evaluation_set
     measured = predictor_metrics(OnnxPredictor(predictor_dir), data)
 
     assert holdout.parent == predictor_dir.parent
-    assert not any(p.suffix == ".parquet" for p in predictor_dir.iterdir())
+    # The bundle's only Parquet file is its feature reference, not the evaluation set.
+    assert [p.name for p in predictor_dir.iterdir() if p.suffix == ".parquet"] == [
+        "feature_reference.parquet"
+    ]
     # The very rows the trainer evaluated on: the same count and the same scores.
     assert measured["holdout_rows"] == manifest.metrics["holdout_rows"]
     assert measured["holdout_auc"] == pytest.approx(manifest.metrics["holdout_auc"], abs=1e-3)

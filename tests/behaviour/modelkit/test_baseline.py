@@ -18,6 +18,13 @@ from marketsense.common.features import FEATURE_COLUMNS, MIN_BARS, TECHNICAL_COL
 from marketsense.ingestion.sources.simulated import SimulatedMarket
 from marketsense.modelkit import baseline
 from marketsense.modelkit.baseline import HOLDOUT_SHARE, train_baseline, training_table
+from marketsense.models.feature_reference import (
+    MAX_REFERENCE_ROWS,
+    check_feature_reference,
+    read_feature_reference,
+)
+from marketsense.models.files import FEATURE_REFERENCE_FILE
+from marketsense.models.integrity import file_sha256
 from marketsense.models.predictor import OnnxPredictor, PredictorManifest, warm_up_predictor
 
 AS_OF = dt.date(2026, 11, 20)
@@ -143,6 +150,30 @@ def test_the_manifest_records_what_the_predictor_was_trained_and_judged_on(
         "holdout_end": dates[-1].isoformat(),
     }
     assert manifest.evaluation_window == f"files {cutoff.isoformat()}..{dates[-1].isoformat()}"
+
+
+def test_the_bundle_carries_a_seeded_sample_of_the_training_rows_as_its_feature_reference(
+    bars: dict[str, pd.DataFrame], scored: dict[str, pd.DataFrame], tmp_path: Path
+) -> None:
+    manifest = train_baseline(bars, tmp_path / "a", scored_texts_by_symbol=scored)
+    again = train_baseline(bars, tmp_path / "b", scored_texts_by_symbol=scored)
+
+    path = tmp_path / "a" / FEATURE_REFERENCE_FILE
+    listed = {f.name: f for f in manifest.files}
+    assert listed[FEATURE_REFERENCE_FILE].sha256 == file_sha256(path)
+    assert (
+        listed[FEATURE_REFERENCE_FILE] == {f.name: f for f in again.files}[FEATURE_REFERENCE_FILE]
+    )
+    reference = read_feature_reference(path.read_bytes())
+    table = training_table(bars, scored)
+    train = table[table["date"] < holdout(table)["date"].min()]
+    assert len(reference) == min(len(train), MAX_REFERENCE_ROWS)
+    assert list(reference.columns) == list(FEATURE_COLUMNS)
+    # Every reference row is a training row: none comes from the held-out days.
+    keys = train[list(FEATURE_COLUMNS)].astype(np.float32).round(6).fillna(-999)
+    drawn = reference.astype(np.float32).round(6).fillna(-999)
+    assert len(drawn.merge(keys.drop_duplicates(), how="inner")) == len(drawn)
+    assert check_feature_reference(path) == len(reference)
 
 
 def test_an_export_that_disagrees_with_the_trained_model_is_refused(

@@ -86,8 +86,16 @@ def test_a_series_without_losses_has_no_sortino_ratio() -> None:
     assert math.isinf(empyrical.sortino_ratio(SERIES["all_positive"]))
 
 
-@pytest.mark.parametrize("returns", [[], [0.01], [0.002, 0.002, 0.002], [0.0] * 30])
-def test_too_few_returns_or_no_dispersion_have_no_sharpe(returns: list[float]) -> None:
+@pytest.mark.parametrize("returns", [[], [0.01], [-0.02]])
+def test_fewer_than_two_returns_define_no_figure(returns: list[float]) -> None:
+    figures = return_stats(np.array(returns))
+
+    assert set(vars(figures).values()) == {None}
+    assert probabilistic_sharpe(np.array(returns), 0.0) is None
+
+
+@pytest.mark.parametrize("returns", [[0.002, 0.002, 0.002], [0.0] * 30])
+def test_no_dispersion_has_no_sharpe(returns: list[float]) -> None:
     figures = return_stats(np.array(returns))
 
     assert figures.sharpe is None

@@ -15,6 +15,8 @@ from marketsense.cli import (
     evaluation_set_commands,
     keys_commands,
     models_commands,
+    perf_commands,
+    report_commands,
     run_commands,
     sentiment_commands,
 )
@@ -36,6 +38,8 @@ evaluation_set_commands.register(models_app)
 keys_commands.register(app)
 run_commands.register(app)
 dlq_commands.register(app)
+perf_commands.register(app)
+report_commands.register(app)
 
 
 @app.command()

@@ -23,6 +23,7 @@ from marketsense.common.features import (
     compute_feature_panel,
     next_day_up,
 )
+from marketsense.models.feature_reference import write_feature_reference
 from marketsense.models.predictor import OnnxPredictor, PredictorManifest, write_predictor
 
 HOLDOUT_SHARE = 0.2
@@ -126,6 +127,9 @@ def train_baseline(
             "holdout_end": _iso(dates[-1]),
         },
     )
+    # Monitoring measures drift against what the model learned from: the training rows.
+    directory.mkdir(parents=True, exist_ok=True)
+    write_feature_reference(directory, train)
     manifest = write_predictor(
         directory, onnx_bytes=onnx_model.SerializeToString(), manifest=manifest
     )

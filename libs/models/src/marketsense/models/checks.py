@@ -14,7 +14,9 @@ from pydantic import ValidationError
 
 from marketsense.common.features import FEATURE_COLUMNS, FEATURE_SCHEMA, SENTIMENT_SCHEMAS
 from marketsense.models.bundles import BundleError, unpack_bundle
+from marketsense.models.feature_reference import InvalidReference, check_feature_reference
 from marketsense.models.files import (
+    FEATURE_REFERENCE_FILE,
     MANIFEST_FILE,
     MODEL_FILE,
     OPTIONAL_FILES,
@@ -105,6 +107,7 @@ def check_upload(
     checks: dict[str, Any] = {"files": len(files)}
     if isinstance(manifest, PredictorManifest):
         check_predictor(directory, manifest)
+        checks |= check_reference_file(directory)
     else:
         checks |= check_sentiment(directory, manifest)
     return CheckedBundle(
@@ -255,6 +258,17 @@ def check_predictor(directory: Path, manifest: PredictorManifest) -> None:
         warm_up_predictor(OnnxPredictor(directory))
     except Exception as error:  # whatever stops the service from loading it stops the push
         raise InvalidUpload(f"the prediction service cannot load the version: {error}") from error
+
+
+def check_reference_file(directory: Path) -> dict[str, Any]:
+    """Check a predictor's feature reference if it has one; return its rows, for the record."""
+    path = directory / FEATURE_REFERENCE_FILE
+    if not path.is_file():
+        return {}
+    try:
+        return {"feature_reference_rows": check_feature_reference(path)}
+    except InvalidReference as error:
+        raise InvalidUpload(str(error)) from error
 
 
 def check_sentiment(directory: Path, manifest: SentimentManifest) -> dict[str, Any]:

@@ -17,6 +17,10 @@ REFERENCE_FILE = "reference.json"
 """Optional in a sentiment bundle: probe texts and the probabilities the exporting framework gave
 them, which each served graph must reproduce (`{"texts": [...], "probabilities": [[...]]}`)."""
 
+FEATURE_REFERENCE_FILE = "feature_reference.parquet"
+"""Optional in a predictor bundle: a seeded sample of the training feature rows, the reference
+monitoring measures the drift of served features against (marketsense.models.feature_reference)."""
+
 REQUIRED_FILES: dict[ModelKind, tuple[str, ...]] = {
     "predictor": (MODEL_FILE,),
     "sentiment": (MODEL_FILE, TOKENIZER_FILE),
@@ -24,7 +28,7 @@ REQUIRED_FILES: dict[ModelKind, tuple[str, ...]] = {
 """Files besides the manifest that a bundle of each kind must hold."""
 
 OPTIONAL_FILES: dict[ModelKind, tuple[str, ...]] = {
-    "predictor": (),
+    "predictor": (FEATURE_REFERENCE_FILE,),
     "sentiment": (QUANTIZED_MODEL_FILE, REFERENCE_FILE),
 }
 """Files a bundle of each kind may hold."""

@@ -10,12 +10,13 @@ from marketsense.common.runtime import Runtime
 from marketsense.monitoring.config import MonitoringSettings
 from marketsense.monitoring.consumers import subscriptions
 from marketsense.monitoring.loop import MonitoringLoop
+from marketsense.monitoring.views import router
 
 
 def create_component(
     runtime: Runtime, settings: MonitoringSettings, *, notifier: Notifier | None = None
 ) -> Component:
-    """Monitoring's consumer of finished runs on a runtime.
+    """Monitoring's consumer of finished runs and its API on a runtime.
 
     Alerts go to the sinks the settings name, or to `notifier` when one is given.
     """
@@ -26,7 +27,7 @@ def create_component(
     for subscription in subscriptions(runtime, loop):
         runtime.bus.subscribe(subscription)
     loops: list[Loop] = []
-    return Component(name="monitoring", state=settings, loops=loops)
+    return Component(name="monitoring", router=router, state=settings, loops=loops)
 
 
 def build_app(settings: MonitoringSettings | None = None) -> FastAPI:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from marketsense.monitoring.ranking import day_positions, sorted_codes
+
 _SHARE_SLACK = 1e-9
 """Keeps a share like 0.29 of 100 symbols (28.999... in floating point) at 29 names a leg."""
 
@@ -24,15 +26,18 @@ def book_weights(day_rows: pd.DataFrame, *, quantile: float) -> pd.Series:
     names and sells the earlier ones), which makes the book the same on every run. A day with
     too few symbols for one name a leg holds no book.
     """
-    order = day_rows.sort_values(["day", "prob_up", "symbol"], kind="stable")
-    by_day = order.groupby("day", sort=False)["symbol"]
-    position = by_day.cumcount().to_numpy()
-    size = by_day.transform("size").to_numpy()
+    order, position, size = day_positions(
+        sorted_codes(day_rows["day"]),
+        day_rows["prob_up"].to_numpy(dtype=float),
+        sorted_codes(day_rows["symbol"]),
+    )
     leg = leg_sizes(size, quantile)
     per_name = np.where(leg > 0, 0.5 / np.maximum(leg, 1), 0.0)
-    weight = np.where(position >= size - leg, per_name, 0.0)
-    weight = np.where(position < leg, -per_name, weight)
-    return pd.Series(weight, index=order.index, name="weight").reindex(day_rows.index)
+    in_order = np.where(position >= size - leg, per_name, 0.0)
+    in_order = np.where(position < leg, -per_name, in_order)
+    weight = np.empty(len(in_order))
+    weight[order] = in_order
+    return pd.Series(weight, index=day_rows.index, name="weight")
 
 
 def turnover(day_rows: pd.DataFrame, weights: pd.Series, days: pd.Index) -> pd.Series:

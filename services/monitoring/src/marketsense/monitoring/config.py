@@ -3,7 +3,7 @@ the drift check."""
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from marketsense.common.alerts import AlertSettings
 from marketsense.common.settings import CommonSettings
@@ -32,16 +32,29 @@ class MonitoringSettings(CommonSettings, AlertSettings):
     for a negative benchmark)."""
 
     decay_window_days: int = Field(default=21, ge=5, le=252)
-    """Trading days the decay policy looks back over."""
+    """Longest recent stretch, in outcome days, the decay policy sums the shortfall over."""
 
-    decay_min_observations: int = Field(default=10, ge=5, le=252)
-    """Fewest outcome days in the window before the policy judges at all."""
+    decay_min_observations: int = Field(default=63, ge=5, le=252)
+    """Fewest outcome days before the policy judges at all (the benchmark's Sharpe over fewer
+    is too noisy to set a threshold by)."""
+
+    decay_reference_days: int = Field(default=252, ge=5, le=2520)
+    """Outcome days the benchmark's Sharpe, which sets the threshold, is measured over."""
+
+    decay_volatility_days: int = Field(default=63, ge=5, le=2520)
+    """Outcome days the strategy's volatility, which standardises its returns, is measured over."""
+
+    decay_limit: float = Field(default=4.0, gt=0, le=100)
+    """Shortfall below the threshold, in days' standard deviations, that raises the alarm."""
 
     decay_confidence: float = Field(default=0.9, gt=0.5, lt=1)
     """How sure the policy must be that the true Sharpe is below the threshold before alerting."""
 
     decay_cooldown_days: int = Field(default=21, ge=0, le=1000)
-    """Trading days after an alert before the same model version can raise another."""
+    """Outcome days after an alert before the same model version can raise another."""
+
+    decay_winsor: float = Field(default=3.0, gt=0, le=100)
+    """A day's standardised strategy return counts at most this many standard deviations."""
 
     drift_threshold: float = Field(default=0.2, gt=0, le=1)
     """Kolmogorov-Smirnov statistic above which a feature counts as drifted."""
@@ -56,3 +69,13 @@ class MonitoringSettings(CommonSettings, AlertSettings):
         if any(not 2 <= w <= 2520 for w in windows) or len(set(windows)) != len(windows):
             raise ValueError("each window is 2 to 2520 trading days, listed once")
         return sorted(windows)
+
+    @model_validator(mode="after")
+    def _decay_reference_holds_the_minimum(self) -> MonitoringSettings:
+        """The decay policy's reference window holds at least its minimum observations."""
+        if min(self.decay_reference_days, self.decay_volatility_days) < self.decay_min_observations:
+            raise ValueError(
+                "decay_reference_days and decay_volatility_days must be at least"
+                " decay_min_observations"
+            )
+        return self

@@ -10,6 +10,7 @@ import pandas as pd
 
 from marketsense.monitoring.book import book_weights, turnover
 from marketsense.monitoring.performance_types import DAILY_COLUMNS, RESOLVED_COLUMNS
+from marketsense.monitoring.ranking import average_ranks
 
 MIN_IC_SYMBOLS = 3
 """Fewest symbols on a day for its information coefficients to be defined."""
@@ -17,8 +18,8 @@ MIN_IC_SYMBOLS = 3
 _COUNTS = ("predictions", "hits", "book_positions", "book_hits")
 
 
-def _validated(resolved: pd.DataFrame, quantile: float, cost_bps: float) -> pd.DataFrame:
-    """The rows with a `day` column (outcome day as a date), one per symbol and day."""
+def _checked(resolved: pd.DataFrame, quantile: float, cost_bps: float) -> None:
+    """A clear error naming the column or setting when the input cannot be judged."""
     missing = [c for c in RESOLVED_COLUMNS if c not in resolved.columns]
     if missing:
         raise ValueError(f"resolved predictions lack the columns {missing}")
@@ -29,22 +30,44 @@ def _validated(resolved: pd.DataFrame, quantile: float, cost_bps: float) -> pd.D
     for column in ("prob_up", "realized_return"):
         if not np.isfinite(resolved[column].to_numpy(dtype=float)).all():
             raise ValueError(f"resolved predictions have a missing or infinite {column}")
-    rows = resolved.loc[:, list(RESOLVED_COLUMNS)].copy()
-    outcome_day = pd.to_datetime(rows["outcome_day"])
+
+
+def _stamps(values: pd.Series) -> np.ndarray:
+    """Dates as datetime64, converting each distinct value once (a history repeats few days)."""
+    codes, uniques = pd.factorize(values)
+    return np.asarray(pd.to_datetime(uniques).to_numpy())[codes]
+
+
+def _prepared(
+    resolved: pd.DataFrame, quantile: float, cost_bps: float
+) -> tuple[pd.DataFrame, pd.Index]:
+    """The rows, one per symbol and outcome day, with `day` the outcome day's position among
+    the sorted outcome days and `symbol` the symbol's position in name order (integers group
+    and sort fast); and the outcome days as dates."""
+    _checked(resolved, quantile, cost_bps)
+    outcome, made = _stamps(resolved["outcome_day"]), _stamps(resolved["as_of"])
     # Point in time: a score dated on or after the day it is judged by could know that day's
     # return, so no book may be formed from it.
-    early = rows.loc[(pd.to_datetime(rows["as_of"]) >= outcome_day).to_numpy(), "symbol"]
+    early = resolved["symbol"].to_numpy()[made >= outcome]
     if len(early):
         raise ValueError(
             f"predictions must be made before their outcome_day (as_of < outcome_day); "
-            f"{len(early)} are not, e.g. {early.iloc[0]}"
+            f"{len(early)} are not, e.g. {early[0]}"
         )
-    rows["day"] = outcome_day.dt.date
-    rows["prob_up"] = rows["prob_up"].astype(float)
-    rows["realized_return"] = rows["realized_return"].astype(float)
+    day_code, day_values = pd.factorize(outcome, sort=True)
+    rows = pd.DataFrame(
+        {
+            "day": day_code,
+            "symbol": pd.factorize(resolved["symbol"], sort=True)[0],
+            "made": made,
+            "prob_up": resolved["prob_up"].to_numpy(dtype=float),
+            "realized_return": resolved["realized_return"].to_numpy(dtype=float),
+        }
+    )
     # A day predicted twice (a rerun) counts once: the latest prediction, else the last row.
-    rows = rows.sort_values(["day", "symbol", "as_of"], kind="stable")
-    return rows.drop_duplicates(["day", "symbol"], keep="last").reset_index(drop=True)
+    rows = rows.sort_values(["day", "symbol", "made"], kind="stable")
+    rows = rows.drop_duplicates(["day", "symbol"], keep="last").reset_index(drop=True)
+    return rows, pd.Index(pd.DatetimeIndex(day_values).date, name="day")
 
 
 def _correlation(day: pd.Series, x: pd.Series, y: pd.Series) -> pd.Series:
@@ -69,7 +92,7 @@ def _benchmark(rows: pd.DataFrame, days: pd.Index, benchmark: pd.Series | None) 
     """The benchmark's return each day: the given series, else the equal-weight mean of the
     day's realised returns (an equal-weight portfolio of the universe rebalanced daily)."""
     if benchmark is None:
-        return rows.groupby("day")["realized_return"].mean().reindex(days).to_numpy()
+        return rows.groupby("day")["realized_return"].mean().to_numpy()
     given = pd.Series(benchmark.to_numpy(dtype=float), index=pd.to_datetime(benchmark.index).date)
     given = given[~given.index.duplicated(keep="last")].reindex(days)
     absent = [str(day) for day, value in given.items() if not math.isfinite(value)]
@@ -96,36 +119,40 @@ def daily_figures(
     resolved predictions (RESOLVED_COLUMNS, horizon 1).
 
     A prediction is right when it says up (prob_up > 0.5) and the return is above 0, or says
-    down and the return is not. The book of each day is formed from the scores made the session
-    before and earns the day's realised returns; its turnover is against the book of the
-    previous row (the first row's from flat), and costs are `cost_bps` per unit of turnover.
+    down and the return is not. The book of each day is formed from the day's predictions, made
+    before it (`as_of < outcome_day`, else a ValueError), and earns the day's realised returns;
+    its turnover is against the book of the previous row (the first row's from flat), and costs
+    are `cost_bps` per unit of turnover.
     """
-    rows = _validated(resolved, quantile, cost_bps)
-    if rows.empty:
+    if resolved.empty:
+        _checked(resolved, quantile, cost_bps)
         return _empty()
-    days = pd.Index(sorted(rows["day"].unique()), name="day")
+    rows, days = _prepared(resolved, quantile, cost_bps)
     weight = book_weights(rows, quantile=quantile)
     realized = rows["realized_return"]
     up = realized > 0
-    held = weight != 0
     per_row = pd.DataFrame(
         {
             "predictions": 1,
             "hits": ((rows["prob_up"] > 0.5) == up).astype(int),
-            "book_positions": held.astype(int),
+            "book_positions": (weight != 0).astype(int),
             "book_hits": (((weight > 0) & up) | ((weight < 0) & (realized < 0))).astype(int),
             "gross_return": weight * realized,
         }
     )
-    sums = per_row.groupby(rows["day"]).sum().reindex(days)
-    by_day = rows.groupby("day")
-    ranks = (by_day["prob_up"].rank(method="average"), by_day["realized_return"].rank())
-    traded = turnover(rows, weight, days)
+    day = rows["day"].to_numpy()
+    ranks = (
+        pd.Series(average_ranks(day, rows["prob_up"].to_numpy())),
+        pd.Series(average_ranks(day, realized.to_numpy())),
+    )
+    traded = turnover(rows, weight, pd.RangeIndex(len(days))).to_numpy()
+    sums = per_row.groupby(rows["day"], sort=True).sum()
     figures = sums.assign(
-        ic=_correlation(rows["day"], rows["prob_up"], realized).reindex(days),
-        rank_ic=_correlation(rows["day"], *ranks).reindex(days),
+        ic=_correlation(rows["day"], rows["prob_up"], realized),
+        rank_ic=_correlation(rows["day"], *ranks),
         turnover=traded,
         strategy_return=sums["gross_return"] - cost_bps / 1e4 * traded,
         benchmark_return=_benchmark(rows, days, benchmark),
     )
+    figures.index = days
     return figures.loc[:, list(DAILY_COLUMNS)].rename_axis("day")

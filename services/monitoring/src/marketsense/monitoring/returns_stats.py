@@ -106,8 +106,9 @@ def _sortino(values: np.ndarray) -> float | None:
 
 
 def _annual_return(values: np.ndarray) -> float | None:
-    """Compound annual growth rate of the compounded series."""
-    if len(values) < 1:
+    """Compound annual growth rate of the compounded series; None of a single day, whose rate
+    to the power 252 says nothing."""
+    if len(values) < 2:
         return None
     ending = float(np.prod(values + 1))
     if ending < 0:  # a loss beyond everything has no real annual rate
@@ -128,7 +129,7 @@ def _annual_volatility(values: np.ndarray) -> float | None:
 def _max_drawdown(values: np.ndarray) -> float | None:
     """Deepest fall of the compounded curve from its running peak, as a fraction (0 or below);
     the curve starts at 1 before the first return, so a first-day loss is a drawdown."""
-    if len(values) < 1:
+    if len(values) < 2:
         return None
     curve = np.concatenate([[1.0], np.cumprod(values + 1)])
     peak = np.fmax.accumulate(curve)
@@ -136,7 +137,8 @@ def _max_drawdown(values: np.ndarray) -> float | None:
 
 
 def return_stats(returns: np.ndarray) -> ReturnStats:
-    """Every annualised figure of a daily return series; None where the series defines none."""
+    """Every annualised figure of a daily return series; None where the series defines none
+    (each of them with fewer than two returns)."""
     values = _checked(returns)
     low, high = _sharpe_interval(values)
     return ReturnStats(

@@ -77,6 +77,7 @@ async def test_a_backfill_then_a_daily_run_resolve_each_prediction_once_its_next
             assert outcome.run_id == backfill
 
 
+@pytest.mark.parametrize("store", ["file"], indirect=True)
 async def test_a_prediction_for_a_day_without_a_bar_is_left_unresolved(runtime: Runtime) -> None:
     run_id = await finished_run(runtime, MARKET, start=DAYS[0], as_of=DAYS[5], symbols=SYMBOLS[:1])
     async with runtime.transaction() as session:
@@ -90,6 +91,7 @@ async def test_a_prediction_for_a_day_without_a_bar_is_left_unresolved(runtime: 
     assert (SYMBOLS[0], dt.date(2026, 9, 5)) not in await outcomes(runtime)
 
 
+@pytest.mark.parametrize("store", ["file"], indirect=True)
 async def test_a_zero_or_missing_close_and_a_bar_after_the_run_day_resolve_nothing(
     runtime: Runtime,
 ) -> None:
@@ -114,5 +116,6 @@ async def test_a_zero_or_missing_close_and_a_bar_after_the_run_day_resolve_nothi
     assert set(await outcomes(runtime)) == {(symbol, DAYS[4])}
 
 
+@pytest.mark.parametrize("store", ["file"], indirect=True)
 async def test_a_run_that_is_not_stored_resolves_nothing(runtime: Runtime) -> None:
     assert await resolve_outcomes(runtime, run_id="no-such-run") == 0

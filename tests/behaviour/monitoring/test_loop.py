@@ -70,6 +70,8 @@ async def test_a_flipped_signal_raises_one_alert_and_one_retrain_request_however
     runtime: Runtime, settings: MonitoringSettings
 ) -> None:
     market = SimulatedMarket(seed=5, regime_change=FLIP, regime_signal_factor=-1.0)
+    # Judged from the 20th outcome day, so a short history shows the decay.
+    settings = settings.model_copy(update={"decay_min_observations": 20})
     alerter = AlertRecorder()
     loop = MonitoringLoop(runtime, settings, alerter)
     backfill = await finished_run(runtime, market, start=DAYS[0], as_of=DAYS[-2], symbols=SYMBOLS)

@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import select
 
 from marketsense.common.db.engine import Database
-from marketsense.common.db.models import Outcome, Prediction
+from marketsense.common.db.models import Outcome, Prediction, RawObject
+from marketsense.common.parquet import from_parquet_bytes, to_parquet_bytes
 from marketsense.common.runtime import Runtime
 from marketsense.common.store import ObjectStore
 from marketsense.ingestion.sources.simulated import SimulatedMarket
@@ -76,6 +77,7 @@ async def test_a_backfill_then_a_daily_run_resolve_each_prediction_once_its_next
             assert outcome.run_id == backfill
 
 
+@pytest.mark.parametrize("store", ["file"], indirect=True)
 async def test_a_prediction_for_a_day_without_a_bar_is_left_unresolved(runtime: Runtime) -> None:
     run_id = await finished_run(runtime, MARKET, start=DAYS[0], as_of=DAYS[5], symbols=SYMBOLS[:1])
     async with runtime.transaction() as session:
@@ -89,5 +91,31 @@ async def test_a_prediction_for_a_day_without_a_bar_is_left_unresolved(runtime: 
     assert (SYMBOLS[0], dt.date(2026, 9, 5)) not in await outcomes(runtime)
 
 
+@pytest.mark.parametrize("store", ["file"], indirect=True)
+async def test_a_zero_or_missing_close_and_a_bar_after_the_run_day_resolve_nothing(
+    runtime: Runtime,
+) -> None:
+    symbol = SYMBOLS[0]
+    run_id = await finished_run(runtime, MARKET, start=DAYS[0], as_of=DAYS[5], symbols=[symbol])
+    async with runtime.transaction() as session:
+        stored = await session.scalar(
+            select(RawObject).where(RawObject.run_id == run_id, RawObject.kind == "bars")
+        )
+        assert stored is not None
+        bars = from_parquet_bytes(await runtime.store.get(stored.ref()))
+        days = list(pd.to_datetime(bars["date"]).dt.date)
+        bars.loc[days.index(DAYS[1]), "close"] = 0.0
+        bars.loc[days.index(DAYS[3]), "close"] = float("nan")
+        # A day the run could not have known: a file holding it must not judge DAYS[5].
+        later = MARKET.daily_bars(symbol, as_of=DAYS[6], days=1)
+        edited = pd.concat([bars, later.astype(bars.dtypes.to_dict())], ignore_index=True)
+        stored.point_at(await runtime.store.put("edited/bars.parquet", to_parquet_bytes(edited)))
+
+    # DAYS[0] to DAYS[3] touch a bad close, DAYS[5]'s next session is after the run's day.
+    assert await resolve_outcomes(runtime, run_id=run_id) == 1
+    assert set(await outcomes(runtime)) == {(symbol, DAYS[4])}
+
+
+@pytest.mark.parametrize("store", ["file"], indirect=True)
 async def test_a_run_that_is_not_stored_resolves_nothing(runtime: Runtime) -> None:
     assert await resolve_outcomes(runtime, run_id="no-such-run") == 0

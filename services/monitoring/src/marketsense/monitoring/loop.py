@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -47,50 +48,35 @@ class MonitoringLoop:
         MonitoringIncomplete (retryable) naming the steps that failed, after trying them all."""
         failed: list[tuple[str, Exception]] = []
 
-        async def step(name: str, work: Callable[[], Awaitable[None]]) -> None:
+        async def step(name: str, work: Callable[[], Awaitable[object]]) -> None:
             try:
                 await work()
             except Exception as exc:
                 log.exception("monitoring of run %s: %s failed", run_id, name)
                 failed.append((name, exc))
 
-        async def outcomes() -> None:
-            await resolve_outcomes(self.runtime, run_id=run_id)
-
-        await step("outcomes", outcomes)
+        runtime, settings, model = self.runtime, self.settings, self.model
+        await step("outcomes", partial(resolve_outcomes, runtime, run_id=run_id))
         for version in await self._resolved_or_predicting(run_id):
-            await step(f"performance of {version}", self._performance(version))
+            work = partial(update_performance, runtime, settings, model=model, version=version)
+            await step(f"performance of {version}", work)
         for version in await self._predicting(run_id):
-            await step(f"decay of {version}", self._decay(run_id, version))
-        await step("drift", self._drift(run_id))
+            await step(f"decay of {version}", partial(self.judge_version, run_id, version))
+        await step("drift", partial(self.measure_drift, run_id))
         if failed:
             names = ", ".join(name for name, _ in failed)
             raise MonitoringIncomplete(f"run {run_id}: {names} failed") from failed[0][1]
 
-    def _performance(self, version: str) -> Callable[[], Awaitable[None]]:
-        async def work() -> None:
-            await update_performance(self.runtime, self.settings, model=self.model, version=version)
+    async def measure_drift(self, run_id: str) -> None:
+        """Measure the run's drift; one alert when any feature drifted."""
+        figures = await measure_run_drift(self.runtime, self.settings, run_id=run_id)
+        async with self.runtime.database.session() as session:
+            as_of = await session.scalar(select(Run.as_of).where(Run.id == run_id))
+        alert = drift_alert(run_id=run_id, as_of=as_of, figures=figures)
+        if alert is not None:
+            await self.alerter.notify(alert)
 
-        return work
-
-    def _decay(self, run_id: str, version: str) -> Callable[[], Awaitable[None]]:
-        async def work() -> None:
-            await self.judge_version(run_id=run_id, version=version)
-
-        return work
-
-    def _drift(self, run_id: str) -> Callable[[], Awaitable[None]]:
-        async def work() -> None:
-            figures = await measure_run_drift(self.runtime, self.settings, run_id=run_id)
-            async with self.runtime.database.session() as session:
-                as_of = await session.scalar(select(Run.as_of).where(Run.id == run_id))
-            alert = drift_alert(run_id=run_id, as_of=as_of, figures=figures)
-            if alert is not None:
-                await self.alerter.notify(alert)
-
-        return work
-
-    async def judge_version(self, *, run_id: str, version: str) -> DecayFinding | None:
+    async def judge_version(self, run_id: str, version: str) -> DecayFinding | None:
         """Judge a version's daily figures; on a new finding store it, queue `retrain.requested`
         with it in one transaction, and send one alert. The finding, if new."""
         frame = await daily_frame(self.runtime, model=self.model, version=version)

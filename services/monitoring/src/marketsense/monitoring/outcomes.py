@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketsense.common.db.models import Outcome, Prediction, RawObject, Run
 from marketsense.common.runtime import Runtime
-from marketsense.monitoring.stored_bars import BARS_KIND, closes_of, read_frames
+from marketsense.monitoring.stored_bars import BARS_KIND, closes_of, read_closes
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ async def resolve_outcomes(runtime: Runtime, *, run_id: str) -> int:
     total = Tally()
     for first in range(0, len(latest), SYMBOLS_AT_ONCE):
         batch = latest[first : first + SYMBOLS_AT_ONCE]
-        frames = await read_frames(runtime.store, [row.ref() for row in batch])
+        frames = await read_closes(runtime.store, [row.ref() for row in batch])
         closes = {
             row.symbol: closes_of(frame, until=run.as_of)
             for row, frame in zip(batch, frames, strict=True)
@@ -127,10 +127,12 @@ def _judge(prediction: Prediction, closes: pd.Series, tally: Tally, *, run_id: s
     if end >= len(closes):
         tally.pending += 1
         return
-    realized = float(closes.iloc[end]) / float(closes.iloc[start]) - 1.0
-    if not math.isfinite(realized):
+    first, last = float(closes.iloc[start]), float(closes.iloc[end])
+    # A zero, negative or missing close has no return: the bar is wrong, not the prediction.
+    if not (first > 0 and math.isfinite(first) and last > 0 and math.isfinite(last)):
         tally.not_finite += 1
         return
+    realized = last / first - 1.0
     tally.rows.append(
         {
             "prediction_id": prediction.id,

@@ -92,7 +92,7 @@ def test_helm_lint_passes_strictly(profile: str) -> None:
         ("services.orchestrator.settings.failure_threshold=2", "maximum: got 2, want 1"),
         ("dailyRun.universe=AAPL;MSFT", "at '/dailyRun/universe'"),
         ("secrets.database_url.key=", "at '/secrets/database_url/key'"),
-        ("services.monitoring.keda.enabled=true", "monitoring consumes no topic"),
+        ("services.registry.keda.enabled=true", "registry consumes no topic"),
         (
             "dailyRun.apiKey.name=",
             "dailyRun.apiKey.name: name the Secret holding a publisher API key",

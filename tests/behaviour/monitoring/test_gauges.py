@@ -110,6 +110,8 @@ async def test_gauges_equal_the_figures_of_the_stored_rows_and_stale_versions_dr
             "marketsense_model_drift_statistic", model=model, version="3", feature=feature
         ) == pytest.approx(statistic)
     assert gauge("marketsense_model_features_drifted", model=model, version="3") == 1
+    # One measured run is not yet a lasting drift (drift_alert_runs is 3).
+    assert gauge("marketsense_model_features_drift_lasting", model=model, version="3") == 0
     assert gauge("marketsense_model_sessions_without_outcome", model=model) == (
         sessions_closed_since(champion.index[-1], NOW)
     )

@@ -33,16 +33,17 @@ def decay_alert(*, model: str, version: str, finding: DecayFinding) -> Alert:
 
 
 def drift_alert(
-    *, run_id: str, as_of: dt.date | None, figures: Sequence[DriftFigure]
+    *, run_id: str, as_of: dt.date | None, figures: Sequence[DriftFigure], runs: int = 1
 ) -> Alert | None:
-    """The alert for a run whose features drifted from the served version's reference; None
-    when none did."""
+    """The alert for a run whose features drifted from the served version's reference (in each
+    of the latest `runs` runs, for the figures marked drifted); None when none did."""
     drifted = sorted((f for f in figures if f.drifted), key=lambda f: -f.statistic)
     if not drifted:
         return None
     lines = [
         f"Run {run_id} for {as_of}: {len(drifted)} of {len(figures)} features drifted from the "
-        "served model version's reference (Kolmogorov-Smirnov):"
+        f"served model version's reference (Kolmogorov-Smirnov), in each of the latest {runs} "
+        "runs:"
     ]
     lines += [
         f"- {f.feature}: statistic {f.statistic:.3f}, p-value {f.p_value:.2g} "

@@ -62,6 +62,15 @@ class MonitoringSettings(CommonSettings, AlertSettings):
     drift_p_value: float = Field(default=0.01, gt=0, lt=1)
     """And the p-value below which the difference is not chance."""
 
+    drift_alert_runs: int = Field(default=3, ge=1, le=100)
+    """Latest runs in a row a feature must have drifted in before monitoring alerts on it."""
+
+    drift_quiet_features: list[str] = Field(
+        default=["ret_1d", "ret_5d", "ret_20d", "rsi_14", "macd", "macd_signal"], max_length=64
+    )
+    """Features measured and shown but never alerted on: a single day's cross-section of these
+    moves with that day's market move (docs/monitoring.md, "Drift")."""
+
     gauge_refresh_seconds: float = Field(default=30, ge=1, le=3600)
     """How often the Prometheus gauges are read again from the database."""
 

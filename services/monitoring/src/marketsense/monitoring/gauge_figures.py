@@ -13,6 +13,7 @@ from marketsense.common.calendar import exchange_calendar
 from marketsense.common.runtime import Runtime
 from marketsense.monitoring.config import MonitoringSettings
 from marketsense.monitoring.decay import decay_threshold
+from marketsense.monitoring.drift_persistence import latest_drift, persistent_drift
 from marketsense.monitoring.gauge_reads import (
     RunDrift,
     last_prediction_day,
@@ -39,6 +40,8 @@ class VersionFigures:
     resolved: int
     last_outcome_day: dt.date | None
     drift: RunDrift | None
+    drift_lasting: int
+    """Features, not quiet, that drifted in each of the latest `drift_alert_runs` runs."""
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,17 @@ async def version_figures(
         resolved=int(daily["predictions"].sum()),
         last_outcome_day=daily.index[-1] if len(daily) else None,
         drift=await newest_drift(runtime, model=model, version=version),
+        drift_lasting=await lasting_drift(runtime, settings, model=model, version=version),
     )
+
+
+async def lasting_drift(
+    runtime: Runtime, settings: MonitoringSettings, *, model: str, version: str
+) -> int:
+    """How many features the loop would alert on for the version's newest run."""
+    runs = settings.drift_alert_runs
+    latest = await latest_drift(runtime, model=model, version=version, runs=runs)
+    return len(persistent_drift(latest, runs=runs, quiet=settings.drift_quiet_features))
 
 
 async def model_figures(

@@ -90,6 +90,12 @@ FEATURES_DRIFTED = Gauge(
     "newest measured run.",
     VERSION,
 )
+FEATURES_DRIFT_LASTING = Gauge(
+    "marketsense_model_features_drift_lasting",
+    "Features, other than drift_quiet_features, that drifted in each of the version's latest "
+    "drift_alert_runs measured runs: what monitoring alerts on.",
+    VERSION,
+)
 SESSIONS_WITHOUT_OUTCOME = Gauge(
     "marketsense_model_sessions_without_outcome",
     "New York sessions closed since the model's newest outcome day.",
@@ -134,6 +140,7 @@ def version_values(model: str, figures: VersionFigures, decay_window: int) -> Va
         put(LAST_OUTCOME_DAY, labels, _midnight(figures.last_outcome_day))
     if figures.drift is not None:
         put(FEATURES_DRIFTED, labels, figures.drift.drifted)
+        put(FEATURES_DRIFT_LASTING, labels, figures.drift_lasting)
         for feature, statistic in figures.drift.statistics.items():
             put(DRIFT, (*labels, feature), statistic)
     return values

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from functools import partial
 
 from sqlalchemy import func, select
@@ -12,13 +13,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketsense.common.alerts import Notifier
-from marketsense.common.db.models import DecayAlert, Outcome, Prediction, Run
+from marketsense.common.db.models import DecayAlert, DriftMeasurement, Outcome, Prediction
 from marketsense.common.db.outbox import add_event
 from marketsense.common.events import Envelope, RetrainRequested
 from marketsense.common.runtime import Runtime
 from marketsense.monitoring.alerts import decay_alert, drift_alert
 from marketsense.monitoring.config import MonitoringSettings
 from marketsense.monitoring.decay import DecayPolicy, judge
+from marketsense.monitoring.drift_persistence import latest_drift, persistent_drift
 from marketsense.monitoring.drift_store import measure_run_drift
 from marketsense.monitoring.outcomes import resolve_outcomes
 from marketsense.monitoring.performance_reads import daily_frame
@@ -68,11 +70,26 @@ class MonitoringLoop:
             raise MonitoringIncomplete(f"run {run_id}: {names} failed") from failed[0][1]
 
     async def measure_drift(self, run_id: str) -> None:
-        """Measure the run's drift; one alert when any feature drifted."""
+        """Measure the run's drift; one alert when a feature that is not quiet has drifted in
+        each of the latest `drift_alert_runs` runs."""
         figures = await measure_run_drift(self.runtime, self.settings, run_id=run_id)
+        if not any(figure.drifted for figure in figures):
+            return
         async with self.runtime.database.session() as session:
-            as_of = await session.scalar(select(Run.as_of).where(Run.id == run_id))
-        alert = drift_alert(run_id=run_id, as_of=as_of, figures=figures)
+            as_of, version = (
+                await session.execute(
+                    select(DriftMeasurement.as_of, DriftMeasurement.model_version)
+                    .where(DriftMeasurement.run_id == run_id)
+                    .where(DriftMeasurement.model_name == self.model)
+                    .limit(1)
+                )
+            ).one()
+        runs = self.settings.drift_alert_runs
+        latest = await latest_drift(self.runtime, model=self.model, version=version, runs=runs)
+        quiet = self.settings.drift_quiet_features
+        lasting = {f.feature for f in persistent_drift(latest, runs=runs, quiet=quiet)}
+        marked = [replace(figure, drifted=figure.feature in lasting) for figure in figures]
+        alert = drift_alert(run_id=run_id, as_of=as_of, figures=marked, runs=runs)
         if alert is not None:
             await self.alerter.notify(alert)
 

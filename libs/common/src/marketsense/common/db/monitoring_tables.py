@@ -50,7 +50,7 @@ class Outcome(Base):
     """Close at `outcome_day` over close at `as_of`, minus 1."""
     direction: Mapped[str] = mapped_column(String(8))
     """`up` when the realised return is above 0, else `down`."""
-    resolved_by_run: Mapped[str] = mapped_column(String(36))
+    resolved_by_run: Mapped[str] = mapped_column(String(36), index=True)
     """Run whose stored bars the outcome was read from."""
     created_at: Mapped[dt.datetime] = _now()
 

@@ -137,6 +137,9 @@ def upgrade() -> None:
         unique=False,
     )
     op.create_index(op.f("ix_outcomes_symbol_as_of"), "outcomes", ["symbol", "as_of"], unique=False)
+    op.create_index(
+        op.f("ix_outcomes_resolved_by_run"), "outcomes", ["resolved_by_run"], unique=False
+    )
 
 
 def downgrade() -> None:

@@ -15,7 +15,9 @@ from alembic.script import ScriptDirectory
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
+import marketsense.common.runtime
 from marketsense.common.bus import InProcessBus, Subscription
+from marketsense.common.db import migrate
 from marketsense.common.db.engine import Database
 from marketsense.common.db.migrate import alembic_config, current_revision
 from marketsense.common.db.models import OutboxMessage, Run
@@ -90,8 +92,10 @@ def test_consumer_groups_are_named_under_the_deployments_prefix(tmp_path: Path) 
 
 
 async def test_starting_on_the_embedded_default_migrates_sqlite_and_prepares_the_store(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Other tests' apps start on a copy of a migrated file; this one migrates a new file itself.
+    monkeypatch.setattr(marketsense.common.runtime, "upgrade", migrate.upgrade)
     home = tmp_path / "fresh-home"
     runtime = Runtime(CommonSettings(home=home), service="embedded")
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()

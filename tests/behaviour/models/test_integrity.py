@@ -21,6 +21,7 @@ from marketsense.models.integrity import (
 )
 from tests.artifacts import small_predictor
 from tests.behaviour.models.pushes import SENTIMENT
+from tests.conftest import INTEGRATION
 from tests.registry_support import Registry, sha256_of
 
 
@@ -132,6 +133,13 @@ def test_a_checked_push_carries_its_content_hash_whatever_name_it_was_pushed_und
     assert first.checks == {"files": 1}
 
 
+# The real model's 150 MB push takes seconds of CPU on any backend: it runs embedded and on the
+# real servers (PostgreSQL and S3 hold what it stores), not on the two mixed pairs besides.
+@pytest.mark.parametrize(
+    ("database_url", "store"),
+    [("sqlite", "file"), pytest.param("postgres", "s3", marks=INTEGRATION)],
+    indirect=True,
+)
 async def test_the_real_sentiment_model_is_accepted_with_every_file(
     roomy_registry: Registry, sentiment_model_dir: Path
 ) -> None:

@@ -10,9 +10,10 @@ import pytest
 from sqlalchemy import func, select
 
 from marketsense.common.db.models import EvaluationSet, ModelVersion, VersionMetric
-from marketsense.models.checks import InvalidUpload
+from marketsense.models.checks import InvalidUpload, checked_sentiment
 from marketsense.models.evaluation import read_sentiment_set
 from marketsense.models.files import QUANTIZED_MODEL_FILE
+from marketsense.registry import measure
 from marketsense.registry.measure import (
     ensure_measured,
     measure_warnings,
@@ -22,6 +23,7 @@ from marketsense.registry.measure import (
 )
 from tests.gate_support import add_outcome_set, weighted_predictor
 from tests.registry_support import Registry
+from tests.sentiment_support import linked_copy, read_manifest
 
 MODEL = "measured-predictor"
 SET = EvaluationSet(id=2, kind="predictor", name="outcomes", sha256="1" * 64)
@@ -51,6 +53,24 @@ def test_every_graph_of_a_sentiment_bundle_is_scored_and_a_broken_one_named(
     assert scores["fp32"]["heldout_accuracy"] >= 0.9
     assert scores["int8"]["heldout_accuracy"] >= 0.9
     assert "model.int8.onnx fails on the registry's evaluation set 'tiny'" in str(broken.value)
+
+
+def test_graphs_the_checks_loaded_are_scored_without_loading_them_again(
+    sentiment_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = read_sentiment_set(tiny_sentiment_set())
+    folder = linked_copy(sentiment_model_dir, tmp_path / "bundle")
+    _, graphs = checked_sentiment(folder, read_manifest(folder))
+    loaded_again = score_folder("sentiment", folder, data, "tiny")
+
+    def no_loading(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a graph the checks loaded was loaded again")
+
+    monkeypatch.setattr(measure, "SentimentModel", no_loading)
+    reused = score_folder("sentiment", folder, data, "tiny", graphs)
+
+    assert sorted(graphs) == ["fp32", "int8"]
+    assert reused == loaded_again
 
 
 def test_the_served_variant_is_the_configured_one_when_the_bundle_has_it(tmp_path: Path) -> None:

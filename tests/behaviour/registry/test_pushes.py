@@ -15,6 +15,7 @@ from marketsense.common.db.models import RegistryAudit
 from marketsense.common.store import ObjectStore
 from marketsense.models.evaluation import HELDOUT_SET_PATH
 from marketsense.models.integrity import file_sha256
+from tests.conftest import INTEGRATION
 from tests.gate_support import add_outcome_set, weighted_predictor
 from tests.registry_support import Registry, sha256_of
 
@@ -162,6 +163,13 @@ async def test_without_a_predictor_set_a_push_is_stored_unmeasured_with_a_warnin
     assert "POST /v1/evaluation-sets?kind=predictor" in warning
 
 
+# The real model's 150 MB push takes seconds of CPU on any backend: it runs embedded and on the
+# real servers (PostgreSQL and S3 hold what it stores), not on the two mixed pairs besides.
+@pytest.mark.parametrize(
+    ("database_url", "store"),
+    [("sqlite", "file"), pytest.param("postgres", "s3", marks=INTEGRATION)],
+    indirect=True,
+)
 async def test_a_sentiment_push_is_measured_per_graph_on_the_shipped_held_out_texts(
     registry: Registry, sentiment_model_dir: Path
 ) -> None:

@@ -8,7 +8,7 @@ import json
 import logging
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketsense.common.db.models import EvaluationSet, ModelVersion, VersionMetric
 from marketsense.common.runtime import Runtime
-from marketsense.models.checks import InvalidUpload
+from marketsense.models.checks import GRAPH_THREADS, InvalidUpload
 from marketsense.models.evaluation import (
     PredictorSet,
     SentimentSet,
@@ -63,14 +63,23 @@ def variants_in(kind: ModelKind, directory: Path) -> list[Variant]:
 
 
 def score_folder(
-    kind: ModelKind, directory: Path, data: SentimentSet | PredictorSet, set_name: str
+    kind: ModelKind,
+    directory: Path,
+    data: SentimentSet | PredictorSet,
+    set_name: str,
+    loaded: Mapping[str, SentimentModel] | None = None,
 ) -> dict[Variant, dict[str, float]]:
-    """Score every variant in a bundle folder on a set; InvalidUpload names a graph that fails."""
+    """Score every variant in a bundle folder on a set (a sentiment graph in `loaded` as it is,
+    without loading it again); InvalidUpload names a graph that fails."""
     scores: dict[Variant, dict[str, float]] = {}
     for variant in variants_in(kind, directory):
         try:
             if isinstance(data, SentimentSet):
-                model = SentimentModel(directory, quantized=variant == "int8", threads=2)
+                model = loaded.get(variant) if loaded else None
+                if model is None:
+                    model = SentimentModel(
+                        directory, quantized=variant == "int8", threads=GRAPH_THREADS
+                    )
                 scores[variant] = sentiment_metrics(model, data)
             else:
                 scores[variant] = predictor_metrics(OnnxPredictor(directory), data)
@@ -83,11 +92,18 @@ def score_folder(
 
 
 async def measure_folder(
-    runtime: Runtime, evaluation_set: EvaluationSet, kind: ModelKind, directory: Path
+    runtime: Runtime,
+    evaluation_set: EvaluationSet,
+    kind: ModelKind,
+    directory: Path,
+    loaded: Mapping[str, SentimentModel] | None = None,
 ) -> Measurement:
-    """Score a checked bundle folder on an evaluation set (scoring runs off the event loop)."""
+    """Score a checked bundle folder on an evaluation set, reusing graphs the checks `loaded`
+    (scoring runs off the event loop)."""
     data = await read_set(runtime.store, evaluation_set)
-    metrics = await asyncio.to_thread(score_folder, kind, directory, data, evaluation_set.name)
+    metrics = await asyncio.to_thread(
+        score_folder, kind, directory, data, evaluation_set.name, loaded
+    )
     return Measurement(evaluation_set=evaluation_set, metrics=metrics)
 
 

@@ -93,7 +93,9 @@ async def push_upload(
             evaluation_set = await active_set(runtime, kind)
             measured = None
             if evaluation_set is not None:
-                measured = await measure_folder(runtime, evaluation_set, kind, directory)
+                measured = await measure_folder(
+                    runtime, evaluation_set, kind, directory, checked.graphs
+                )
         except InvalidUpload as error:
             await record_refusal(
                 runtime, model_name=name, action="push_refused", actor=actor, detail=str(error)

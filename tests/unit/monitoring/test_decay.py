@@ -11,7 +11,7 @@ import pytest
 from marketsense.common.calendar import DEFAULT_EXCHANGE, exchange_calendar
 from marketsense.ingestion.sources.simulated import SimulatedMarket
 from marketsense.monitoring.config import MonitoringSettings
-from marketsense.monitoring.decay import DecayPolicy, decay_threshold, judge, replay
+from marketsense.monitoring.decay import DecayPolicy, decay_threshold, judge, judge_from, replay
 from marketsense.monitoring.figures import daily_figures
 from marketsense.monitoring.performance_types import DAILY_COLUMNS
 
@@ -216,3 +216,17 @@ def test_a_reference_shorter_than_the_minimum_observations_is_refused() -> None:
 def test_a_flat_strategy_is_not_judged() -> None:
     daily = daily_frame(np.zeros(60), np.full(60, 0.001))
     assert judge(daily, DecayPolicy(), last_alert_day=dt.date(2020, 1, 1)) is None
+
+
+def test_a_backfills_days_are_judged_as_daily_runs_would_have_judged_them() -> None:
+    daily = book(2, 300, flip_at=200)
+    policy = DecayPolicy(cooldown=21)
+    day_by_day = replay(daily, policy)
+    first = daily.index[150]
+
+    judged = judge_from(daily, policy, first=first, last_alert_day=None)
+    again = judge_from(daily, policy, first=first, last_alert_day=judged[-1].day)
+
+    assert len(judged) >= 2
+    assert judged == [f for f in day_by_day if f.day >= first]
+    assert again == []

@@ -133,6 +133,21 @@ def replay(daily: pd.DataFrame, policy: DecayPolicy) -> list[DecayFinding]:
     return findings
 
 
+def judge_from(
+    daily: pd.DataFrame, policy: DecayPolicy, *, first: dt.date, last_alert_day: dt.date | None
+) -> list[DecayFinding]:
+    """The findings of judging every row from `first` on, day by day with the cooldown, as the
+    daily runs of those days would have: a backfill's days judged as if they came one by one."""
+    series = _Series.of(daily)
+    findings: list[DecayFinding] = []
+    for end in range(bisect.bisect_left(series.days, first) + 1, len(series.days) + 1):
+        finding = _verdict(series, end, policy, last_alert_day)
+        if finding is not None:
+            findings.append(finding)
+            last_alert_day = finding.day
+    return findings
+
+
 def _verdict(
     series: _Series, end: int, policy: DecayPolicy, last_alert_day: dt.date | None
 ) -> DecayFinding | None:

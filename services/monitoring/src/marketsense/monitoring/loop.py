@@ -3,6 +3,7 @@ and drift, in that order, each step's failure kept from undoing the others' work
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -19,7 +20,7 @@ from marketsense.common.events import Envelope, RetrainRequested
 from marketsense.common.runtime import Runtime
 from marketsense.monitoring.alerts import decay_alert, drift_alert
 from marketsense.monitoring.config import MonitoringSettings
-from marketsense.monitoring.decay import DecayPolicy, judge
+from marketsense.monitoring.decay import DecayPolicy, judge_from
 from marketsense.monitoring.drift_persistence import latest_drift, persistent_drift
 from marketsense.monitoring.drift_store import measure_run_drift
 from marketsense.monitoring.outcomes import resolve_outcomes
@@ -94,23 +95,34 @@ class MonitoringLoop:
             await self.alerter.notify(alert)
 
     async def judge_version(self, run_id: str, version: str) -> DecayFinding | None:
-        """Judge a version's daily figures; on a new finding store it, queue `retrain.requested`
-        with it in one transaction, and send one alert. The finding, if new."""
+        """Judge a version's daily figures on each outcome day the run brought (a backfill's
+        days one by one, as daily runs would have); store every new finding, queue
+        `retrain.requested` for the newest in the same transaction, and send one alert. The
+        newest new finding, if any."""
         frame = await daily_frame(self.runtime, model=self.model, version=version)
         if frame.empty:
             return None
+        first = await self._first_outcome_day(run_id, version) or frame.index[-1]
         async with self.runtime.database.session() as session:
             last_alert_day = await session.scalar(
                 select(func.max(DecayAlert.day)).where(
-                    DecayAlert.model_name == self.model, DecayAlert.model_version == version
+                    DecayAlert.model_name == self.model,
+                    DecayAlert.model_version == version,
+                    DecayAlert.day < first,
                 )
             )
-        finding = judge(frame, self.policy, last_alert_day=last_alert_day)
-        if finding is None:
+        findings = judge_from(frame, self.policy, first=first, last_alert_day=last_alert_day)
+        if not findings:
             return None
         async with self.runtime.transaction() as session:
-            if not await _store_alert(session, model=self.model, version=version, found=finding):
-                return None  # a redelivery, or another replica, stored and announced it
+            new = [
+                found
+                for found in findings
+                if await _store_alert(session, model=self.model, version=version, found=found)
+            ]
+            if not new:
+                return None  # a redelivery, or another replica, stored and announced them
+            finding = new[-1]
             event = RetrainRequested(
                 model_name=self.model,
                 reason=f"{version}: {finding.reason}",
@@ -121,6 +133,17 @@ class MonitoringLoop:
         log.warning("decay of %s %s on %s: %s", self.model, version, finding.day, finding.reason)
         await self.alerter.notify(decay_alert(model=self.model, version=version, finding=finding))
         return finding
+
+    async def _first_outcome_day(self, run_id: str, version: str) -> dt.date | None:
+        """The earliest outcome day of the version's outcomes the run resolved."""
+        async with self.runtime.database.session() as session:
+            return await session.scalar(
+                select(func.min(Outcome.outcome_day)).where(
+                    Outcome.resolved_by_run == run_id,
+                    Outcome.model_name == self.model,
+                    Outcome.model_version == version,
+                )
+            )
 
     async def _resolved_or_predicting(self, run_id: str) -> list[str]:
         """Versions of the monitored model with outcomes the run resolved, or that predicted in

@@ -94,9 +94,8 @@ async def monitoring_cost(
     try:
         async with httpx.AsyncClient(timeout=30) as client:
             await deployment.wait_ready(client)
-            await wait_run(
-                deployment, client, await deployment.start_run(client, as_of=first, symbols=symbols)
-            )
+            first_run = await deployment.start_run(client, as_of=first, symbols=symbols)
+            await wait_run(deployment, client, first_run, timeout=3600)
             await settle(deployment.processes["monitoring"].pid)
             pids = {name: process.pid for name, process in deployment.processes.items()}
             pids |= server_pids

@@ -8,15 +8,18 @@ import html
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from marketsense.cli.report import (
     ReportData,
-    decay_threshold,
     empty_message,
     equity_curve,
+    policy_threshold,
     render,
     rolling_sharpe,
 )
+from marketsense.monitoring.decay import decay_threshold
+from marketsense.monitoring.returns_stats import sharpe_ratio
 from tests.monitoring_api_support import index_returns
 
 
@@ -46,12 +49,17 @@ def test_flat_returns_have_no_sharpe_rather_than_an_infinite_one() -> None:
     assert rolling_sharpe(pd.Series([0.001] * 30), 21).isna().all()
 
 
-def test_the_threshold_stays_above_the_benchmark_whatever_its_sign() -> None:
-    benchmark = pd.Series([2.0, 0.0, -2.0, np.nan])
-    threshold = decay_threshold(benchmark, 1.1)
-    assert np.allclose(threshold.iloc[:3], [2.2, 0.0, -1.8], rtol=1e-12)
-    assert np.isnan(threshold.iloc[3])
-    assert (threshold.iloc[:3] >= benchmark.iloc[:3]).all()
+def test_the_threshold_line_is_the_decay_policys_on_each_day() -> None:
+    benchmark = pd.Series(np.random.default_rng(3).normal(0.0004, 0.01, 300))
+    threshold = policy_threshold(benchmark, ratio=1.1, reference_days=252)
+
+    assert np.isnan(threshold.iloc[0])
+    for end in (2, 100, 252, 300):
+        reference = sharpe_ratio(benchmark.to_numpy()[max(end - 252, 0) : end])
+        assert reference is not None
+        assert threshold.iloc[end - 1] == pytest.approx(decay_threshold(reference, 1.1))
+    flat = policy_threshold(pd.Series([0.001] * 5), ratio=1.1, reference_days=252)
+    assert list(flat.iloc[1:]) == [0.0] * 4
 
 
 def test_an_empty_history_gets_a_sentence_not_blank_charts() -> None:

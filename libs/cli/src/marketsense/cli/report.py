@@ -14,6 +14,8 @@ import pandas as pd
 import plotly.graph_objects as go  # type: ignore[import-untyped]
 from plotly.subplots import make_subplots  # type: ignore[import-untyped]
 
+from marketsense.monitoring.decay import decay_threshold
+
 TRADING_DAYS = 252
 
 PALETTES: dict[str, list[str]] = {
@@ -44,6 +46,7 @@ class ReportData:
     model: str
     windows: list[int] = field(default_factory=list)
     decay_ratio: float = 1.1
+    decay_reference_days: int = 252
     daily: dict[str, pd.DataFrame] = field(default_factory=dict)
     """Each version's daily figures (index `day` ascending), the production version first."""
     aliases: dict[str, list[str]] = field(default_factory=dict)
@@ -68,10 +71,17 @@ def rolling_sharpe(returns: pd.Series, window: int) -> pd.Series:
     return sharpe
 
 
-def decay_threshold(benchmark_sharpe: pd.Series, ratio: float) -> pd.Series:
-    """The Sharpe ratio the book must keep, the decay policy's rule: `ratio` times a positive
-    benchmark's, and for a negative one the benchmark plus `ratio - 1` of its magnitude."""
-    threshold: pd.Series = benchmark_sharpe + (ratio - 1) * benchmark_sharpe.abs()
+def policy_threshold(benchmark: pd.Series, *, ratio: float, reference_days: int) -> pd.Series:
+    """The Sharpe ratio the decay policy held the book to on each day: its rule
+    (`decay.decay_threshold`) on the benchmark's Sharpe over the trailing `reference_days` days
+    (fewer at the start; a flat benchmark counts as cash, Sharpe 0)."""
+    rolling = benchmark.rolling(reference_days, min_periods=2)
+    std = rolling.std(ddof=1)
+    annualised = rolling.mean() / std.where(std > 0) * np.sqrt(TRADING_DAYS)
+    sharpe = annualised.where(std > 0, 0.0).where(std.notna())
+    threshold: pd.Series = sharpe.map(
+        lambda value: decay_threshold(value, ratio) if np.isfinite(value) else np.nan
+    )
     return threshold
 
 
@@ -114,8 +124,10 @@ def _performance_traces(figure: go.Figure, data: ReportData) -> None:
             row=2,
             col=1,
         )
-        threshold = decay_threshold(
-            rolling_sharpe(daily["benchmark_return"], window), data.decay_ratio
+        threshold = policy_threshold(
+            daily["benchmark_return"],
+            ratio=data.decay_ratio,
+            reference_days=data.decay_reference_days,
         )
         figure.add_scatter(
             x=days,

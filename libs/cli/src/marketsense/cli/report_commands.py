@@ -78,6 +78,7 @@ def gather(client: MonitoringClient, *, model: str | None, days: int) -> ReportD
         model=name,
         windows=performance.windows,
         decay_ratio=performance.decay_ratio,
+        decay_reference_days=performance.decay_reference_days,
         daily=daily,
         aliases={v.version: v.aliases for v in performance.versions},
         drift=drift_since(client, model=name, start=start),

@@ -82,6 +82,8 @@ class PerformanceRead(BaseModel):
     """The configured windows (the setting `performance_windows`)."""
     decay_ratio: float
     """The decay policy's ratio of the strategy's Sharpe to the benchmark's."""
+    decay_reference_days: int
+    """Outcome days the decay policy measures the benchmark's Sharpe over."""
     versions: list[VersionPerformanceRead]
 
 

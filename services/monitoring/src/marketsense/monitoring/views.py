@@ -101,7 +101,11 @@ async def get_performance(
             )
         )
     return PerformanceRead(
-        model=name, windows=windows, decay_ratio=settings.decay_ratio, versions=shown
+        model=name,
+        windows=windows,
+        decay_ratio=settings.decay_ratio,
+        decay_reference_days=settings.decay_reference_days,
+        versions=shown,
     )
 
 

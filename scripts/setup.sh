@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
-# Install uv if missing and the workspace's locked dependencies into .venv, and Debian's
-# chromium, which the report's test opens the HTML report in.
+# Install uv if missing and the workspace's locked dependencies into .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v uv >/dev/null 2>&1; then
@@ -9,15 +8,3 @@ if ! command -v uv >/dev/null 2>&1; then
   export PATH="$HOME/.local/bin:$PATH"
 fi
 uv sync --frozen --quiet
-if ! command -v chromium >/dev/null 2>&1; then
-  # The same apt helper as the servers' scripts: one update an hour, a lock, a log in .infra.
-  if [[ $(id -u) -eq 0 ]]; then
-    (source infra/lib.sh && s=$(now) && apt_install chromium &&
-      echo "chromium: installed in $(since "$s")" >&2)
-  elif sudo -n true 2>/dev/null; then
-    sudo -n -E bash -c 'source infra/lib.sh && apt_install chromium'
-  else
-    echo "chromium: not installed, and no root to install it: the report's screenshot test" \
-      "skips (and fails where CI=true)" >&2
-  fi
-fi

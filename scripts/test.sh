@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s)
 bash scripts/setup.sh
+bash scripts/chromium.sh
 export PATH="$HOME/.local/bin:$PATH"
 # The tests start many Python processes (pytest, every service of a run, the CLI), each importing
 # pandas, SQLAlchemy and FastAPI: without bytecode caches each one compiles those modules again,

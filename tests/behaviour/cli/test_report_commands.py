@@ -30,12 +30,12 @@ def _report(served: Served, out: Path, *args: str) -> str:
 
 
 def chromium() -> str:
-    """Debian's chromium; skipped where it is absent, but CI must have it (scripts/setup.sh)."""
+    """Debian's chromium; skipped where it is absent, but CI must have it (scripts/chromium.sh)."""
     found = shutil.which("chromium")
     if found is None:
         if os.environ.get("CI") == "true":
-            pytest.fail("chromium is not installed; scripts/setup.sh installs it")
-        pytest.skip("chromium is not installed; scripts/setup.sh installs it")
+            pytest.fail("chromium is not installed; scripts/chromium.sh installs it")
+        pytest.skip("chromium is not installed; scripts/chromium.sh installs it")
     return found
 
 

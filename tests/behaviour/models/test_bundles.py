@@ -176,7 +176,10 @@ async def test_an_unexpected_file_is_refused(registry: Registry, predictor: Path
 
     detail = await refused(await registry.push(PREDICTOR, predictor), registry, PREDICTOR)
 
-    assert detail == "unexpected file 'notes.txt' in the bundle (allowed: ['feature_reference.parquet', 'model.onnx'])"
+    assert detail == (
+        "unexpected file 'notes.txt' in the bundle "
+        "(allowed: ['feature_reference.parquet', 'model.onnx'])"
+    )
 
 
 async def test_a_file_sent_twice_is_refused(registry: Registry, predictor: Path) -> None:

@@ -12,10 +12,12 @@ import pytest
 
 from marketsense.cli.report import (
     ReportData,
+    ReportEvent,
     empty_message,
     equity_curve,
     policy_threshold,
     render,
+    report_figure,
     rolling_sharpe,
 )
 from marketsense.monitoring.decay import decay_threshold
@@ -66,3 +68,40 @@ def test_an_empty_history_gets_a_sentence_not_blank_charts() -> None:
     page = render(ReportData(model="baseline-predictor"), generated=dt.datetime(2026, 12, 5))
     assert html.escape(empty_message("baseline-predictor")) in page
     assert "plotly" not in page.lower()
+
+
+def test_events_are_dashed_lines_on_every_chart_labelled_on_the_top_one() -> None:
+    returns = _sp500()
+    days = [d.date() for d in pd.bdate_range("2026-01-05", periods=len(returns))]
+    daily = pd.DataFrame(
+        {
+            "strategy_return": returns.to_numpy(),
+            "benchmark_return": returns.to_numpy() / 2,
+            "hits": 6,
+            "predictions": 10,
+        },
+        index=pd.Index(days, name="day"),
+    )
+    flip, promoted = days[40], days[70]
+    data = ReportData(
+        model="m",
+        daily={"1": daily},
+        events=[ReportEvent(promoted, "promoted v2"), ReportEvent(flip, "signal flips")],
+    )
+
+    figure = report_figure(data)
+
+    lines = [s for s in figure.layout.shapes if s.type == "line"]
+    assert len(lines) == 2 * 5
+    assert {s.x0[:10] for s in lines} == {flip.isoformat(), promoted.isoformat()}
+    assert all(s.line.dash == "dash" and s.x0 == s.x1 for s in lines)
+    assert {s.xref for s in lines} == {"x", "x2", "x3", "x4", "x5"}
+    labels = {
+        a.text: a for a in figure.layout.annotations if a.text in {"signal flips", "promoted v2"}
+    }
+    assert set(labels) == {"signal flips", "promoted v2"}
+    assert labels["signal flips"].x[:10] == flip.isoformat()
+    assert labels["signal flips"].yref == "y domain"
+    page = render(data, generated=dt.datetime(2026, 12, 5, 12, 0))
+    assert "signal flips" in page
+    assert "promoted v2" in page

@@ -29,6 +29,7 @@ PALETTES: dict[str, list[str]] = {
 BENCHMARK_COLOUR = "#7f7f7f"
 THRESHOLD_COLOUR = "#d62728"
 ALERT_COLOUR = "#000000"
+EVENT_COLOUR = "#2ca02c"
 
 TITLES = (
     "Equity: the long-short book after costs, and the benchmark",
@@ -37,6 +38,14 @@ TITLES = (
     "Feature drift per run (Kolmogorov-Smirnov statistic)",
     "Versions judged over time, and decay alerts",
 )
+
+
+@dataclass(frozen=True)
+class ReportEvent:
+    """A moment marked on every chart: a vertical line at `day`, labelled on the top chart."""
+
+    day: dt.date
+    label: str
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,8 @@ class ReportData:
     """Columns as_of, run_id, feature, statistic, drifted."""
     alerts: pd.DataFrame = field(default_factory=pd.DataFrame)
     """Columns day, version, sharpe, threshold, reason."""
+    events: list[ReportEvent] = field(default_factory=list)
+    """Moments to mark, such as a regime flip, a decay alert, a retrain or a promotion."""
 
 
 def equity_curve(returns: pd.Series) -> pd.Series:
@@ -205,12 +216,42 @@ def _alert_traces(figure: go.Figure, data: ReportData) -> None:
     )
 
 
+def _event_markers(figure: go.Figure, data: ReportData) -> None:
+    """A dashed vertical line per event on each chart, its label above the top chart's line;
+    labels of events close together are staggered so they stay readable."""
+    for i, event in enumerate(sorted(data.events, key=lambda e: e.day)):
+        stamp = dt.datetime.combine(event.day, dt.time()).isoformat()
+        for row in range(1, len(TITLES) + 1):
+            # The shape and its label are added apart: plotly cannot place a line's own label
+            # on a date axis.
+            figure.add_vline(
+                x=stamp,
+                line={"color": EVENT_COLOUR, "width": 2, "dash": "dash"},
+                row=row,
+                col=1,
+                exclude_empty_subplots=False,
+            )
+        figure.add_annotation(
+            x=stamp,
+            y=1.0 - 0.08 * (i % 4),
+            yref="y domain",
+            text=html.escape(event.label),
+            showarrow=False,
+            xanchor="left",
+            font={"color": EVENT_COLOUR, "size": 13},
+            bgcolor="rgba(255,255,255,0.8)",
+            row=1,
+            col=1,
+        )
+
+
 def report_figure(data: ReportData) -> go.Figure:
     """The five charts stacked; drift has its own time axis, over the runs it was measured in."""
     figure = make_subplots(rows=5, cols=1, vertical_spacing=0.05, subplot_titles=TITLES)
     _performance_traces(figure, data)
     _drift_traces(figure, data)
     _alert_traces(figure, data)
+    _event_markers(figure, data)
     figure.update_layout(
         height=2600,
         template="plotly_white",

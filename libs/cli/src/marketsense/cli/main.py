@@ -44,7 +44,10 @@ report_commands.register(app)
 
 @app.command()
 def demo(
-    symbols: Annotated[int, typer.Option(min=1, max=500, help="How many symbols to run.")] = 20,
+    symbols: Annotated[
+        int | None,
+        typer.Option(min=1, max=500, help="How many symbols to run (default 20; --story: 50)."),
+    ] = None,
     as_of: Annotated[
         dt.datetime | None,
         typer.Option(
@@ -54,12 +57,37 @@ def demo(
     home: Annotated[
         Path, typer.Option(help="Folder for the embedded database, objects and models.")
     ] = Path(".marketsense"),
+    story: Annotated[
+        bool,
+        typer.Option(
+            "--story",
+            help="Tell the feedback loop over a simulated year whose text signal flips mid-year: "
+            "decay alert, retraining, shadow scoring, promotion and recovery.",
+        ),
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated market (--story).")] = 7,
+    report: Annotated[
+        Path | None,
+        typer.Option(help="HTML report to write, the story's events marked (--story)."),
+    ] = None,
 ) -> None:
-    """Run the whole pipeline once in this process on the embedded default and print predictions."""
+    """Run the whole pipeline once in this process on the embedded default and print predictions;
+    with --story, run the feedback loop end to end and print its figures."""
+    if story:
+        if as_of is not None:
+            raise fail("--as-of does not apply to --story: the story's year is fixed")
+        from marketsense.cli.story_command import story_command  # the whole pipeline
+
+        code = asyncio.run(
+            story_command(home=home, count=symbols or 50, seed=seed, report=report, console=console)
+        )
+        raise typer.Exit(code)
+    if report is not None:
+        raise fail("--report applies to --story only; `marketsense report` reports on a pipeline")
     day = as_of.date() if as_of else last_session()
     from marketsense.cli.demo import run_demo  # the whole pipeline: imported only when run
 
-    code = asyncio.run(run_demo(home=home, as_of=day, count=symbols, console=console))
+    code = asyncio.run(run_demo(home=home, as_of=day, count=symbols or 20, console=console))
     raise typer.Exit(code)
 
 

@@ -53,10 +53,15 @@ LOOP = {
     "challenge_days": 5,
     "challenge_margin": 0.5,
     "promotion_mode": "auto",
+    "decay_confidence": 0.95,
+    "decay_min_observations": 72,
+    "decay_volatility_days": 72,
     "log_level": "WARNING",
 }
-"""Shrunk for 20 symbols: a challenger trains on 6 days after the decayed window's start and
-shadows production for 5 outcome days."""
+"""Shrunk for 20 symbols and a random market: a challenger trains on 6 days from the decayed
+window's start and shadows production for 5 outcome days; the decay policy judges from outcome
+day 72 on, three sessions before the flip, so a false alarm of a lucky market cannot start the
+loop long before it."""
 
 
 def _environment(
@@ -229,9 +234,11 @@ async def _order_of_events(
     assert after_flip, f"no decay alert after the flip: {alerts}"
     alerted = min(parse_instant(a["created_at"]) for a in after_flip)
     retrains = await every_item(apis.retraining, "/v1/retrains")
-    done = [r for r in retrains if r["state"] == "DONE"]
-    assert done, f"no retrain ended DONE: {retrains}"
-    version = str(min(done, key=lambda r: r["updated_at"])["version"])
+    done = [
+        r for r in retrains if r["state"] == "DONE" and parse_instant(r["requested_at"]) >= alerted
+    ]
+    assert done, f"no retrain asked for after the alert ended DONE: {retrains}"
+    version = str(min(done, key=lambda r: parse_instant(r["updated_at"]))["version"])
     versions = await every_item(apis.registry, f"/v1/models/{model}/versions")
     challenger = await every_item(apis.registry, f"/v1/models/{model}/aliases/challenger/history")
     production = await every_item(apis.registry, f"/v1/models/{model}/aliases/production/history")

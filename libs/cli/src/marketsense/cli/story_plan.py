@@ -9,9 +9,9 @@ from dataclasses import dataclass
 STORY_SESSIONS = 252
 """Sessions the story covers: one trading year."""
 
-FIRST_BACKFILL_SESSIONS = 110
+FIRST_BACKFILL_SESSIONS = 120
 """Sessions of the opening backfill: monitoring then holds more outcome days than the decay
-policy's minimum (63), with room for its reference window."""
+policy's minimum (63), and a week of daily runs comes before the flip."""
 
 FLIP_SESSION = 126
 """Index of the session after which the texts' lead flips (`regime_change`): mid-year."""

@@ -41,15 +41,17 @@ async def test_every_item_follows_the_cursor_takes_a_list_whole_and_reads_404_as
     assert challenges == []
 
 
-def test_serves_matches_the_model_and_version_a_process_lists() -> None:
+def test_serves_matches_the_model_and_version_a_process_answers_with_not_a_shadow() -> None:
     body = {
         "ready": True,
         "serving": [
             {"model": "sentiment", "version": "2", "variant": "int8"},
             {"model": "baseline-predictor", "version": "3", "variant": "fp32"},
+            {"model": "baseline-predictor", "version": "4", "alias": "challenger"},
         ],
     }
     assert serves(body, "baseline-predictor", "3")
+    assert not serves(body, "baseline-predictor", "4")
     assert not serves(body, "baseline-predictor", "2")
     assert not serves(body, "other", "3")
     assert not serves({"ready": False}, "baseline-predictor", "3")

@@ -75,9 +75,12 @@ async def latest_version(client: httpx.AsyncClient, symbol: str) -> str:
 
 
 def serves(readyz: Mapping[str, Any], model: str, version: str) -> bool:
-    """Whether a `/readyz` body lists `model` at `version` as what it answers with."""
+    """Whether a `/readyz` body lists `model` at `version` as what it answers with; a shadow
+    (an entry naming the alias it follows, such as `challenger`) answers nobody."""
     return any(
-        str(entry.get("model")) == model and str(entry.get("version")) == version
+        str(entry.get("model")) == model
+        and str(entry.get("version")) == version
+        and entry.get("alias", "production") == "production"
         for entry in readyz.get("serving", [])
     )
 

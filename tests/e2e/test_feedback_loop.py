@@ -49,7 +49,7 @@ PIPELINE = ("orchestrator", "ingestion", "processing", "monitoring", "retraining
 
 LOOP = {
     "retraining_trainer": "logistic",
-    "retraining_min_days": 6,
+    "retraining_min_days": 25,
     "challenge_days": 5,
     "challenge_margin": 0.5,
     "promotion_mode": "auto",
@@ -58,10 +58,10 @@ LOOP = {
     "decay_volatility_days": 72,
     "log_level": "WARNING",
 }
-"""Shrunk for 20 symbols and a random market: a challenger trains on 6 days from the decayed
-window's start and shadows production for 5 outcome days; the decay policy judges from outcome
-day 72 on, three sessions before the flip, so a false alarm of a lucky market cannot start the
-loop long before it."""
+"""Shrunk for 20 symbols and a random market: a challenger trains on the trainers' least, 25
+days from the decayed window's start, and shadows production for 5 outcome days; the decay
+policy judges from outcome day 72 on, three sessions before the flip, so a false alarm of a lucky
+market cannot start the loop long before it."""
 
 
 def _environment(
@@ -177,7 +177,7 @@ async def test_the_loop_alerts_retrains_promotes_serves_everywhere_and_recovers(
         story_sessions(LAST_SESSION, SESSIONS, days),
         first_backfill=OPENING,
         flip=FLIP,
-        max_daily_after_flip=32,
+        max_daily_after_flip=42,
         serving_margin=2,
     )
     settings = real_servers(

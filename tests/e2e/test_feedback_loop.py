@@ -37,7 +37,9 @@ from tests.conftest import infra
 from tests.e2e.processes import Services, running_services
 from tests.model_registry_rows import new_api_key
 
-pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+# The loop's own part takes about 4 minutes; the time limit leaves room for building the session's
+# models when this test is the first to need them.
+pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(900)]
 
 SYMBOLS = [f"L{i:02d}" for i in range(20)]
 LAST_SESSION = dt.date(2026, 6, 30)

@@ -172,19 +172,35 @@ async def run_story(
     opening = plan.first_backfill - 1
     console.print(f"opening backfill: {plan.sessions[0]} to {plan.sessions[opening]}")
     log.starts.append((_now(), 0))
+    initial = await production_version(apis.registry, model)
     await backfill(apis, plan, 0, opening, symbols, console)
+    initial = await served_by(apis, plan.sessions[opening], symbols[0], initial)
     await settle(apis, plan.sessions[opening], model, alerts_before=0)
-    initial = await latest_version(apis.prediction, symbols[0])
     log.served.update(dict.fromkeys(range(plan.first_backfill), initial))
     last = await daily_phase(apis, plan, symbols, model=model, log=log, console=console)
     if last < len(plan.sessions) - 1:
         console.print(f"closing backfill: {plan.sessions[last + 1]} to {plan.sessions[-1]}")
         log.starts.append((_now(), last + 1))
+        final = await production_version(apis.registry, model)
         await backfill(apis, plan, last + 1, len(plan.sessions) - 1, symbols, console)
+        final = await served_by(apis, plan.sessions[-1], symbols[0], final)
         await settle(apis, plan.sessions[-1], model, alerts_before=await _alerts(apis, model))
-        final = await latest_version(apis.prediction, symbols[0])
         log.served.update(dict.fromkeys(range(last + 1, len(plan.sessions)), final))
     return log
+
+
+async def served_by(apis: StoryApis, day: dt.date, symbol: str, production: str | None) -> str:
+    """The version production's predictions of `day` came from: the one the registry named when
+    the run started (the session before settled its swap on every process), checked against
+    the day's stored predictions; without a registered production, the latest prediction's."""
+    if production is None:
+        return await latest_version(apis.prediction, symbol)
+    rows = await every_item(
+        apis.prediction, "/v1/predictions", {"as_of": day.isoformat(), "symbols": symbol}
+    )
+    if production not in {str(row["model_version"]) for row in rows}:
+        raise StoryRefused(f"no prediction of {symbol} on {day} came from production v{production}")
+    return production
 
 
 async def _alerts(apis: StoryApis, model: str) -> int:
@@ -212,8 +228,9 @@ async def daily_phase(
             progress.update(bar, description=f"daily run {day}")
             before = await _alerts(apis, model)
             log.starts.append((_now(), session))
+            production = await production_version(apis.registry, model)
             await daily_run(apis.orchestrator, day, symbols)
-            log.served[session] = await latest_version(apis.prediction, symbols[0])
+            log.served[session] = await served_by(apis, day, symbols[0], production)
             await settle(apis, day, model, alerts_before=before)
             if serving_since is None and log.served[session] != initial:
                 serving_since = session

@@ -149,7 +149,7 @@ async def _outcomes(
         for row, bars in zip(stored, frames, strict=True)
     ]
     if not labels:
-        return pd.DataFrame({"symbol": [], "date": [], "label": [], "label_run": []})
+        return pd.DataFrame(columns=["symbol", "date", "label", "label_run"], dtype=object)
     table = pd.concat(labels, ignore_index=True)
     return table.assign(label=table["label"].astype(int))
 

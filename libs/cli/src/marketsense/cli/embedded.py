@@ -78,7 +78,7 @@ def registry_access(runtime: Runtime, transport: InProcessTransport) -> Componen
         async with runtime.transaction() as session:
             await revoke_key(session, name)
 
-    return Component(name="registry-access", on_start=[make_key], on_stop=[revoke])
+    return Component(name="registry_access", state=transport, on_start=[make_key], on_stop=[revoke])
 
 
 async def prepare_models(settings: PipelineSettings, *, as_of: dt.date, console: Console) -> None:

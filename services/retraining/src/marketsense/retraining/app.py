@@ -28,16 +28,22 @@ def create_component(
     notifier = notifier or alerter_from_settings(
         settings, database=runtime.database, service=runtime.service
     )
-    calls = RegistryCalls.from_settings(settings, in_process=registry_transport)
-    worker = RetrainWorker(runtime, settings, calls=calls, notifier=notifier)
+    worker = RetrainWorker(
+        runtime,
+        settings,
+        # Built at start-up: a deployment without the registry's URL fails to start, naming it.
+        calls=lambda: RegistryCalls.from_settings(settings, in_process=registry_transport),
+        notifier=notifier,
+    )
     for subscription in subscriptions(runtime, worker):
         runtime.bus.subscribe(subscription)
     return Component(
         name="retraining",
         router=router,
         state=settings,
+        on_start=[worker.start],
         loops=[worker.run],
-        on_stop=[calls.aclose],
+        on_stop=[worker.stop],
     )
 
 

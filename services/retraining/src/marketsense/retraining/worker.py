@@ -45,11 +45,30 @@ class RetrainWorker:
         runtime: Runtime,
         settings: RetrainingSettings,
         *,
-        calls: RegistryCalls,
+        calls: Callable[[], RegistryCalls],
         notifier: Notifier,
     ):
-        self.runtime, self.settings, self.calls, self.notifier = runtime, settings, calls, notifier
+        self.runtime, self.settings, self.notifier = runtime, settings, notifier
+        self._make_calls = calls
+        self._calls: RegistryCalls | None = None
         self._wake = asyncio.Event()
+
+    @property
+    def calls(self) -> RegistryCalls:
+        """The registry's API client, once started."""
+        if self._calls is None:
+            raise RuntimeError("the retraining worker is not started")
+        return self._calls
+
+    async def start(self) -> None:
+        """Make the registry's client; a missing registry setting fails here, naming it."""
+        self._calls = self._make_calls()
+
+    async def stop(self) -> None:
+        """Close the registry's client."""
+        if self._calls is not None:
+            await self._calls.aclose()
+            self._calls = None
 
     def wake(self) -> None:
         """Look for requests now."""

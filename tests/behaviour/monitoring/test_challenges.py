@@ -14,11 +14,11 @@ from marketsense.common.store import ObjectStore
 from marketsense.monitoring.challenge_store import list_challenges
 from tests.behaviour.monitoring.challenge_support import (
     DAYS,
-    MODEL,
     harness,
     register,
     shadowed_backfill,
 )
+from tests.behaviour.monitoring.market_runs import MODEL
 from tests.conftest import eventually
 
 pytestmark = pytest.mark.usefixtures("database")  # migrated and emptied for each test
@@ -38,11 +38,14 @@ async def test_a_challenger_beating_production_is_promoted_through_the_gate_once
         assert (challenge.champion_version, challenge.challenger_version) == ("1", "2")
         assert (challenge.state, challenge.decided_by) == ("PROMOTED", "monitoring")
         assert (challenge.days, challenge.started_on) == (len(DAYS) - 1, DAYS[1])
-        assert challenge.champion_sharpe is not None and challenge.challenger_sharpe is not None
+        assert challenge.champion_sharpe is not None
+        assert challenge.challenger_sharpe is not None
         assert challenge.challenger_sharpe - challenge.champion_sharpe >= 0.5
-        assert challenge.reason is not None and "over 8 shared outcome days" in challenge.reason
+        assert challenge.reason is not None
+        assert "over 8 shared outcome days" in challenge.reason
         production = await h.calls.alias(MODEL, "production")
-        assert production is not None and production["version"] == 2
+        assert production is not None
+        assert production["version"] == 2
         assert await h.calls.alias(MODEL, "challenger") is None
 
         async def announced() -> bool:
@@ -67,14 +70,17 @@ async def test_a_challenger_that_loses_is_rejected_and_archived_with_its_figures
 
         [challenge] = await list_challenges(h.runtime)
         assert (challenge.state, challenge.decided_by) == ("REJECTED", "monitoring")
-        assert challenge.reason is not None and "does not beat" in challenge.reason
-        assert challenge.challenger_sharpe is not None and challenge.champion_sharpe is not None
+        assert challenge.reason is not None
+        assert "does not beat" in challenge.reason
+        assert challenge.challenger_sharpe is not None
+        assert challenge.champion_sharpe is not None
         assert challenge.challenger_sharpe < challenge.champion_sharpe
         version = (await h.api.get(f"/v1/models/{MODEL}/versions/2")).json()
         assert version["archived_at"] is not None
         assert challenge.reason in version["archive_reason"]
         production = await h.calls.alias(MODEL, "production")
-        assert production is not None and production["version"] == 1
+        assert production is not None
+        assert production["version"] == 1
         assert await h.calls.alias(MODEL, "challenger") is None
         assert [a.key for a in h.alerts.alerts] == [f"challenge:{MODEL}:2:REJECTED"]
 
@@ -97,7 +103,8 @@ async def test_a_winner_the_registry_gate_refuses_is_rejected_with_the_registry_
         assert challenge.reason.startswith("the registry's gate refused the promotion")
         assert "below production version 1" in challenge.reason
         production = await h.calls.alias(MODEL, "production")
-        assert production is not None and production["version"] == 1
+        assert production is not None
+        assert production["version"] == 1
         assert h.promoted == [] or all(
             e.version != "2" or e.alias != "production" for e in h.promoted
         )
@@ -117,9 +124,11 @@ async def test_without_a_registry_the_challenge_is_measured_and_waits(
 
         [challenge] = await list_challenges(h.runtime)
         assert (challenge.state, challenge.days) == ("SHADOWING", len(DAYS) - 1)
-        assert challenge.challenger_sharpe is not None and challenge.champion_sharpe is not None
+        assert challenge.challenger_sharpe is not None
+        assert challenge.champion_sharpe is not None
         assert "MARKETSENSE_REGISTRY_URL" in caplog.text
         assert "tried again after the next run" in caplog.text
         production = await h.calls.alias(MODEL, "production")
-        assert production is not None and production["version"] == 1
+        assert production is not None
+        assert production["version"] == 1
         assert h.alerts.alerts == []

@@ -42,7 +42,9 @@ def test_a_better_challenger_wins_over_the_first_shared_days_only() -> None:
     theirs = sharpe_ratio(challenger_returns[:10])
     assert figures.champion_sharpe == pytest.approx(ours)
     assert figures.challenger_sharpe == pytest.approx(theirs)
-    assert theirs is not None and ours is not None and theirs - ours >= 0.5
+    assert theirs is not None
+    assert ours is not None
+    assert theirs - ours >= 0.5
     assert f"{theirs:.2f} beats champion Sharpe {ours:.2f}" in figures.reason
 
 
@@ -63,7 +65,8 @@ def test_too_few_shared_days_decide_nothing_yet() -> None:
 
     assert figures.verdict is Verdict.PENDING
     assert (figures.days, figures.started_on) == (7, START + dt.timedelta(days=5))
-    assert figures.champion_sharpe is None and figures.challenger_sharpe is None
+    assert figures.champion_sharpe is None
+    assert figures.challenger_sharpe is None
     assert figures.reason == "7 of 10 shared outcome days so far"
     assert shared_days(champion, challenger)[0] == START + dt.timedelta(days=5)
 
@@ -83,10 +86,12 @@ def test_an_undefined_challenger_sharpe_never_wins_and_an_undefined_champion_cou
     lost = judge_challenge(good, flat, needed=10, margin=0.0)
     won = judge_challenge(flat, good, needed=10, margin=0.5)
 
-    assert lost.verdict is Verdict.LOSE and lost.challenger_sharpe is None
+    assert lost.verdict is Verdict.LOSE
+    assert lost.challenger_sharpe is None
     assert "challenger Sharpe undefined" in lost.reason
     assert won.champion_sharpe is None
-    assert won.challenger_sharpe is not None and math.isfinite(won.challenger_sharpe)
+    assert won.challenger_sharpe is not None
+    assert math.isfinite(won.challenger_sharpe)
     assert won.challenger_sharpe > 0.5
     assert won.verdict is Verdict.WIN
     assert not beats(None, None, margin=0.0)

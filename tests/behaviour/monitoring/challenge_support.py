@@ -40,7 +40,7 @@ from tests.gate_support import add_outcome_set, weighted_predictor
 from tests.model_registry_rows import new_api_key
 
 DAYS = sessions(dt.date(2026, 9, 1), dt.date(2026, 9, 15))
-"""11 sessions: a backfill over them resolves 10 outcome days for each version."""
+"""10 sessions (Labor Day closed): a backfill over them resolves 9 outcome days per version."""
 SYMBOLS = [f"C{i:02d}" for i in range(12)]
 
 

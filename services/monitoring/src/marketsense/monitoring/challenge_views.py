@@ -16,7 +16,8 @@ from marketsense.monitoring.challenges import (
 )
 from marketsense.monitoring.deps import ApproverKey, ChallengesDep, ReaderKey, RuntimeDep
 
-router = APIRouter(prefix="/v1", tags=["challenges"], responses=AUTH_ERRORS)
+# Included in the monitoring router, whose prefix is /v1.
+router = APIRouter(tags=["challenges"], responses=AUTH_ERRORS)
 
 ChallengeId = Annotated[
     int, Path(ge=1, le=2**63 - 1, description="The challenge's id.", examples=[3])

@@ -192,6 +192,7 @@ EVERYTHING = [
     "services.monitoring.secrets.alert_slack_webhook_url.name=alerts",
     "services.monitoring.secrets.alert_webhook_url.name=alerts",
     "services.monitoring.secrets.alert_smtp_password.name=alerts",
+    "services.monitoring.secrets.registry_api_key.name=registry-approver",
 ]
 PLACEHOLDER_SECRETS = {
     "MARKETSENSE_DATABASE_URL": "postgresql://app:pw@db-rw:5432/app",

@@ -58,6 +58,7 @@ class Harness:
     alerts: AlertRecorder
     loop: MonitoringLoop
     calls: RegistryCalls
+    transport: InProcessTransport
     promoted: list[ModelPromoted] = field(default_factory=list)
 
     @property
@@ -122,7 +123,7 @@ async def harness(
         assert isinstance(state, MonitoringState)
         loop = MonitoringLoop(runtime, settings, alerts, state.challenges)
         try:
-            yield Harness(app, runtime, api, alerts, loop, calls, promoted)
+            yield Harness(app, runtime, api, alerts, loop, calls, transport, promoted)
         finally:
             await calls.aclose()
 

@@ -132,3 +132,31 @@ async def test_without_a_registry_the_challenge_is_measured_and_waits(
         assert production is not None
         assert production["version"] == 1
         assert h.alerts.alerts == []
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("store", ["file"], indirect=True)
+async def test_a_registry_out_of_reach_leaves_the_winner_shadowing_until_the_next_run(
+    tmp_path: Path, database_url: str, store: ObjectStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with harness(tmp_path, database_url, store) as h:
+        await register(h, tmp_path, champion=0.3, challenger=2.0)
+        run_id = await shadowed_backfill(h, flipped=True)
+        app = h.transport.app
+        h.transport.app = None  # calls fail as an unreachable server's would
+
+        with caplog.at_level(logging.WARNING, logger="marketsense.monitoring.challenges"):
+            await h.loop.run_finished(run_id)
+        [waiting] = await list_challenges(h.runtime)
+        h.transport.app = app
+        await h.loop.run_finished(run_id)  # the next run's end (here: the same, delivered again)
+
+        assert waiting.state == "SHADOWING"
+        assert "cannot reach the registry" in caplog.text
+        assert "tried again after the next run" in caplog.text
+        [promoted] = await list_challenges(h.runtime)
+        assert promoted.state == "PROMOTED"
+        production = await h.calls.alias(MODEL, "production")
+        assert production is not None
+        assert production["version"] == 2
+        assert [a.key for a in h.alerts.alerts] == [f"challenge:{MODEL}:2:PROMOTED"]

@@ -45,6 +45,20 @@ async def alias_versions(runtime: Runtime, model: str) -> dict[str, str]:
         return {alias: str(version) for alias, version in rows}
 
 
+async def challengers(runtime: Runtime, model: str) -> set[str]:
+    """Versions shadow-scored but never promoted: the challenger alias's, and those of
+    challenges not PROMOTED (a rejected one may still have predicted in the run)."""
+    async with runtime.database.session() as session:
+        rows = await session.scalars(
+            select(Challenge.challenger_version).where(
+                Challenge.model_name == model, Challenge.state != ChallengeState.PROMOTED.value
+            )
+        )
+        found = set(rows)
+    aliased = (await alias_versions(runtime, model)).get(CHALLENGER)
+    return found | ({aliased} if aliased is not None else set())
+
+
 async def open_challenge(
     runtime: Runtime, *, model: str, champion: str, challenger: str, margin: float
 ) -> Challenge:

@@ -20,7 +20,7 @@ from marketsense.common.db.outbox import add_event
 from marketsense.common.events import Envelope, RetrainRequested
 from marketsense.common.runtime import Runtime
 from marketsense.monitoring.alerts import decay_alert, drift_alert
-from marketsense.monitoring.challenge_store import CHALLENGER, alias_versions
+from marketsense.monitoring.challenge_store import challengers
 from marketsense.monitoring.challenges import Challenges
 from marketsense.monitoring.config import MonitoringSettings
 from marketsense.monitoring.decay import DecayPolicy, judge_from
@@ -76,10 +76,9 @@ class MonitoringLoop:
             await step(f"performance of {version}", work)
         if self.challenges is not None:
             await step("challenge", self.challenges.after_run)
-        # A shadow-scored challenger is judged by its challenge, not by the decay policy.
-        shadow = (await alias_versions(runtime, model)).get(CHALLENGER)
+        shadowed = await self._challengers()
         for version in await self._predicting(run_id):
-            if version != shadow:
+            if version not in shadowed:
                 await step(f"decay of {version}", partial(self.judge_version, run_id, version))
         await step("drift", partial(self.measure_drift, run_id))
         if failed:
@@ -149,6 +148,15 @@ class MonitoringLoop:
         log.warning("decay of %s %s on %s: %s", self.model, version, finding.day, finding.reason)
         await self.alerter.notify(decay_alert(model=self.model, version=version, finding=finding))
         return finding
+
+    async def _challengers(self) -> set[str]:
+        """Versions shadow-scored and never promoted: their challenges judge them, not the
+        decay policy. None when they cannot be read (every version is judged then)."""
+        try:
+            return await challengers(self.runtime, self.model)
+        except Exception:  # the decay step reads the database too and reports the fault
+            log.warning("cannot read the challengers of %s", self.model, exc_info=True)
+            return set()
 
     async def _first_outcome_day(self, run_id: str, version: str) -> dt.date | None:
         """The earliest outcome day of the version's outcomes the run resolved."""

@@ -21,6 +21,7 @@ from marketsense.modelkit.torch_predictor import (
     PARITY_TOLERANCE,
     TorchSettings,
     build_network,
+    daily_rank_correlation,
     deterministic_torch,
     fit,
     imputation,
@@ -174,3 +175,29 @@ def test_a_signal_planted_in_the_mean_sentiment_is_learnt() -> None:
     # shuffled (no signal at all) are not.
     assert learnt > 0.65
     assert chance < 0.6
+
+
+def test_the_daily_rank_correlation_judges_each_days_order_whatever_its_level() -> None:
+    days = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 2])
+    labels = np.array([0, 0, 1, 1, 1, 0, 1, 0, 1, 1])
+    right = np.array([0.1, 0.2, 0.3, 0.4, 0.9, 0.1, 0.8, 0.2, 0.5, 0.6])
+    # The same order within each day, each day moved by its own constant.
+    shifted = right + np.repeat([5.0, -3.0, 1.0], [4, 4, 2])
+
+    perfect = daily_rank_correlation(right, labels, days)
+
+    # Days 0 and 1 are ordered perfectly; day 2's labels do not vary and count as 0.
+    assert perfect == pytest.approx((2 * 0.8944272 + 0) / 3)
+    assert daily_rank_correlation(shifted, labels, days) == pytest.approx(perfect)
+    assert daily_rank_correlation(-right, labels, days) == pytest.approx(-perfect)
+
+
+def test_the_served_probabilities_keep_the_training_base_rate(
+    table: pd.DataFrame, bundle: Path
+) -> None:
+    split = split_holdout(table)
+
+    probs = OnnxPredictor(bundle).predict_up(split.x_train())
+
+    # The days' offsets are learnt apart from the network; their mean joins its bias.
+    assert probs.mean() == pytest.approx(split.train["label"].mean(), abs=0.03)

@@ -4,8 +4,10 @@ The imputation and standardisation the logistic model does in scikit-learn are c
 of the network, so the exported graph takes the raw feature row (NaN where a feature is missing)
 and fills and scales it as training did. A linear path carries what the logistic model learns; one
 small hidden layer, with weight decay, may add what is not linear (how much a day's mean score
-means given how many texts and how strong). Training stops when the log loss on the latest
-training dates (a validation slice, in time order) stops falling.
+means given how many texts and how strong). Each training day has its own offset of the logit,
+so that the weights learn which symbols beat the others on a day rather than the day's common
+move; training stops when that ordering, judged on the latest training dates (a validation
+slice, in time order), stops improving.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ class TorchSettings:
 
     hidden: int = 16
     """Units of the hidden layer."""
-    weight_decay: float = 1e-3
+    weight_decay: float = 0.1
     """AdamW weight decay on every weight (not on biases or the constant buffers)."""
     learning_rate: float = 3e-3
     """AdamW learning rate."""
@@ -138,47 +140,84 @@ def deterministic_torch(seed: int) -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
+def daily_rank_correlation(scores: np.ndarray, labels: np.ndarray, days: np.ndarray) -> float:
+    """Mean over days of the correlation between the day's score ranks and its labels: how well
+    the scores order each day's symbols, whatever the day's common move (0 for a day where the
+    scores or the labels do not vary)."""
+    frame = pd.DataFrame({"day": days, "rank": scores, "label": labels.astype(np.float64)})
+    frame["rank"] = frame.groupby("day")["rank"].rank()
+    centred = frame[["rank", "label"]] - frame.groupby("day")[["rank", "label"]].transform("mean")
+    sums = (
+        pd.DataFrame(
+            {
+                "cross": centred["rank"] * centred["label"],
+                "rank_sq": centred["rank"] ** 2,
+                "label_sq": centred["label"] ** 2,
+                "day": days,
+            }
+        )
+        .groupby("day")[["cross", "rank_sq", "label_sq"]]
+        .sum()
+    )
+    spread = np.sqrt(sums["rank_sq"].to_numpy() * sums["label_sq"].to_numpy())
+    per_day = np.divide(
+        sums["cross"].to_numpy(), spread, out=np.zeros(len(spread)), where=spread > 0
+    )
+    return float(per_day.mean())
+
+
 def fit(
     network: FeatureNet, split: HoldoutSplit, settings: TorchSettings, seed: int
 ) -> tuple[int, float]:
     """Train on the earlier training dates, stop on the later ones; the best epoch and its
-    validation loss. The network keeps the best epoch's weights."""
+    validation daily rank correlation. The network keeps the best epoch's weights.
+
+    Each training day has its own learnt offset of the logit, so the day's common move (the
+    market's, which no row can foresee) does not pull the network's weights; the network
+    learns which symbols do better than others on the same day. Validation judges that
+    ordering, and the mean offset joins the network's bias at the end so that the served
+    probabilities keep the training base rate.
+    """
     dates = np.sort(split.train["date"].unique())
     stop_from = dates[int(len(dates) * (1 - settings.validation_share))]
-    early = torch.from_numpy((split.train["date"] < stop_from).to_numpy(copy=True))
+    early = (split.train["date"] < stop_from).to_numpy(copy=True)
+    codes, _ = pd.factorize(split.train["date"])
     x = torch.tensor(split.x_train())
     y = torch.from_numpy(split.train["label"].to_numpy(np.float32, copy=True))
-    x_fit, y_fit, x_val, y_val = x[early], y[early], x[~early], y[~early]
+    x_fit, y_fit, day_fit = x[early], y[early], torch.from_numpy(codes[early].astype(np.int64))
+    x_val, y_val, day_val = x[~early], y[~early].numpy(), codes[~early]
+    offsets = nn.Parameter(torch.zeros(int(codes.max()) + 1))
     decayed = [p for n, p in network.named_parameters() if n.endswith("weight")]
     biases = [p for n, p in network.named_parameters() if n.endswith("bias")]
     groups: list[dict[str, Any]] = [
         {"params": decayed, "weight_decay": settings.weight_decay},
-        {"params": biases},
+        {"params": [*biases, offsets]},
     ]
-    optimiser = torch.optim.AdamW(
-        groups,
-        lr=settings.learning_rate,
-        weight_decay=0.0,
-    )
+    optimiser = torch.optim.AdamW(groups, lr=settings.learning_rate, weight_decay=0.0)
     loss = nn.BCEWithLogitsLoss()
     order = torch.Generator().manual_seed(seed)
-    best = (0, float("inf"), {k: v.clone() for k, v in network.state_dict().items()})
+    best = (0, -np.inf, {k: v.clone() for k, v in network.state_dict().items()}, 0.0)
     for epoch in range(1, settings.max_epochs + 1):
         network.train()
         for batch in torch.split(torch.randperm(len(x_fit), generator=order), settings.batch_size):
             optimiser.zero_grad()
-            loss(network.logit(x_fit[batch]), y_fit[batch]).backward()
+            logits = network.logit(x_fit[batch]) + offsets[day_fit[batch]]
+            loss(logits, y_fit[batch]).backward()
             optimiser.step()
         network.eval()
         with torch.no_grad():
-            validation = float(loss(network.logit(x_val), y_val))
-        if validation < best[1]:
-            best = (epoch, validation, {k: v.clone() for k, v in network.state_dict().items()})
+            validation = daily_rank_correlation(network.logit(x_val).numpy(), y_val, day_val)
+            mean_offset = float(offsets[day_fit].mean())
+        if validation > best[1]:
+            state = {k: v.clone() for k, v in network.state_dict().items()}
+            best = (epoch, validation, state, mean_offset)
         elif epoch - best[0] >= settings.patience:
             break
     network.load_state_dict(best[2])
+    with torch.no_grad():
+        network.linear.bias.add_(best[3])
     network.eval()
-    return best[0], best[1]
+    return best[0], float(best[1])
 
 
 def export_onnx(network: FeatureNet) -> bytes:
@@ -256,7 +295,7 @@ def train_torch_predictor(
                 "seed": str(seed),
                 "hidden_units": str(settings.hidden),
                 "best_epoch": str(epoch),
-                "validation_log_loss": f"{validation:.6f}",
+                "validation_daily_rank_correlation": f"{validation:.6f}",
                 **(training or {}),
             },
         ),

@@ -5,14 +5,15 @@ symbols, 500 days to the day before the held-out year, texts scored by the defau
 model as `marketsense.cli.training.build_baseline` scores them. Each exported graph then scores
 the held-out year (252 sessions) of 50 other symbols, served as prediction serves it
 (onnxruntime), and so does the perfect-knowledge score (each day's true text tone,
-`SimulatedMarket.daily_tone`, which leads the next day's return). The book of monitoring's daily
+`SimulatedMarket.daily_tone`, which leads the next day's return) and, untrained, the day's
+mean sentiment score as the sentiment model read the texts. The book of monitoring's daily
 figures (top and bottom fifth, 5 basis points per unit of turnover) gives each an annualised
 Sharpe ratio, and each is reported against the perfect score's.
 
 The default sentiment model and the scored tables are kept in `.bench-cache/` (git-ignored), so
 a second run trains and scores only.
 
-    PYTHONPATH=. uv run python bench/predictor_models.py [--seeds 0 1 2]
+    uv run python bench/predictor_models.py [--seeds 0 1 2]
 """
 
 from __future__ import annotations
@@ -173,6 +174,11 @@ def main() -> None:
     )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     print(f"| perfect knowledge | | | | | {perfect:.1f} | 1.00 |")
+    # No training at all: the day's mean sentiment score (0 without texts) as the ranking.
+    mean_score = test["sentiment_mean"].fillna(0.0).to_numpy()
+    alone = book_sharpe(test, 1 / (1 + np.exp(-4 * mean_score)))
+    assert alone is not None
+    print(f"| mean sentiment score alone | | | | | {alone:.1f} | {alone / perfect:.2f} |")
     runs = [("logistic", 0)] + [("torch-mlp", seed) for seed in args.seeds]
     with tempfile.TemporaryDirectory() as scratch:
         for name, seed in runs:

@@ -31,8 +31,8 @@ def test_the_cutoff_holds_out_the_latest_fifth_of_the_dates() -> None:
             f"the training table has 290 rows; a predictor needs at least {MIN_TRAINING_ROWS}",
         ),
         (
-            planted_table(days=20, symbols=20),
-            "the training table spans 20 dates, 4 of them held out; the holdout needs at least 5",
+            planted_table(days=4, symbols=80),
+            "the training table spans 4 dates, 1 of them held out; the holdout needs at least 2",
         ),
         (
             planted_table(days=60, symbols=20).assign(label=1),

@@ -8,8 +8,10 @@ import pandas as pd
 MIN_TRAINING_ROWS = 300
 """Fewest rows a trainer accepts: below this the held-out metrics are noise."""
 
-MIN_HOLDOUT_DATES = 5
-"""Fewest distinct dates the held-out share must span."""
+MIN_HOLDOUT_DATES = 2
+"""Fewest distinct dates the held-out share must span. Low on purpose: a challenger retrained
+after a regime change has only the days since it (ten, say), and its held-out figures are
+claims the registry measures again on its own evaluation set anyway."""
 
 
 class InsufficientTrainingData(ValueError):

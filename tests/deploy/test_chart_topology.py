@@ -172,12 +172,16 @@ def test_network_policies_deny_by_default_and_let_each_pod_reach_what_it_needs(
             3
             if service == "orchestrator"
             else 2
-            if service in ("prediction", "registry", "retraining")
+            if service in ("prediction", "registry", "retraining", "monitoring")
             else 1
         )
-    # The retraining worker pushes challengers through the registry's API, and only it does.
+    # The retraining worker pushes challengers and monitoring promotes or retires them through
+    # the registry's API; no other service changes the registry.
     registry_port = DEFAULT_PORTS["registry"]
-    assert {s for s in SERVICES if registry_port in ports(policy_of(s))} == {"retraining"}
+    assert {s for s in SERVICES if registry_port in ports(policy_of(s))} == {
+        "retraining",
+        "monitoring",
+    }
     assert ports(policy_of("migrations")) == {53, 5432}
     daily = policy_of("daily-run")
     assert ports(daily) == {53, DEFAULT_PORTS["orchestrator"]}

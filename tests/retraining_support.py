@@ -5,12 +5,16 @@ installed, a stand-in logistic trainer under its names."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import importlib.util
 import sys
+import threading
+import time
 import types
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -134,15 +138,33 @@ def stand_in_logistic(
     return write_predictor(directory, onnx_bytes=graph.SerializeToString(), manifest=manifest)
 
 
-def install_stand_in_trainers() -> None:
+def install_stand_in_trainers(*, seconds: float = 0.0) -> None:
     """Put the stand-in under modelkit's trainer names in this process, unless modelkit has
-    its own table of trainers."""
+    its own table of trainers; it takes at least `seconds`, as a real trainer takes a while."""
     name = "marketsense.modelkit.trainers"
     if name in sys.modules or importlib.util.find_spec(name) is not None:
         return
     trainers = types.ModuleType(name)
-    trainers.TRAINERS = {"logistic": stand_in_logistic, "torch-mlp": stand_in_logistic}  # type: ignore[attr-defined]
+
+    def slow(table: pd.DataFrame, directory: Path, **options: Any) -> PredictorManifest:
+        finished = time.monotonic() + seconds
+        manifest = stand_in_logistic(table, directory, **options)
+        while time.monotonic() < finished:  # a worker thread, never the event loop
+            threading.Event().wait(0.05)
+        return manifest
+
+    trainer = functools.update_wrapper(slow, stand_in_logistic) if seconds else stand_in_logistic
+    trainers.TRAINERS = {"logistic": trainer, "torch-mlp": trainer}  # type: ignore[attr-defined]
     errors = types.ModuleType("marketsense.modelkit.training_errors")
     errors.InsufficientTrainingData = StandInInsufficientData  # type: ignore[attr-defined]
     sys.modules[trainers.__name__] = trainers
     sys.modules[errors.__name__] = errors
+
+
+def serve_with_stand_in(seconds: float) -> None:
+    """Serve the retraining worker in this process with the stand-in trainer (for processes
+    started by the end-to-end tests)."""
+    from marketsense.common.serve import serve
+
+    install_stand_in_trainers(seconds=seconds)
+    serve("retraining")

@@ -63,6 +63,8 @@ class Registry:
     """Keys by holder: reader, publisher, approver, and a revoked approver key."""
     promoted: list[ModelPromoted]
     """ModelPromoted events as a consumer on the runtime's bus received them."""
+    app: Any = None
+    """The registry's ASGI app, for clients that bring their own transport."""
 
     def key(self, holder: str) -> dict[str, str]:
         """Headers sending the key of `holder`."""
@@ -167,7 +169,7 @@ async def running_registry(
             transport=httpx.ASGITransport(app=app), base_url="http://registry"
         ) as api,
     ):
-        yield Registry(api=api, runtime=runtime, keys=keys, promoted=promoted)
+        yield Registry(api=api, runtime=runtime, keys=keys, promoted=promoted, app=app)
 
 
 async def with_versions(registry: Registry, tmp_path: Path, name: str, *aucs: float) -> None:

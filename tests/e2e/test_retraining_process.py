@@ -11,6 +11,7 @@ import os
 import random
 import signal
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -24,7 +25,7 @@ from marketsense.ingestion.sources.simulated import SimulatedMarket
 from tests.backends import as_environment, real_servers
 from tests.behaviour.monitoring.market_runs import sessions
 from tests.conftest import eventually
-from tests.e2e.processes import running_services
+from tests.e2e.processes import Services, running_services
 from tests.model_registry_rows import new_api_key
 from tests.retraining_support import stored_run
 
@@ -63,6 +64,41 @@ async def _publish(settings: dict[str, str], home: Path, envelope: Envelope) -> 
         await runtime.stop()
 
 
+async def _kill_mid_retrain(
+    client: httpx.AsyncClient, worker: Services, settings: dict[str, str], home: Path, after: float
+) -> dict[str, Any]:
+    """Publish a request, SIGKILL the worker `after` seconds into its training; the request as
+    the API showed it just before the kill."""
+    url = worker.url("retraining")
+    request = RetrainRequested(
+        model_name=MODEL, reason="e2e decay", window_start=DAYS[0], window_end=DAYS[-2]
+    )
+    await _publish(settings, home, Envelope.wrap(request))
+
+    async def training() -> bool:
+        items = (await client.get(f"{url}/v1/retrains")).json()["items"]
+        return bool(items) and items[0]["state"] in {"TRAINING", "PUSHING", "DONE"}
+
+    await eventually(training, interval=0.02)
+    await asyncio.sleep(after)
+    [retrain] = (await client.get(f"{url}/v1/retrains")).json()["items"]
+    worker.processes["retraining"].send_signal(signal.SIGKILL)
+    worker.processes["retraining"].wait()
+    return dict(retrain)
+
+
+async def _outcome(client: httpx.AsyncClient, worker: Services, retrain_id: str) -> dict[str, Any]:
+    """The request once it is DONE or FAILED."""
+    url = f"{worker.url('retraining')}/v1/retrains/{retrain_id}"
+
+    async def finished() -> bool:
+        return (await client.get(url)).json()["state"] in {"DONE", "FAILED"}
+
+    await eventually(finished, timeout=60, interval=0.2)
+    found: dict[str, Any] = (await client.get(url)).json()
+    return found
+
+
 async def test_a_worker_killed_mid_retrain_is_replaced_and_the_request_registers_one_version(
     fresh_pg_database_url: str, prefix: str, tmp_path: Path
 ) -> None:
@@ -77,9 +113,9 @@ async def test_a_worker_killed_mid_retrain_is_replaced_and_the_request_registers
     approver = await new_api_key(database, role=Role.APPROVER)
     await database.dispose()
     base = settings | {"home": str(tmp_path / "home"), "log_level": "INFO"}
-    first_logs, second_logs = tmp_path / "first", tmp_path / "second"
-    first_logs.mkdir()
-    second_logs.mkdir()
+    logs = {run: tmp_path / run for run in ("first", "second")}
+    for folder in logs.values():
+        folder.mkdir()
 
     with running_services(("registry",), as_environment(base), tmp_path) as registry:
         worker_env = as_environment(
@@ -93,64 +129,40 @@ async def test_a_worker_killed_mid_retrain_is_replaced_and_the_request_registers
                 "retraining_backoff_seconds": "0.5",
             }
         )
+        commands = {"retraining": RETRAINING}
+        models = f"{registry.url('registry')}/v1/models"
         async with httpx.AsyncClient(headers={KEY_HEADER: approver}, timeout=30) as client:
             with running_services(
-                ("retraining",), worker_env, first_logs, commands={"retraining": RETRAINING}
+                ("retraining",), worker_env, logs["first"], commands=commands
             ) as worker:
                 # The processes start while the backfill is stored.
                 backfill = await _store_backfill(settings, tmp_path / "seed")
                 await registry.wait_ready(client)
                 await worker.wait_ready(client)
                 created = await client.post(
-                    f"{registry.url('registry')}/v1/models",
-                    json={"name": MODEL, "kind": "predictor", "description": "e2e"},
+                    models, json={"name": MODEL, "kind": "predictor", "description": "e2e"}
                 )
                 assert created.status_code == 201, created.text
-                url = worker.url("retraining")
-                request = RetrainRequested(
-                    model_name=MODEL,
-                    reason="e2e decay",
-                    window_start=DAYS[0],
-                    window_end=DAYS[-2],
+                retrain = await _kill_mid_retrain(
+                    client, worker, settings, tmp_path / "bus", kill_after
                 )
-                await _publish(settings, tmp_path / "bus", Envelope.wrap(request))
-
-                async def training() -> bool:
-                    items = (await client.get(f"{url}/v1/retrains")).json()["items"]
-                    return bool(items) and items[0]["state"] in {"TRAINING", "PUSHING", "DONE"}
-
-                await eventually(training, interval=0.02)
-                await asyncio.sleep(kill_after)
-                [retrain] = (await client.get(f"{url}/v1/retrains")).json()["items"]
-                worker.processes["retraining"].send_signal(signal.SIGKILL)
-                worker.processes["retraining"].wait()
             print(f"SIGKILLed {kill_after:.2f} s into training, the request {retrain['state']}")
-
             with running_services(
-                ("retraining",), worker_env, second_logs, commands={"retraining": RETRAINING}
+                ("retraining",), worker_env, logs["second"], commands=commands
             ) as restarted:
                 await restarted.wait_ready(client)
-                url = restarted.url("retraining")
-
-                async def finished() -> bool:
-                    found = (await client.get(f"{url}/v1/retrains/{retrain['id']}")).json()
-                    return found["state"] in {"DONE", "FAILED"}
-
-                await eventually(finished, timeout=60, interval=0.2)
-                done = (await client.get(f"{url}/v1/retrains/{retrain['id']}")).json()
-
-            registry_url = registry.url("registry")
-            versions = (await client.get(f"{registry_url}/v1/models/{MODEL}/versions")).json()
-            challenger = await client.get(f"{registry_url}/v1/models/{MODEL}/aliases/challenger")
+                done = await _outcome(client, restarted, retrain["id"])
+            versions = (await client.get(f"{models}/{MODEL}/versions")).json()["items"]
+            challenger = (await client.get(f"{models}/{MODEL}/aliases/challenger")).json()
 
     assert done["state"] == "DONE", done["error"]
     ours = [
         v["version"]
-        for v in versions["items"]
+        for v in versions
         if v["manifest"]["training"].get("retrain_id") == retrain["id"]
     ]
     assert ours == [done["version"]]
-    assert challenger.json()["version"] == done["version"]
+    assert challenger["version"] == done["version"]
     assert done["runs"] == [backfill]
     assert (done["rows"], done["days"]) == (len(SYMBOLS) * (len(DAYS) - 1), len(DAYS) - 1)
     if retrain["state"] != "DONE":

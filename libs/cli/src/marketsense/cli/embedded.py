@@ -57,7 +57,7 @@ def build_pipeline_app(settings: PipelineSettings | None = None) -> FastAPI:
         processing(runtime, settings),
         prediction(runtime, settings),
         registry(runtime, settings),
-        monitoring(runtime, settings),
+        monitoring(runtime, settings, registry_transport=transport),
         retraining(runtime, settings, registry_transport=transport),
     ]
     app = create_app(runtime, components, title="marketsense pipeline")

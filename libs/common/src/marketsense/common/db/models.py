@@ -23,6 +23,7 @@ from marketsense.common.db.base import Base as Base
 from marketsense.common.db.base import BigId as BigId
 from marketsense.common.db.base import UtcDateTime as UtcDateTime
 from marketsense.common.db.base import server_now as _now
+from marketsense.common.db.monitoring_tables import Challenge as Challenge
 from marketsense.common.db.monitoring_tables import DecayAlert as DecayAlert
 from marketsense.common.db.monitoring_tables import DriftMeasurement as DriftMeasurement
 from marketsense.common.db.monitoring_tables import Outcome as Outcome

@@ -76,21 +76,15 @@ class Services:
 
 @contextlib.contextmanager
 def running_services(
-    names: tuple[str, ...],
-    env: Mapping[str, str],
-    logs_dir: Path,
-    *,
-    commands: Mapping[str, list[str]] | None = None,
+    names: tuple[str, ...], env: Mapping[str, str], logs_dir: Path
 ) -> Iterator[Services]:
-    """Run `python -m marketsense.<name>` for each name (or the arguments `commands` gives it
-    after `python`); SIGTERM (then kill) them on exit."""
-    commands = commands or {}
+    """Run `python -m marketsense.<name>` for each name; SIGTERM (then kill) them on exit."""
     ports = {name: free_port() for name in names}
     logs = {name: logs_dir / f"{name}.log" for name in names}
     handles = {name: logs[name].open("wb") for name in names}
     processes = {
         name: subprocess.Popen(
-            [sys.executable, *commands.get(name, ["-m", f"marketsense.{name}"])],
+            [sys.executable, "-m", f"marketsense.{name}"],
             env={**os.environ, **env, "MARKETSENSE_PORT": str(ports[name])},
             stdout=handles[name],
             stderr=subprocess.STDOUT,

@@ -1,7 +1,8 @@
 """The retraining worker as its own process on Kafka, PostgreSQL and S3, SIGKILLed while it
-trains or pushes, at a moment drawn from a printed seed (`MARKETSENSE_E2E_SEED` repeats it):
-restarted, it takes the request again once the lease runs out, and the request ends DONE with
-exactly one registry version for it, aliased `challenger`."""
+trains or pushes, at a moment drawn from a printed seed (`MARKETSENSE_E2E_SEED` repeats it): the
+step it is killed in and a delay into it. Restarted, it takes the request again once the lease
+runs out, and the request ends DONE with exactly one registry version for it, aliased
+`challenger`."""
 
 from __future__ import annotations
 
@@ -34,13 +35,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 DAYS = sessions(dt.date(2026, 6, 1), dt.date(2026, 6, 24))
 SYMBOLS = [f"K{i:02d}" for i in range(20)]
 MODEL = "baseline-predictor"
-TRAINING_SECONDS = 2.0
-"""How long the stand-in trainer takes; modelkit's own trainers take their time."""
 LEASE_SECONDS = 3
-RETRAINING = [
-    "-c",
-    f"from tests.retraining_support import serve_with_stand_in as s; s({TRAINING_SECONDS})",
-]
 
 
 async def _store_backfill(settings: dict[str, str], home: Path) -> str:
@@ -65,22 +60,29 @@ async def _publish(settings: dict[str, str], home: Path, envelope: Envelope) -> 
 
 
 async def _kill_mid_retrain(
-    client: httpx.AsyncClient, worker: Services, settings: dict[str, str], home: Path, after: float
+    client: httpx.AsyncClient,
+    worker: Services,
+    settings: dict[str, str],
+    home: Path,
+    moment: tuple[str, float],
 ) -> dict[str, Any]:
-    """Publish a request, SIGKILL the worker `after` seconds into its training; the request as
-    the API showed it just before the kill."""
+    """Publish a request, SIGKILL the worker `moment[1]` seconds after the request reaches the
+    state `moment[0]` (or a later one); the request as the API showed it just before the kill."""
     url = worker.url("retraining")
     request = RetrainRequested(
         model_name=MODEL, reason="e2e decay", window_start=DAYS[0], window_end=DAYS[-2]
     )
     await _publish(settings, home, Envelope.wrap(request))
 
-    async def training() -> bool:
-        items = (await client.get(f"{url}/v1/retrains")).json()["items"]
-        return bool(items) and items[0]["state"] in {"TRAINING", "PUSHING", "DONE"}
+    steps = ["TRAINING", "PUSHING", "DONE"]
+    state, delay = moment
 
-    await eventually(training, interval=0.02)
-    await asyncio.sleep(after)
+    async def reached() -> bool:
+        items = (await client.get(f"{url}/v1/retrains")).json()["items"]
+        return bool(items) and items[0]["state"] in steps[steps.index(state) :]
+
+    await eventually(reached, interval=0.01)
+    await asyncio.sleep(delay)
     [retrain] = (await client.get(f"{url}/v1/retrains")).json()["items"]
     worker.processes["retraining"].send_signal(signal.SIGKILL)
     worker.processes["retraining"].wait()
@@ -104,8 +106,8 @@ async def test_a_worker_killed_mid_retrain_is_replaced_and_the_request_registers
 ) -> None:
     seed = int(os.environ.get("MARKETSENSE_E2E_SEED", random.randrange(1_000_000)))
     print(f"MARKETSENSE_E2E_SEED={seed}")
-    # From the moment training starts: within the trainer's time, or into the push after it.
-    kill_after = random.Random(seed).uniform(0.0, TRAINING_SECONDS + 1.0)
+    draw = random.Random(seed)
+    moment = (draw.choice(["TRAINING", "PUSHING"]), draw.uniform(0.0, 0.2))
     settings = real_servers(
         database_url=fresh_pg_database_url, prefix=prefix, bucket="marketsense-e2e"
     )
@@ -129,12 +131,9 @@ async def test_a_worker_killed_mid_retrain_is_replaced_and_the_request_registers
                 "retraining_backoff_seconds": "0.5",
             }
         )
-        commands = {"retraining": RETRAINING}
         models = f"{registry.url('registry')}/v1/models"
         async with httpx.AsyncClient(headers={KEY_HEADER: approver}, timeout=30) as client:
-            with running_services(
-                ("retraining",), worker_env, logs["first"], commands=commands
-            ) as worker:
+            with running_services(("retraining",), worker_env, logs["first"]) as worker:
                 # The processes start while the backfill is stored.
                 backfill = await _store_backfill(settings, tmp_path / "seed")
                 await registry.wait_ready(client)
@@ -144,12 +143,12 @@ async def test_a_worker_killed_mid_retrain_is_replaced_and_the_request_registers
                 )
                 assert created.status_code == 201, created.text
                 retrain = await _kill_mid_retrain(
-                    client, worker, settings, tmp_path / "bus", kill_after
+                    client, worker, settings, tmp_path / "bus", moment
                 )
-            print(f"SIGKILLed {kill_after:.2f} s into training, the request {retrain['state']}")
-            with running_services(
-                ("retraining",), worker_env, logs["second"], commands=commands
-            ) as restarted:
+            print(
+                f"SIGKILLed {moment[1]:.2f} s into {moment[0]}: the request was {retrain['state']}"
+            )
+            with running_services(("retraining",), worker_env, logs["second"]) as restarted:
                 await restarted.wait_ready(client)
                 done = await _outcome(client, restarted, retrain["id"])
             versions = (await client.get(f"{models}/{MODEL}/versions")).json()["items"]

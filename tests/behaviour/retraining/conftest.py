@@ -23,7 +23,6 @@ from marketsense.retraining.app import create_component as retraining
 from marketsense.retraining.config import RetrainingSettings
 from tests.backends import object_store_fields
 from tests.behaviour.monitoring.market_runs import AlertRecorder
-from tests.retraining_support import install_stand_in_trainers
 
 
 class WorkerSettings(RegistrySettings, RetrainingSettings):
@@ -44,7 +43,6 @@ def settings(
     tmp_path: Path, database_url: str, database: Database, store: ObjectStore
 ) -> WorkerSettings:
     """Settings on the test's database and store: the logistic trainer, 16 days to train."""
-    install_stand_in_trainers()
     return WorkerSettings.model_validate(
         {
             "home": tmp_path,

@@ -1,51 +1,34 @@
-"""The trainer a setting names, from modelkit's table of trainers, and the error a trainer
-raises for data it cannot learn from."""
+"""The trainer a setting names, from modelkit's table of trainers, and how it is called."""
 
 from __future__ import annotations
 
-import importlib
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pandas as pd
 
 from marketsense.models.predictor import PredictorManifest
 
-Trainer = Callable[..., PredictorManifest]
-"""`trainer(table, directory, *, name, source, training[, seed]) -> PredictorManifest`."""
 
-TRAINERS_MODULE = "marketsense.modelkit.trainers"
-ERRORS_MODULE = "marketsense.modelkit.training_errors"
+def trainer_table() -> Mapping[str, Any]:
+    """modelkit's trainers by name, imported when first needed: torch is slow to import, and
+    only a worker that trains needs it."""
+    from marketsense.modelkit.trainers import TRAINERS
 
-
-class TrainerUnavailable(RuntimeError):
-    """The configured trainer is not in this installation."""
-
-
-def trainer_table() -> Mapping[str, Trainer]:
-    """modelkit's trainers by name (loaded when first needed: torch is slow to import)."""
-    try:
-        module = importlib.import_module(TRAINERS_MODULE)
-    except ImportError as exc:
-        raise TrainerUnavailable(
-            f"{TRAINERS_MODULE} cannot be imported ({exc}): install marketsense-modelkit"
-        ) from exc
-    return cast(Mapping[str, Trainer], module.TRAINERS)
+    return TRAINERS
 
 
 def insufficient_data_errors() -> tuple[type[Exception], ...]:
     """The error trainers raise for a table too small or one-class (no retry gives more data)."""
-    try:
-        module = importlib.import_module(ERRORS_MODULE)
-    except ImportError:
-        return ()
-    return (cast(type[Exception], module.InsufficientTrainingData),)
+    from marketsense.modelkit.training_errors import InsufficientTrainingData
+
+    return (InsufficientTrainingData,)
 
 
 def train(
-    trainer: Trainer,
+    trainer: Any,
     table: pd.DataFrame,
     directory: Path,
     *,
@@ -53,8 +36,9 @@ def train(
     seed: int,
     training: Mapping[str, str],
 ) -> PredictorManifest:
-    """Train with `trainer`, passing the seed to trainers that take one."""
+    """Train with `trainer`, passing the seed to trainers that take one (torch-mlp)."""
     options: dict[str, Any] = {"name": name, "source": "stored runs", "training": dict(training)}
     if "seed" in inspect.signature(trainer).parameters:
         options["seed"] = seed
-    return trainer(table, directory, **options)
+    manifest: PredictorManifest = trainer(table, directory, **options)
+    return manifest

@@ -24,6 +24,7 @@ from marketsense.orchestrator.config import OrchestratorSettings
 from marketsense.prediction.config import PredictionSettings
 from marketsense.processing.config import ProcessingSettings
 from marketsense.registry.config import RegistrySettings
+from marketsense.retraining.config import RetrainingSettings
 
 SCHEMA = Path(__file__).resolve().parents[1] / "deploy/helm/marketsense/values.schema.json"
 
@@ -34,8 +35,9 @@ SERVICE_SETTINGS: dict[str, type[BaseSettings]] = {
     "prediction": PredictionSettings,
     "monitoring": MonitoringSettings,
     "registry": RegistrySettings,
+    "retraining": RetrainingSettings,
 }
-EGRESS = ["alertSinks", "internet"]
+EGRESS = ["alertSinks", "internet", "registry"]
 UNIVERSE_PATTERN = "^[A-Za-z0-9.\\-]+(,[A-Za-z0-9.\\-]+)*$"
 """Comma-separated symbols without blanks, as the daily run sends them."""
 

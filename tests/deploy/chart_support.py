@@ -192,6 +192,11 @@ EVERYTHING = [
     "services.monitoring.secrets.alert_slack_webhook_url.name=alerts",
     "services.monitoring.secrets.alert_webhook_url.name=alerts",
     "services.monitoring.secrets.alert_smtp_password.name=alerts",
+    "services.monitoring.secrets.registry_api_key.name=registry-approver",
+    "services.retraining.secrets.registry_api_key.name=registry",
+    "services.retraining.secrets.alert_slack_webhook_url.name=alerts",
+    "services.retraining.secrets.alert_webhook_url.name=alerts",
+    "services.retraining.secrets.alert_smtp_password.name=alerts",
 ]
 PLACEHOLDER_SECRETS = {
     "MARKETSENSE_DATABASE_URL": "postgresql://app:pw@db-rw:5432/app",

@@ -58,6 +58,7 @@ def test_keda_scales_each_consumer_on_the_topics_and_group_it_really_consumes(
         "processing",
         "prediction",
         "monitoring",
+        "retraining",
     }
 
 
@@ -168,8 +169,19 @@ def test_network_policies_deny_by_default_and_let_each_pod_reach_what_it_needs(
         assert {53, 9092, 5432, 443} <= ports(policy), service
         callers = policy["spec"]["ingress"]
         assert len(callers) == (
-            3 if service == "orchestrator" else 2 if service in ("prediction", "registry") else 1
+            3
+            if service == "orchestrator"
+            else 2
+            if service in ("prediction", "registry", "retraining", "monitoring")
+            else 1
         )
+    # The retraining worker pushes challengers and monitoring promotes or retires them through
+    # the registry's API; no other service changes the registry.
+    registry_port = DEFAULT_PORTS["registry"]
+    assert {s for s in SERVICES if registry_port in ports(policy_of(s))} == {
+        "retraining",
+        "monitoring",
+    }
     assert ports(policy_of("migrations")) == {53, 5432}
     daily = policy_of("daily-run")
     assert ports(daily) == {53, DEFAULT_PORTS["orchestrator"]}

@@ -28,6 +28,9 @@ pytestmark = pytest.mark.timeout(600)
 
 ENTRYPOINT = ["python", "-m", "marketsense.common.serve"]
 
+TRAINING_PACKAGES = ["torch", "transformers", "marketsense.modelkit"]
+"""What the retraining image alone carries: it trains challengers."""
+
 # Runs the image's entry point with uvicorn.run replaced, and reports what it would have served
 # and whether the heavy packages only the training and CLI side need came along.
 PROBE = """
@@ -152,5 +155,5 @@ def test_install_step_gives_a_virtualenv_that_serves_the_service_without_torch(
         "app": f"marketsense.{service}.app",
         "host": "0.0.0.0",
         "port": DEFAULT_PORTS[service],
-        "heavy": [],
+        "heavy": TRAINING_PACKAGES if service == "retraining" else [],
     }, f"{service}'s image would serve or carry {probed.stdout}"

@@ -45,6 +45,8 @@ def _services() -> dict[str, Service]:
     from marketsense.processing.config import ProcessingSettings
     from marketsense.registry.app import create_component as registry
     from marketsense.registry.config import RegistrySettings
+    from marketsense.retraining.app import create_component as retraining
+    from marketsense.retraining.config import RetrainingSettings
 
     return {
         "ingestion": Service(IngestionSettings, ingestion),
@@ -53,6 +55,7 @@ def _services() -> dict[str, Service]:
         "registry": Service(RegistrySettings, registry),
         "monitoring": Service(MonitoringSettings, monitoring),
         "orchestrator": Service(OrchestratorSettings, orchestrator),
+        "retraining": Service(RetrainingSettings, retraining),
     }
 
 
@@ -76,6 +79,9 @@ def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FastAPI]:
             "predictor_path": request.getfixturevalue("predictor_dir"),
             "predictor_model": "unregistered-predictor",
         }
+    if request.param == "retraining":
+        # Its worker calls the registry only for a retrain request, which no route makes.
+        models = {"registry_url": "http://127.0.0.1:9"}
     settings = service.settings(home=tmp_path / "home", **models)
     runtime = Runtime(settings, service=request.param)
     built = create_app(

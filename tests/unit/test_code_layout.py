@@ -8,8 +8,19 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 
-SERVICES = ("ingestion", "processing", "prediction", "monitoring", "registry", "orchestrator")
+SERVICES = (
+    "ingestion",
+    "processing",
+    "prediction",
+    "monitoring",
+    "registry",
+    "orchestrator",
+    "retraining",
+)
 """Packages that run as their own process."""
+
+TRAINING_SERVICES = ("retraining",)
+"""Services that train models: they alone may import modelkit, and so carry torch."""
 
 LIBRARY_LAYERS = ("common", "models", "modelkit", "cli")
 """Libraries from the bottom up: each may import only those before it. The CLI is the one place
@@ -52,7 +63,8 @@ def imported_packages(path: Path) -> set[str]:
 def allowed_imports(package: str) -> set[str]:
     """What a package may import: itself, the libraries below it, and for the CLI the services."""
     if package in SERVICES:
-        return {package, *LIBRARY_LAYERS[:3]} - {"modelkit"}
+        allowed = {package, *LIBRARY_LAYERS[:3]}
+        return allowed if package in TRAINING_SERVICES else allowed - {"modelkit"}
     layer = LIBRARY_LAYERS.index(package)
     allowed = {package, *LIBRARY_LAYERS[:layer]}
     return allowed | set(SERVICES) if package == "cli" else allowed

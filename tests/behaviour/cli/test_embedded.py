@@ -19,11 +19,12 @@ from marketsense.common.app import create_app
 from marketsense.common.auth import Role
 from marketsense.common.bus import Record, Subscription
 from marketsense.common.calendar import exchange_calendar
-from marketsense.common.db.models import FeatureSet, Outcome, Prediction, RawObject
+from marketsense.common.db.models import ApiKey, FeatureSet, Outcome, Prediction, RawObject
 from marketsense.common.db.outbox import add_event
 from marketsense.common.events import Envelope, ObjectRef, RawDataReady
 from marketsense.common.features import MIN_BARS
 from marketsense.common.parquet import to_parquet_bytes
+from marketsense.common.registry_calls import IN_PROCESS_URL, RegistryCalls
 from marketsense.common.runtime import Runtime
 from marketsense.common.states import Stage, TaskState, move_task
 from marketsense.ingestion.sources.simulated import SimulatedMarket
@@ -131,6 +132,22 @@ async def test_run_over_every_stage_ends_success_with_a_prediction_per_symbol(
             ("minilm-sentiment", "int8"),
             ("baseline-predictor", "fp32"),
         }
+        # The retraining worker runs beside them, calling the registry with a key made at
+        # start-up,
+        assert (await api.get("/v1/retrains")).json() == {"items": [], "next_cursor": None}
+        # in-process: no model is registered here, and a call without a valid key would
+        # raise (401) instead of answering None (404).
+        calls = RegistryCalls(IN_PROCESS_URL, transport=app.state.registry_access)
+        unregistered = await calls.model("baseline-predictor")
+        await calls.aclose()
+        assert unregistered is None
+    async with runtime.database.session() as session:
+        live = await session.scalars(
+            select(ApiKey.name).where(
+                ApiKey.name.startswith("embedded-pipeline-"), ApiKey.revoked_at.is_(None)
+            )
+        )
+        assert list(live) == []
 
 
 def _consumed(topic: str, group: str) -> float:

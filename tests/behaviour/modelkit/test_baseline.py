@@ -144,6 +144,7 @@ def test_the_manifest_records_what_the_predictor_was_trained_and_judged_on(
     assert manifest.features == list(FEATURE_COLUMNS)
     assert manifest.training == {
         "source": "files",
+        "trainer": "logistic",
         "symbols": str(len(SYMBOLS)),
         "train_start": dates[0].isoformat(),
         "train_end": cutoff.isoformat(),

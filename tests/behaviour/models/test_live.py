@@ -240,7 +240,11 @@ async def test_the_periodic_check_heals_a_promotion_whose_event_was_lost(
 
 @contextlib.asynccontextmanager
 async def following(
-    tmp_path: Path, *, fallback: Path | None = None, database_url: str | None = None
+    tmp_path: Path,
+    *,
+    fallback: Path | None = None,
+    database_url: str | None = None,
+    alias: str = "production",
 ) -> AsyncIterator[LiveModel[OnnxPredictor]]:
     """A LiveModel of a new predictor name on a started embedded runtime, stopped afterwards."""
     fields: dict[str, object] = {"home": tmp_path / "home"}
@@ -256,6 +260,7 @@ async def following(
         cache_dir=tmp_path / "cache",
         poll_seconds=3600,
         fallback=fallback,
+        alias=alias,
     )
     if database_url is None:
         await runtime.start_storage()

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from marketsense.monitoring.alerts import MAX_NAMED, decay_alert, drift_alert
+from marketsense.common.db.models import Challenge
+from marketsense.monitoring.alerts import MAX_NAMED, challenge_alert, decay_alert, drift_alert
 from marketsense.monitoring.performance_types import DecayFinding, DriftFigure
 
 FINDING = DecayFinding(
@@ -60,3 +61,39 @@ def test_no_drifted_feature_is_no_alert_and_many_are_counted() -> None:
 
     assert alert is not None
     assert "... and 5 more" in alert.text
+
+
+def _challenge(state: str, **fields: object) -> Challenge:
+    values: dict[str, object] = {
+        "id": 4,
+        "model_name": "m",
+        "champion_version": "1",
+        "challenger_version": "2",
+        "state": state,
+        "started_on": dt.date(2026, 9, 2),
+        "days": 10,
+        "champion_sharpe": None,
+        "challenger_sharpe": 2.5,
+        "margin": 0.5,
+        "decided_by": "monitoring",
+        "reason": "the figures",
+    }
+    return Challenge(**(values | fields))
+
+
+def test_each_challenge_decision_alerts_once_with_its_figures_and_what_follows() -> None:
+    waiting = challenge_alert(_challenge("AWAITING_APPROVAL"))
+    promoted = challenge_alert(_challenge("PROMOTED"))
+    rejected = challenge_alert(_challenge("REJECTED", reason="the gate refused"))
+
+    assert [a.key for a in (waiting, promoted, rejected)] == [
+        "challenge:m:2:AWAITING_APPROVAL",
+        "challenge:m:2:PROMOTED",
+        "challenge:m:2:REJECTED",
+    ]
+    assert "Sharpe 2.50 against undefined, margin 0.50" in waiting.text
+    assert "marketsense challenges approve 4 --reason" in waiting.text
+    assert promoted.title == "m version 2 promoted to production"
+    assert "Decided by monitoring: the figures" in promoted.text
+    assert "the gate refused" in rejected.text
+    assert "Production version 1 keeps serving" in rejected.text

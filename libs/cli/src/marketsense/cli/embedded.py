@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import uuid
 
 from fastapi import FastAPI
 from rich.console import Console
 
 from marketsense.cli.bootstrap import ensure_models
 from marketsense.cli.registration import ensure_registered
-from marketsense.common.app import create_app
+from marketsense.common.app import Component, create_app
+from marketsense.common.auth import Role, create_key, revoke_key
+from marketsense.common.registry_calls import InProcessTransport
 from marketsense.common.runtime import Runtime
 from marketsense.ingestion.app import create_component as ingestion
 from marketsense.ingestion.config import IngestionSettings
@@ -25,6 +28,8 @@ from marketsense.processing.app import create_component as processing
 from marketsense.processing.config import ProcessingSettings
 from marketsense.registry.app import create_component as registry
 from marketsense.registry.config import RegistrySettings
+from marketsense.retraining.app import create_component as retraining
+from marketsense.retraining.config import RetrainingSettings
 
 
 class PipelineSettings(
@@ -34,24 +39,46 @@ class PipelineSettings(
     PredictionSettings,
     RegistrySettings,
     MonitoringSettings,
+    RetrainingSettings,
 ):
     """Every pipeline service's settings in one object, for running them in one process."""
 
 
 def build_pipeline_app(settings: PipelineSettings | None = None) -> FastAPI:
-    """One app with the orchestrator, ingestion, processing, prediction, registry and
-    monitoring."""
+    """One app with the orchestrator, ingestion, processing, prediction, registry, monitoring
+    and retraining; the services that change the registry call its API in this process."""
     settings = settings or PipelineSettings()
     runtime = Runtime(settings, service="pipeline", relay_all=True)
+    transport = InProcessTransport()
     components = [
+        registry_access(runtime, transport),
         orchestrator(runtime, settings),
         ingestion(runtime, settings),
         processing(runtime, settings),
         prediction(runtime, settings),
         registry(runtime, settings),
-        monitoring(runtime, settings),
+        monitoring(runtime, settings, registry_transport=transport),
+        retraining(runtime, settings, registry_transport=transport),
     ]
-    return create_app(runtime, components, title="marketsense pipeline")
+    app = create_app(runtime, components, title="marketsense pipeline")
+    transport.app = app
+    return app
+
+
+def registry_access(runtime: Runtime, transport: InProcessTransport) -> Component:
+    """An approver key for the in-process registry calls, made at start-up, revoked at stop."""
+    name = f"embedded-pipeline-{uuid.uuid4().hex[:8]}"
+
+    async def make_key() -> None:
+        async with runtime.transaction() as session:
+            transport.api_key = await create_key(session, name=name, role=Role.APPROVER)
+
+    async def revoke() -> None:
+        transport.api_key = None
+        async with runtime.transaction() as session:
+            await revoke_key(session, name)
+
+    return Component(name="registry_access", state=transport, on_start=[make_key], on_stop=[revoke])
 
 
 async def prepare_models(settings: PipelineSettings, *, as_of: dt.date, console: Console) -> None:

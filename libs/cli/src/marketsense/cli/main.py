@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from marketsense.cli import (
+    challenge_commands,
     dlq_commands,
     evaluation_set_commands,
     keys_commands,
@@ -39,6 +40,7 @@ keys_commands.register(app)
 run_commands.register(app)
 dlq_commands.register(app)
 perf_commands.register(app)
+challenge_commands.register(app)
 report_commands.register(app)
 
 

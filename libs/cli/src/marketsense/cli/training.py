@@ -43,6 +43,34 @@ def training_symbols(count: int) -> list[str]:
     return [f"TRAIN{i:03d}" for i in range(count)]
 
 
+def scored_history(
+    symbols: list[str],
+    *,
+    last_day: dt.date,
+    market: SimulatedMarket,
+    sentiment: SentimentModel,
+    console: Console,
+    days: int = TRAINING_DAYS,
+) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
+    """Bars (the warm-up, then `days` sessions to `last_day`) and those days' texts scored by
+    `sentiment`, per symbol."""
+    bars: dict[str, pd.DataFrame] = {}
+    scored: dict[str, pd.DataFrame] = {}
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("simulating history and scoring its texts", total=len(symbols))
+        for symbol in symbols:
+            bars[symbol] = market.daily_bars(symbol, as_of=last_day, days=WARMUP_BARS + days)
+            texts = market.texts(symbol, as_of=last_day, days=days)
+            # Screened as processing screens them: training sees the aggregates serving sees.
+            scores, _ = sentiment.judged_scores(texts["text"].tolist())
+            judged = ~np.isnan(scores)
+            scored[symbol] = pd.DataFrame(
+                {"date": texts["date"].to_numpy()[judged], "score": scores[judged]}
+            )
+            progress.advance(task)
+    return bars, scored
+
+
 def build_baseline(
     directory: Path,
     *,
@@ -54,21 +82,13 @@ def build_baseline(
 ) -> PredictorManifest:
     """Train on the days before `as_of`, so a run for `as_of` is scored out of sample; write
     the holdout rows beside `directory` (`holdout_set_path`)."""
-    last_training_day = as_of - dt.timedelta(days=1)
-    bars: dict[str, pd.DataFrame] = {}
-    scored: dict[str, pd.DataFrame] = {}
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("simulating history and scoring its texts", total=symbols)
-        for symbol in training_symbols(symbols):
-            bars[symbol] = market.daily_bars(symbol, as_of=last_training_day, days=TRAINING_BARS)
-            texts = market.texts(symbol, as_of=last_training_day, days=TRAINING_DAYS)
-            # Screened as processing screens them: training sees the aggregates serving sees.
-            scores, _ = sentiment.judged_scores(texts["text"].tolist())
-            judged = ~np.isnan(scores)
-            scored[symbol] = pd.DataFrame(
-                {"date": texts["date"].to_numpy()[judged], "score": scores[judged]}
-            )
-            progress.advance(task)
+    bars, scored = scored_history(
+        training_symbols(symbols),
+        last_day=as_of - dt.timedelta(days=1),
+        market=market,
+        sentiment=sentiment,
+        console=console,
+    )
     with console.status("training the baseline predictor and exporting it to ONNX"):
         manifest = train_baseline(
             bars,

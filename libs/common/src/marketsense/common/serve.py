@@ -13,7 +13,15 @@ import uvicorn
 from marketsense.common.http_protocol import header_timeout_protocol
 from marketsense.common.settings import CommonSettings
 
-SERVICES = ("orchestrator", "ingestion", "processing", "prediction", "monitoring", "registry")
+SERVICES = (
+    "orchestrator",
+    "ingestion",
+    "processing",
+    "prediction",
+    "monitoring",
+    "registry",
+    "retraining",
+)
 """Every service `marketsense serve` can run."""
 
 DEFAULT_PORTS = {name: 8000 + i for i, name in enumerate(SERVICES)}

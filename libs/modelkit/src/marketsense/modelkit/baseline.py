@@ -1,9 +1,11 @@
-"""Train the baseline predictor: logistic regression on technical features, exported to ONNX."""
+"""Train the baseline predictor: logistic regression on the feature row, exported to ONNX; and
+the held-out split, metrics and checked bundle every predictor trainer shares."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,11 +25,18 @@ from marketsense.common.features import (
     compute_feature_panel,
     next_day_up,
 )
+from marketsense.modelkit.training_errors import holdout_cutoff
 from marketsense.models.feature_reference import write_feature_reference
 from marketsense.models.predictor import OnnxPredictor, PredictorManifest, write_predictor
 
 HOLDOUT_SHARE = 0.2
 """Share of the latest dates kept out of training for evaluation."""
+
+TRAINER = "logistic"
+"""The name the manifest's `training["trainer"]` records."""
+
+LOGISTIC_PARITY = 1e-4
+"""Largest difference allowed between the served graph's and scikit-learn's probabilities."""
 
 MAY_BE_MISSING = ("rsi_14", "volume_z_20d")
 """Technical features that are missing by definition on some days (flat prices; constant or
@@ -77,6 +86,130 @@ def _imputer() -> ColumnTransformer:
     )
 
 
+@dataclass(frozen=True)
+class HoldoutSplit:
+    """A training table split by date: the latest `HOLDOUT_SHARE` of dates held out."""
+
+    train: pd.DataFrame
+    test: pd.DataFrame
+    first_date: object
+    cutoff: object
+    last_date: object
+
+    def x_train(self) -> np.ndarray:
+        """The training rows' features, float32, in FEATURE_COLUMNS order."""
+        return self.train[list(FEATURE_COLUMNS)].to_numpy(np.float32, copy=True)
+
+    def x_test(self) -> np.ndarray:
+        """The held-out rows' features, float32, in FEATURE_COLUMNS order."""
+        return self.test[list(FEATURE_COLUMNS)].to_numpy(np.float32, copy=True)
+
+    def window(self, source: str) -> str:
+        """The manifest's evaluation window: what the metrics were measured on."""
+        return f"{source} {_iso(self.cutoff)}..{_iso(self.last_date)}"
+
+    def lineage(self, source: str, training: Mapping[str, str] | None) -> dict[str, str]:
+        """The manifest's training entries, `training` merged over the split's own."""
+        return {
+            "source": source,
+            "symbols": str(self.train["symbol"].nunique()),
+            "train_start": _iso(self.first_date),
+            "train_end": _iso(self.cutoff),
+            "holdout_end": _iso(self.last_date),
+            **(training or {}),
+        }
+
+
+def split_holdout(table: pd.DataFrame) -> HoldoutSplit:
+    """Split by date; InsufficientTrainingData when the table is too small or one-class."""
+    cutoff = holdout_cutoff(table, HOLDOUT_SHARE)
+    dates = np.sort(table["date"].unique())
+    return HoldoutSplit(
+        train=table[table["date"] < cutoff],
+        test=table[table["date"] >= cutoff],
+        first_date=dates[0],
+        cutoff=cutoff,
+        last_date=dates[-1],
+    )
+
+
+def holdout_metrics(labels: pd.Series, probs: np.ndarray) -> dict[str, float]:
+    """The manifest's metrics of up-probabilities on the held-out rows."""
+    return {
+        "holdout_accuracy": float(accuracy_score(labels, probs >= 0.5)),
+        "holdout_log_loss": float(log_loss(labels, probs, labels=[0, 1])),
+        "holdout_auc": float(roc_auc_score(labels, probs)),
+        "holdout_rows": float(len(labels)),
+        "base_rate_up": float(labels.mean()),
+    }
+
+
+def write_checked_bundle(
+    directory: Path,
+    *,
+    onnx_bytes: bytes,
+    manifest: PredictorManifest,
+    split: HoldoutSplit,
+    probs: np.ndarray,
+    tolerance: float,
+) -> PredictorManifest:
+    """Write the bundle, then check the served graph scores the held-out rows as `probs`."""
+    # Monitoring measures drift against what the model learned from: the training rows.
+    directory.mkdir(parents=True, exist_ok=True)
+    write_feature_reference(directory, split.train)
+    written = write_predictor(directory, onnx_bytes=onnx_bytes, manifest=manifest)
+    served = OnnxPredictor(directory).predict_up(split.x_test())
+    worst = float(np.max(np.abs(served - probs)))
+    if not worst <= tolerance:  # a NaN difference fails too
+        raise RuntimeError(
+            f"ONNX export disagrees with the trained model (max diff {worst:.2e}, "
+            f"tolerance {tolerance:.0e})"
+        )
+    return written
+
+
+def train_logistic(
+    table: pd.DataFrame,
+    directory: Path,
+    *,
+    name: str,
+    version: str = "1",
+    source: str,
+    training: Mapping[str, str] | None = None,
+) -> PredictorManifest:
+    """Train a logistic regression on all but the latest dates of a training table (as
+    `training_table` returns), evaluate on those, export and verify the ONNX graph."""
+    split = split_holdout(table)
+    x_train = split.x_train()
+    model = make_pipeline(
+        _imputer(),
+        StandardScaler(),
+        LogisticRegression(max_iter=1000),
+    )
+    model.fit(x_train, split.train["label"].astype(int))
+    probs = model.predict_proba(split.x_test())[:, 1]
+    onnx_model = to_onnx(model, x_train[:1], options={"zipmap": False}, target_opset=17)
+    manifest = PredictorManifest(
+        name=name,
+        version=version,
+        feature_schema=FEATURE_SCHEMA,
+        features=list(FEATURE_COLUMNS),
+        input_name=onnx_model.graph.input[0].name,
+        probability_output="probabilities",
+        metrics=holdout_metrics(split.test["label"].astype(int), probs),
+        evaluation_window=split.window(source),
+        training=split.lineage(source, {"trainer": TRAINER, **(training or {})}),
+    )
+    return write_checked_bundle(
+        directory,
+        onnx_bytes=onnx_model.SerializeToString(),
+        manifest=manifest,
+        split=split,
+        probs=probs,
+        tolerance=LOGISTIC_PARITY,
+    )
+
+
 def train_baseline(
     bars_by_symbol: Mapping[str, pd.DataFrame],
     directory: Path,
@@ -87,58 +220,14 @@ def train_baseline(
     source: str = "simulated",
 ) -> PredictorManifest:
     """Train on all but the latest dates, evaluate on those, export and verify the ONNX graph."""
-    table = training_table(bars_by_symbol, scored_texts_by_symbol)
-    dates = np.sort(table["date"].unique())
-    cutoff = dates[int(len(dates) * (1 - HOLDOUT_SHARE))]
-    train, test = table[table["date"] < cutoff], table[table["date"] >= cutoff]
-    x_train = train[list(FEATURE_COLUMNS)].to_numpy(np.float32)
-    x_test = test[list(FEATURE_COLUMNS)].to_numpy(np.float32)
-    y_train, y_test = train["label"].astype(int), test["label"].astype(int)
-
-    model = make_pipeline(
-        _imputer(),
-        StandardScaler(),
-        LogisticRegression(max_iter=1000),
-    )
-    model.fit(x_train, y_train)
-    probs = model.predict_proba(x_test)[:, 1]
-    metrics = {
-        "holdout_accuracy": float(accuracy_score(y_test, probs >= 0.5)),
-        "holdout_log_loss": float(log_loss(y_test, probs)),
-        "holdout_auc": float(roc_auc_score(y_test, probs)),
-        "holdout_rows": float(len(test)),
-        "base_rate_up": float(y_test.mean()),
-    }
-    onnx_model = to_onnx(model, x_train[:1], options={"zipmap": False}, target_opset=17)
-    manifest = PredictorManifest(
+    return train_logistic(
+        training_table(bars_by_symbol, scored_texts_by_symbol),
+        directory,
         name=name,
         version=version,
-        feature_schema=FEATURE_SCHEMA,
-        features=list(FEATURE_COLUMNS),
-        input_name=onnx_model.graph.input[0].name,
-        probability_output="probabilities",
-        metrics=metrics,
-        evaluation_window=f"{source} {_iso(cutoff)}..{_iso(dates[-1])}",
-        training={
-            "source": source,
-            "symbols": str(len(bars_by_symbol)),
-            "train_start": _iso(dates[0]),
-            "train_end": _iso(cutoff),
-            "holdout_end": _iso(dates[-1]),
-        },
+        source=source,
+        training={"symbols": str(len(bars_by_symbol))},
     )
-    # Monitoring measures drift against what the model learned from: the training rows.
-    directory.mkdir(parents=True, exist_ok=True)
-    write_feature_reference(directory, train)
-    manifest = write_predictor(
-        directory, onnx_bytes=onnx_model.SerializeToString(), manifest=manifest
-    )
-    # The served graph must score exactly as the trained model does.
-    served = OnnxPredictor(directory).predict_up(x_test)
-    worst = float(np.max(np.abs(served - probs)))
-    if worst > 1e-4:
-        raise RuntimeError(f"ONNX export disagrees with the trained model (max diff {worst:.2e})")
-    return manifest
 
 
 def _iso(value: object) -> str:

@@ -1,4 +1,5 @@
-"""Serve whatever version holds a registered model's `production` alias, swapping it in live."""
+"""Serve whatever version holds an alias of a registered model (`production` unless told
+otherwise), swapping it in live."""
 
 from __future__ import annotations
 
@@ -104,7 +105,11 @@ SwapHook = Callable[[M], None]
 
 
 class LiveModel(Generic[M]):
-    """Owns a model slot and keeps it on the production version of one registered model.
+    """Owns a model slot and keeps it on the version one alias of a registered model names.
+
+    `production` is what a service serves; another alias (`challenger`) is followed for shadow
+    scoring: while it names no version the slot is empty (never the local fallback), and the
+    replica's serving report and the model-info gauge stay production's alone.
 
     The database is the truth: `model.promoted` events and a periodic poll only trigger a read of
     the alias, so late, repeated or out-of-order events are harmless. A version that cannot be
@@ -126,9 +131,11 @@ class LiveModel(Generic[M]):
         fallback: Path | None = None,
         variant: Variant[M] | None = None,
         reporter: ServingReporter | None = None,
+        alias: str = PRODUCTION,
     ):
         self.runtime = runtime
         self.name = name
+        self.alias = alias
         self.slot = slot
         self.loader = loader
         self.warm_up = warm_up
@@ -162,19 +169,25 @@ class LiveModel(Generic[M]):
         )
 
     async def _on_promoted(self, _envelope: Envelope, payload: ModelPromoted) -> None:
-        if payload.model_name != self.name or payload.alias != PRODUCTION:
+        if payload.model_name != self.name or payload.alias != self.alias:
             return
         if await self.refresh() is Refresh.SWAPPED:
             await self.report()
 
+    @property
+    def shadow(self) -> bool:
+        """Whether this follows an alias other than production (scored beside it, not served)."""
+        return self.alias != PRODUCTION
+
     async def start(self) -> None:
-        """Load the production version (or the local fallback), then poll in the background."""
+        """Load the alias's version (or, for production, the local fallback), then poll in the
+        background."""
         try:
             outcome = await self.refresh()
         except RetryableError as exc:
-            log.error("cannot read the production version of %s yet: %s", self.name, exc)
+            log.error("cannot read the %s version of %s yet: %s", self.alias, self.name, exc)
             outcome = Refresh.FAILED
-        if outcome is Refresh.NOT_REGISTERED:
+        if outcome is Refresh.NOT_REGISTERED and not self.shadow:
             await self._load_fallback()
         await self.report()
         self._poller = asyncio.create_task(self._poll(), name=f"poll-{self.name}")
@@ -187,7 +200,8 @@ class LiveModel(Generic[M]):
                 await self._poller
             self._poller = None
         self._forget_info()
-        await self.reporter.withdraw(self.name)
+        if not self.shadow:
+            await self.reporter.withdraw(self.name)
 
     async def _poll(self) -> None:
         while True:
@@ -196,7 +210,7 @@ class LiveModel(Generic[M]):
                 await self.refresh()
             except Exception:  # the next poll tries again; the served model stays
                 log.warning(
-                    "checking the production version of %s failed", self.name, exc_info=True
+                    "checking the %s version of %s failed", self.alias, self.name, exc_info=True
                 )
             # Also a heartbeat: the registry counts a replica as serving while its report is fresh.
             await self.report()
@@ -214,33 +228,39 @@ class LiveModel(Generic[M]):
         )
 
     def reported(self) -> dict[str, Any] | None:
-        """`serving()` as JSON-ready fields, for `/readyz`."""
+        """`serving()` as JSON-ready fields, for `/readyz` (with the alias of a shadow)."""
         report = self.serving()
-        return None if report is None else report.as_dict()
+        if report is None:
+            return None
+        fields = report.as_dict()
+        return fields | {"alias": self.alias} if self.shadow else fields
 
     async def report(self) -> None:
-        """Tell the registry what this replica serves; a failure is logged, serving goes on."""
+        """Tell the registry what this replica serves; a failure is logged, serving goes on.
+        A shadow serves nobody, so it reports nothing."""
         report = self.serving()
-        if report is not None:
+        if report is not None and not self.shadow:
             await self.reporter.report(report)
 
     async def refresh(self) -> Refresh:
-        """Serve the production version if it is not served yet; raise RetryableError on a
+        """Load the alias's version if it is not loaded yet; raise RetryableError on a
         passing fault (database or object store unavailable)."""
         async with self._lock:
             try:
                 async with self.runtime.database.session() as session:
-                    target = await alias_target(session, self.name)
+                    target = await alias_target(session, self.name, self.alias)
                     moved_at = await session.scalar(
                         select(ModelAlias.updated_at).where(
-                            ModelAlias.model_name == self.name, ModelAlias.alias == PRODUCTION
+                            ModelAlias.model_name == self.name, ModelAlias.alias == self.alias
                         )
                     )
             except Exception as exc:
                 raise RetryableError(
-                    f"cannot read the {self.name} production alias: {exc}"
+                    f"cannot read the {self.name} {self.alias} alias: {exc}"
                 ) from exc
             if target is None:
+                if self.shadow:
+                    self._unload()
                 return Refresh.NOT_REGISTERED
             version = str(target.version)
             if self.source is Source.REGISTRY and version == self.version:
@@ -270,10 +290,12 @@ class LiveModel(Generic[M]):
                 return Refresh.FAILED
             self._install(model, version=version, source=Source.REGISTRY)
             log.info(
-                "serving %s version %s (%s graph) from the registry (production)",
+                "%s %s version %s (%s graph) from the registry (%s)",
+                "shadow-scoring" if self.shadow else "serving",
                 self.name,
                 version,
                 self.variant,
+                self.alias,
             )
             # The previous version stays on disk, so a rollback loads without a download.
             self._kept = [directory, *(d for d in self._kept if d != directory)][:2]
@@ -334,15 +356,27 @@ class LiveModel(Generic[M]):
         self._forget_info()
         self.version, self.source = version, source
         self.variant = self.variant_of(model)
-        MODEL_INFO.labels(self.runtime.service, self.name, version, source.value, self.variant).set(
-            1
-        )
-        if replacing:
-            MODEL_SWAPS.labels(self.runtime.service, self.name).inc()
+        if not self.shadow:
+            MODEL_INFO.labels(
+                self.runtime.service, self.name, version, source.value, self.variant
+            ).set(1)
+            if replacing:
+                MODEL_SWAPS.labels(self.runtime.service, self.name).inc()
         for hook in self.on_swap:
             hook(model)
 
+    def _unload(self) -> None:
+        """Empty a shadow's slot: its alias names no version any more."""
+        if self.slot.current is None:
+            return
+        self.slot.current = None
+        log.info("%s has no %s version any more; shadow scoring stops", self.name, self.alias)
+        self.version = self.source = self.variant = None
+        self._failed = None
+
     def _forget_info(self) -> None:
+        if self.shadow:
+            return
         if self.version is not None and self.source is not None and self.variant is not None:
             with contextlib.suppress(KeyError):
                 MODEL_INFO.remove(

@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 
 from marketsense.common.alerts import Alert
+from marketsense.common.db.models import Challenge
 from marketsense.monitoring.performance_types import DecayFinding, DriftFigure
 
 MAX_NAMED = 20
@@ -62,4 +63,44 @@ def drift_alert(
         title=f"Feature drift in the run for {as_of}: {', '.join(f.feature for f in drifted[:3])}"
         + (" and more" if len(drifted) > 3 else ""),
         text="\n".join(lines),
+    )
+
+
+def _sharpe(value: float | None) -> str:
+    return "undefined" if value is None else f"{value:.2f}"
+
+
+def challenge_alert(challenge: Challenge) -> Alert:
+    """The alert for a challenge's decision, or for a winner that waits for an approver."""
+    model, version = challenge.model_name, challenge.challenger_version
+    figures = (
+        f"{model}: challenger version {version} against production version "
+        f"{challenge.champion_version} over {challenge.days} shared outcome days from "
+        f"{challenge.started_on}: Sharpe {_sharpe(challenge.challenger_sharpe)} against "
+        f"{_sharpe(challenge.champion_sharpe)}, margin {challenge.margin:.2f}."
+    )
+    if challenge.state == "AWAITING_APPROVAL":
+        title = f"{model} version {version} beat production and awaits approval"
+        then = (
+            f"Approve with `marketsense challenges approve {challenge.id} --reason ...` (or "
+            f"reject with `marketsense challenges reject {challenge.id} --reason ...`), an "
+            "approver's key in MARKETSENSE_API_KEY."
+        )
+    elif challenge.state == "PROMOTED":
+        title = f"{model} version {version} promoted to production"
+        then = (
+            f"Decided by {challenge.decided_by}: {challenge.reason}\nThe registry's audit "
+            f"log has the move: GET /v1/models/{model}/aliases/production/history"
+        )
+    else:
+        title = f"{model} version {version} rejected and archived"
+        then = (
+            f"Decided by {challenge.decided_by}: {challenge.reason}\nProduction version "
+            f"{challenge.champion_version} keeps serving."
+        )
+    return Alert(
+        key=f"challenge:{model}:{version}:{challenge.state}"[:255],
+        severity="warning",
+        title=title,
+        text=f"{figures}\n{then}",
     )

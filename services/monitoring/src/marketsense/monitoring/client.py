@@ -1,8 +1,10 @@
-"""A typed, synchronous client of the monitoring API: performance, drift and decay alerts."""
+"""A typed, synchronous client of the monitoring API: performance, drift, decay alerts and
+challenges."""
 
 from __future__ import annotations
 
 from marketsense.common.api_client import ApiClient
+from marketsense.monitoring.challenge_schemas import ChallengePage, ChallengeRead
 from marketsense.monitoring.schemas import (
     DecayAlertPage,
     DriftPage,
@@ -58,3 +60,18 @@ class MonitoringClient(ApiClient):
         """A page of decay alerts, newest first."""
         params = _params(model=model, limit=limit, cursor=cursor)
         return self._call(DecayAlertPage, "GET", "/v1/decay-alerts", params=params)
+
+    def challenges(self, *, model: str | None = None, limit: int = 100) -> ChallengePage:
+        """Challenges, newest first."""
+        params = _params(model=model, limit=limit)
+        return self._call(ChallengePage, "GET", "/v1/challenges", params=params)
+
+    def decide_challenge(self, challenge_id: int, *, approve: bool, reason: str) -> ChallengeRead:
+        """An approver's yes (promotion through the registry's gate) or no (archived)."""
+        action = "approve" if approve else "reject"
+        return self._call(
+            ChallengeRead,
+            "POST",
+            f"/v1/challenges/{challenge_id}/{action}",
+            json={"reason": reason},
+        )

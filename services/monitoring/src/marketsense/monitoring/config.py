@@ -1,15 +1,18 @@
-"""Monitoring settings: the performance windows, the strategy it judges by, the decay policy and
-the drift check."""
+"""Monitoring settings: the performance windows, the strategy it judges by, the decay policy,
+the drift check, and champion against challenger."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from marketsense.common.alerts import AlertSettings
+from marketsense.common.registry_calls import RegistryAccessSettings
 from marketsense.common.settings import CommonSettings
 
 
-class MonitoringSettings(CommonSettings, AlertSettings):
+class MonitoringSettings(CommonSettings, AlertSettings, RegistryAccessSettings):
     """Settings of the monitoring service."""
 
     monitored_model: str = "baseline-predictor"
@@ -77,6 +80,17 @@ class MonitoringSettings(CommonSettings, AlertSettings):
     gauge_version_days: int = Field(default=30, ge=1, le=3660)
     """Calendar days, back from the model's newest figures, a version keeps its gauge series;
     older versions drop out, so label sets stay few."""
+
+    challenge_days: int = Field(default=10, ge=2, le=252)
+    """Outcome days on which both the production and the challenger version must have resolved
+    predictions before their Sharpe ratios over those days decide the challenge."""
+
+    challenge_margin: float = Field(default=0.5, ge=0, le=20)
+    """Annualised Sharpe by which the challenger must beat production to be promoted."""
+
+    promotion_mode: Literal["auto", "approval"] = "auto"
+    """`auto`: a winning challenger is promoted through the registry's gate at once;
+    `approval`: it waits for an approver's `marketsense challenges approve`."""
 
     @field_validator("performance_windows")
     @classmethod

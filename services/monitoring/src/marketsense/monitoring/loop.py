@@ -1,5 +1,6 @@
-"""The monitoring loop: after each finished run, outcomes, daily performance, the decay policy
-and drift, in that order, each step's failure kept from undoing the others' work."""
+"""The monitoring loop: after each finished run, outcomes, daily performance, the challenge of
+a challenger version, the decay policy and drift, in that order, each step's failure kept from
+undoing the others' work."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from marketsense.common.db.outbox import add_event
 from marketsense.common.events import Envelope, RetrainRequested
 from marketsense.common.runtime import Runtime
 from marketsense.monitoring.alerts import decay_alert, drift_alert
+from marketsense.monitoring.challenge_store import challengers
+from marketsense.monitoring.challenges import Challenges
 from marketsense.monitoring.config import MonitoringSettings
 from marketsense.monitoring.decay import DecayPolicy, judge_from
 from marketsense.monitoring.drift_persistence import latest_drift, persistent_drift
@@ -39,16 +42,24 @@ class MonitoringIncomplete(Exception):
 class MonitoringLoop:
     """What monitoring does when a run finishes (daily or backfill, SUCCESS or PARTIAL)."""
 
-    def __init__(self, runtime: Runtime, settings: MonitoringSettings, alerter: Notifier):
+    def __init__(
+        self,
+        runtime: Runtime,
+        settings: MonitoringSettings,
+        alerter: Notifier,
+        challenges: Challenges | None = None,
+    ):
         self.runtime = runtime
         self.settings = settings
         self.alerter = alerter
+        self.challenges = challenges
         self.model = settings.monitored_model
         self.policy = DecayPolicy.from_settings(settings)
 
     async def run_finished(self, run_id: str) -> None:
-        """Resolve outcomes, update daily performance, judge decay, measure drift; raise
-        MonitoringIncomplete (retryable) naming the steps that failed, after trying them all."""
+        """Resolve outcomes, update daily performance, advance a challenge, judge decay, measure
+        drift; raise MonitoringIncomplete (retryable) naming the steps that failed, after trying
+        them all."""
         failed: list[tuple[str, Exception]] = []
 
         async def step(name: str, work: Callable[[], Awaitable[object]]) -> None:
@@ -63,8 +74,12 @@ class MonitoringLoop:
         for version in await self._resolved_or_predicting(run_id):
             work = partial(update_performance, runtime, settings, model=model, version=version)
             await step(f"performance of {version}", work)
+        if self.challenges is not None:
+            await step("challenge", self.challenges.after_run)
+        shadowed = await self._challengers()
         for version in await self._predicting(run_id):
-            await step(f"decay of {version}", partial(self.judge_version, run_id, version))
+            if version not in shadowed:
+                await step(f"decay of {version}", partial(self.judge_version, run_id, version))
         await step("drift", partial(self.measure_drift, run_id))
         if failed:
             names = ", ".join(name for name, _ in failed)
@@ -133,6 +148,15 @@ class MonitoringLoop:
         log.warning("decay of %s %s on %s: %s", self.model, version, finding.day, finding.reason)
         await self.alerter.notify(decay_alert(model=self.model, version=version, finding=finding))
         return finding
+
+    async def _challengers(self) -> set[str]:
+        """Versions shadow-scored and never promoted: their challenges judge them, not the
+        decay policy. None when they cannot be read (every version is judged then)."""
+        try:
+            return await challengers(self.runtime, self.model)
+        except Exception:  # the decay step reads the database too and reports the fault
+            log.warning("cannot read the challengers of %s", self.model, exc_info=True)
+            return set()
 
     async def _first_outcome_day(self, run_id: str, version: str) -> dt.date | None:
         """The earliest outcome day of the version's outcomes the run resolved."""

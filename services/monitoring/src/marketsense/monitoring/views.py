@@ -17,6 +17,7 @@ from marketsense.common.api_models import (
     row_id,
     validation_error,
 )
+from marketsense.monitoring.challenge_views import router as challenge_router
 from marketsense.monitoring.deps import ReaderKey, RuntimeDep, SessionDep, SettingsDep
 from marketsense.monitoring.queries import (
     NotMonitored,
@@ -221,3 +222,6 @@ async def get_decay_alerts(
         items=[DecayAlertRead.model_validate(row) for row in page],
         next_cursor=str(page[-1].id) if len(rows) > limit else None,
     )
+
+
+router.include_router(challenge_router)

@@ -35,6 +35,7 @@ def create_component(runtime: Runtime, settings: PredictionSettings) -> Componen
         poll_seconds=settings.model_poll_seconds,
         fallback=settings.resolved_predictor_path(),
     )
+    shadow = _shadow(runtime, settings)
     cache = ResponseCache(ttl=settings.latest_cache_seconds)
     rescorer = Rescorer(runtime, threshold=settings.signal_threshold, on_done=cache.clear)
 
@@ -45,7 +46,12 @@ def create_component(runtime: Runtime, settings: PredictionSettings) -> Componen
 
     live.on_swap.append(swapped)
     for subscription in subscriptions(
-        runtime, slot, live, service="prediction", threshold=settings.signal_threshold
+        runtime,
+        slot,
+        live,
+        service="prediction",
+        threshold=settings.signal_threshold,
+        shadow=shadow,
     ):
         runtime.bus.subscribe(subscription)
 
@@ -65,11 +71,28 @@ def create_component(runtime: Runtime, settings: PredictionSettings) -> Componen
             max_rows=settings.predict_max_rows,
         ),
         ready_checks={"predictor": model_loaded},
-        serving=[live.reported],
+        serving=[live.reported, *([shadow.reported] if shadow is not None else [])],
         describe=[describe_row_limit(settings.predict_max_rows)],
         body_limits={predict: BodyLimit(predict_limit, "MARKETSENSE_PREDICT_MAX_ROWS")},
-        on_start=[live.start],
-        on_stop=[rescorer.stop, live.stop],
+        on_start=[live.start, *([shadow.start] if shadow is not None else [])],
+        on_stop=[rescorer.stop, live.stop, *([shadow.stop] if shadow is not None else [])],
+    )
+
+
+def _shadow(runtime: Runtime, settings: PredictionSettings) -> LiveModel[OnnxPredictor] | None:
+    """The follower of the shadow alias (its own slot, no local fallback), or None if unset."""
+    if not settings.prediction_shadow_alias:
+        return None
+    return LiveModel(
+        runtime,
+        name=settings.predictor_model,
+        slot=PredictorHolder(),
+        loader=OnnxPredictor,
+        warm_up=warm_up_predictor,
+        # A folder of its own: each follower prunes the versions it does not keep.
+        cache_dir=settings.resolved_model_cache_dir() / "shadow" / settings.prediction_shadow_alias,
+        poll_seconds=settings.model_poll_seconds,
+        alias=settings.prediction_shadow_alias,
     )
 
 

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from marketsense.models.live import LiveModelSettings
 
@@ -12,6 +12,11 @@ class PredictionSettings(LiveModelSettings):
 
     predictor_model: str = "baseline-predictor"
     """Registered predictor whose production version the service serves."""
+
+    prediction_shadow_alias: str = Field(default="challenger", max_length=64)
+    """Alias of `predictor_model` whose version scores every run beside production (its rows
+    stored, never served), for monitoring's champion-against-challenger comparison; empty
+    disables shadow scoring."""
 
     predictor_path: Path | None = None
     """Folder with `model.onnx` and `manifest.json`, served only while the registry has no
@@ -25,6 +30,14 @@ class PredictionSettings(LiveModelSettings):
 
     predict_max_rows: int = Field(default=1000, ge=1, le=100_000)
     """Most feature rows one `POST /v1/predict` may carry."""
+
+    @field_validator("prediction_shadow_alias")
+    @classmethod
+    def _shadow_is_not_production(cls, alias: str) -> str:
+        """Production is served already; the shadow is another alias (or none)."""
+        if alias == "production":
+            raise ValueError("the shadow alias must not be production: the service serves it")
+        return alias
 
     def resolved_predictor_path(self) -> Path:
         """The predictor folder, falling back to the embedded default."""

@@ -19,9 +19,10 @@ def subscriptions(
     *,
     service: str,
     threshold: float,
+    shadow: LiveModel[OnnxPredictor] | None = None,
 ) -> list[Subscription]:
     """Prediction listens for processed features, one event per (run, symbol), and for
-    promotions of the predictor it serves."""
+    moves of the aliases of the predictor it serves and shadow-scores."""
 
     async def predict(run_id: str, symbol: str, payload: FeaturesReady) -> None:
         await predict_symbol(
@@ -31,6 +32,7 @@ def subscriptions(
             run_id=run_id,
             symbol=symbol,
             event=payload,
+            shadow=shadow.slot if shadow is not None else None,
         )
 
     return [
@@ -38,4 +40,5 @@ def subscriptions(
             runtime, stage=Stage.PREDICT, service=service, accepts=FeaturesReady, work=predict
         ),
         live.subscription(service),
+        *([shadow.subscription(service)] if shadow is not None else []),
     ]

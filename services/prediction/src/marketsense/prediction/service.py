@@ -24,6 +24,7 @@ from marketsense.common.states import Stage, TaskState
 from marketsense.common.tasks import Claim, claim_task, complete_task, task_state
 from marketsense.models.predictor import OnnxPredictor
 from marketsense.models.slot import ModelSlot
+from marketsense.prediction.shadow import count_shadow, shadow_rows
 from marketsense.prediction.store import PredictionRow, save_predictions
 
 log = logging.getLogger(__name__)
@@ -61,9 +62,12 @@ async def predict_symbol(
     run_id: str,
     symbol: str,
     event: FeaturesReady,
+    shadow: PredictorHolder | None = None,
 ) -> None:
     """Score, store and announce one symbol's predictions for a run (one per feature row of a
-    backfill) in one predictor call and one transaction; idempotent."""
+    backfill) in one predictor call and one transaction; idempotent. A loaded `shadow`
+    (challenger) scores the same rows, stored in the same transaction under its own version;
+    the announcement names the served version's."""
     predictor = holder.current
     if predictor is None:
         raise RetryableError("no predictor is loaded yet")
@@ -85,21 +89,16 @@ async def predict_symbol(
         raise NonRetryableError(f"feature file for {symbol} lacks {missing}")
     days = row_days(features, event=event, symbol=symbol)
     probabilities = predictor.predict_up(features[manifest.features].to_numpy(np.float32))
-    rows = [
-        PredictionRow.scored(
-            manifest,
-            run_id=run_id,
-            symbol=symbol,
-            as_of=day,
-            prob_up=float(prob_up),
-            threshold=threshold,
-        )
-        for day, prob_up in zip(days, probabilities.tolist(), strict=True)
-    ]
+    rows = PredictionRow.each_day(
+        manifest, probabilities, run_id=run_id, symbol=symbol, days=days, threshold=threshold
+    )
+    shadowed = shadow_rows(
+        shadow, manifest, features, run_id=run_id, symbol=symbol, days=days, threshold=threshold
+    )
     async with runtime.transaction() as session:
         # Scoring the same run again with the same version replaces its rows; what an earlier
         # version said about this run stays.
-        await save_predictions(session, rows, replace=True)
+        await save_predictions(session, [*rows, *shadowed], replace=True)
         prediction_id = await session.scalar(
             select(Prediction.id).where(
                 Prediction.run_id == run_id,
@@ -129,6 +128,7 @@ async def predict_symbol(
             ),
             source=runtime.service,
         )
+    count_shadow(shadowed, service=runtime.service)
     log.info("predicted %d days, prob_up=%.3f on the last", len(rows), rows[-1].prob_up)
 
 
@@ -174,9 +174,12 @@ async def list_predictions(
     symbols: Sequence[str] | None,
     after_id: int | None,
     limit: int,
+    model_version: str | None = None,
 ) -> list[Prediction]:
     """Stored predictions in id order, filtered, starting after `after_id` (keyset paging)."""
     query = select(Prediction).order_by(Prediction.id).limit(limit)
+    if model_version is not None:
+        query = query.where(Prediction.model_version == model_version)
     if as_of is not None:
         query = query.where(Prediction.as_of == as_of)
     if symbols:

@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+import numpy as np
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -53,6 +54,30 @@ class PredictionRow:
             model_name=manifest.name,
             model_version=manifest.version,
         )
+
+    @classmethod
+    def each_day(
+        cls,
+        manifest: PredictorManifest,
+        probabilities: np.ndarray,
+        *,
+        run_id: str,
+        symbol: str,
+        days: Sequence[dt.date],
+        threshold: float,
+    ) -> list[PredictionRow]:
+        """One row per day of a symbol's feature rows, from the predictor's probabilities."""
+        return [
+            cls.scored(
+                manifest,
+                run_id=run_id,
+                symbol=symbol,
+                as_of=day,
+                prob_up=float(prob_up),
+                threshold=threshold,
+            )
+            for day, prob_up in zip(days, probabilities.tolist(), strict=True)
+        ]
 
 
 async def save_predictions(

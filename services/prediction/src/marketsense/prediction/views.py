@@ -149,9 +149,10 @@ async def get_latest(symbol: SymbolPath, request: Request) -> Response:
     summary="Stored predictions, filtered and paged.",
     response_description="One page of predictions and the cursor of the next.",
     description=(
-        "Every stored prediction (every model version's), oldest first, optionally for one "
-        "trading day and some symbols. Follow `next_cursor` until it is null: pages neither "
-        "repeat nor skip a prediction, even while new ones are stored."
+        "Every stored prediction (every model version's, a shadow-scored challenger's "
+        "included), oldest first, optionally for one trading day, some symbols and one model "
+        "version. Follow `next_cursor` until it is null: pages neither repeat nor skip a "
+        "prediction, even while new ones are stored."
     ),
     responses={**AUTH_ERRORS, **_INVALID},
 )
@@ -168,6 +169,16 @@ async def get_predictions(
             max_length=_SYMBOLS_CHARS,
             description=f"Comma-separated symbols (at most {MAX_SYMBOLS}); all if omitted.",
             examples=["AAPL,MSFT"],
+        ),
+    ] = None,
+    model_version: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=64,
+            description="Only this model version's predictions (the served one's, say, without "
+            "a challenger's shadow rows); all versions if omitted.",
+            examples=["3"],
         ),
     ] = None,
     limit: Annotated[
@@ -190,7 +201,12 @@ async def get_predictions(
     except ValueError as exc:
         raise _invalid(("query", "cursor"), str(exc), cursor) from exc
     rows = await list_predictions(
-        session=session, as_of=as_of, symbols=wanted, after_id=after_id, limit=limit + 1
+        session=session,
+        as_of=as_of,
+        symbols=wanted,
+        after_id=after_id,
+        limit=limit + 1,
+        model_version=model_version,
     )
     page = rows[:limit]
     return PredictionPage(

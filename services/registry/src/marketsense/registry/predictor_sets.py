@@ -1,36 +1,17 @@
-"""A predictor evaluation set built from what the pipeline stored: the feature rows of finished
-runs in a window, labelled with the realised next-session outcome from the stored bars."""
+"""A predictor evaluation set built from what the pipeline stored: the labelled feature rows of
+finished runs in a window (`marketsense.models.labelled_runs`), bounded for an evaluation set."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-from collections import defaultdict
-from collections.abc import Sequence
 
-import pandas as pd
-from sqlalchemy import func, select
-
-from marketsense.common.db.models import FeatureSet, RawObject, Run
-from marketsense.common.events import ObjectRef
-from marketsense.common.features import FEATURE_COLUMNS, FEATURE_SCHEMA, next_day_up
-from marketsense.common.parquet import from_parquet_bytes, to_parquet_bytes
+from marketsense.common.parquet import to_parquet_bytes
 from marketsense.common.runtime import Runtime
-from marketsense.common.states import RunState
-from marketsense.common.store.base import ObjectStore
-from marketsense.models.evaluation import MAX_SET_ROWS, PREDICTOR_KEYS, InvalidEvaluationSet
+from marketsense.models.evaluation import MAX_SET_ROWS, InvalidEvaluationSet
+from marketsense.models.labelled_runs import NoLabelledRows, labelled_rows
 
 MAX_WINDOW_DAYS = 400
 """Longest window, in calendar days, a set is built from: every stored file in it is read."""
-MAX_FILES = 20_000
-"""Most stored feature files one set is built from."""
-FINISHED_STATES = (RunState.SUCCESS.value, RunState.PARTIAL.value)
-"""Runs whose stored features count: a partial run's failed symbols stored none, and the
-features it did store are as good as a successful run's."""
-BARS_KIND = "bars"
-"""Raw object kind of a symbol's daily bars."""
-READS_AT_ONCE = 16
-"""Stored files read concurrently."""
 
 
 async def predictor_set_from_runs(runtime: Runtime, *, start: dt.date, end: dt.date) -> bytes:
@@ -42,121 +23,13 @@ async def predictor_set_from_runs(runtime: Runtime, *, start: dt.date, end: dt.d
         raise InvalidEvaluationSet(
             f"the window {start}..{end} is over {MAX_WINDOW_DAYS} days; narrow start and end"
         )
-    features = await _stored_features(runtime, start=start, end=end)
-    outcomes = await _outcomes(runtime, sorted(set(features["symbol"])), start=start, end=end)
-    table = features.merge(outcomes, on=["symbol", "date"], how="inner")
-    if table.empty:
+    try:
+        rows = await labelled_rows(runtime, start=start, end=end)
+    except NoLabelledRows as exc:
+        raise InvalidEvaluationSet(str(exc)) from exc
+    if len(rows.table) > MAX_SET_ROWS:
         raise InvalidEvaluationSet(
-            f"no stored feature row in {start}..{end} has a realised outcome yet: the next "
-            f"session's bars are stored by the next run; try again after it, or choose an "
-            f"earlier end"
+            f"the window {start}..{end} gives {len(rows.table)} rows, over {MAX_SET_ROWS}; "
+            "narrow it"
         )
-    if len(table) > MAX_SET_ROWS:
-        raise InvalidEvaluationSet(
-            f"the window {start}..{end} gives {len(table)} rows, over {MAX_SET_ROWS}; narrow it"
-        )
-    table = table.sort_values(["date", "symbol"]).reset_index(drop=True)
-    return to_parquet_bytes(table[[*PREDICTOR_KEYS, *FEATURE_COLUMNS]])
-
-
-async def _stored_features(runtime: Runtime, *, start: dt.date, end: dt.date) -> pd.DataFrame:
-    """Feature rows dated in the window from finished runs; a later run's row of a day wins."""
-    async with runtime.database.session() as session:
-        stored = list(
-            await session.scalars(
-                select(FeatureSet)
-                .join(Run, Run.id == FeatureSet.run_id)
-                .where(
-                    Run.state.in_(FINISHED_STATES),
-                    FeatureSet.feature_schema == FEATURE_SCHEMA,
-                    FeatureSet.as_of >= start,
-                    # A backfill's file holds every day from its run's start to its as_of.
-                    func.coalesce(Run.start, FeatureSet.as_of) <= end,
-                )
-                .order_by(FeatureSet.id)
-                .limit(MAX_FILES + 1)
-            )
-        )
-    if not stored:
-        raise InvalidEvaluationSet(
-            f"no finished run stored features ({FEATURE_SCHEMA}) with as_of in {start}..{end}; "
-            "run the pipeline over the window first (`marketsense run` or a backfill)"
-        )
-    if len(stored) > MAX_FILES:
-        raise InvalidEvaluationSet(
-            f"the window {start}..{end} has over {MAX_FILES} stored feature files; narrow it"
-        )
-    frames = await _read_all(runtime.store, [row.ref() for row in stored])
-    rows = pd.concat([_dated(frame) for frame in frames], ignore_index=True)
-    missing = [c for c in ("symbol", *FEATURE_COLUMNS) if c not in rows.columns]
-    if missing:
-        raise InvalidEvaluationSet(f"stored features lack the columns {missing}")
-    rows = rows[(rows["date"] >= start) & (rows["date"] <= end)]
-    return rows.drop_duplicates(["symbol", "date"], keep="last")[
-        ["symbol", "date", *FEATURE_COLUMNS]
-    ]
-
-
-async def _outcomes(
-    runtime: Runtime, symbols: Sequence[str], *, start: dt.date, end: dt.date
-) -> pd.DataFrame:
-    """Whether the next session closed above each day's close, from each symbol's stored bars."""
-    async with runtime.database.session() as session:
-        found = await session.execute(
-            select(RawObject.id, RawObject.symbol, RawObject.as_of).where(
-                RawObject.kind == BARS_KIND,
-                RawObject.symbol.in_(symbols),
-                RawObject.as_of > start,
-            )
-        )
-        chosen = _bars_covering([(i, s, d) for i, s, d in found], end=end)
-        stored = list(await session.scalars(select(RawObject).where(RawObject.id.in_(chosen))))
-    frames = await _read_all(runtime.store, [row.ref() for row in stored])
-    labels = [
-        next_day_up(_dated(bars))
-        .dropna()
-        .rename("label")
-        .rename_axis("date")
-        .reset_index()
-        .assign(symbol=row.symbol)
-        for row, bars in zip(stored, frames, strict=True)
-    ]
-    if not labels:
-        return pd.DataFrame({"symbol": [], "date": [], "label": []})
-    table = pd.concat(labels, ignore_index=True)
-    return table.assign(label=table["label"].astype(int))
-
-
-def _bars_covering(found: list[tuple[int, str, dt.date]], *, end: dt.date) -> list[int]:
-    """Per symbol, the stored bars that cover the window and the session after it: the first
-    run after `end` (its bars hold that session and a warm-up history longer than any window),
-    else the latest run; the newest row of a day."""
-    by_symbol: dict[str, list[tuple[dt.date, int]]] = defaultdict(list)
-    for row_id, symbol, as_of in found:
-        by_symbol[symbol].append((as_of, row_id))
-    chosen = []
-    for rows in by_symbol.values():
-        after = [row for row in rows if row[0] > end]
-        if after:
-            first_day = min(as_of for as_of, _ in after)
-            chosen.append(max(row_id for as_of, row_id in after if as_of == first_day))
-        else:
-            chosen.append(max(rows)[1])
-    return chosen
-
-
-async def _read_all(store: ObjectStore, refs: Sequence[ObjectRef]) -> list[pd.DataFrame]:
-    """Stored Parquet files as frames, a few at a time."""
-    gate = asyncio.Semaphore(READS_AT_ONCE)
-
-    async def one(ref: ObjectRef) -> pd.DataFrame:
-        async with gate:
-            data = await store.get(ref)
-        return await asyncio.to_thread(from_parquet_bytes, data)
-
-    return list(await asyncio.gather(*(one(ref) for ref in refs)))
-
-
-def _dated(frame: pd.DataFrame) -> pd.DataFrame:
-    """The frame with its `date` column as calendar dates, whatever type it was stored as."""
-    return frame.assign(date=pd.to_datetime(frame["date"]).dt.date)
+    return to_parquet_bytes(rows.table)

@@ -23,6 +23,7 @@ from marketsense.common.db.base import Base as Base
 from marketsense.common.db.base import BigId as BigId
 from marketsense.common.db.base import UtcDateTime as UtcDateTime
 from marketsense.common.db.base import server_now as _now
+from marketsense.common.db.monitoring_tables import Challenge as Challenge
 from marketsense.common.db.monitoring_tables import DecayAlert as DecayAlert
 from marketsense.common.db.monitoring_tables import DriftMeasurement as DriftMeasurement
 from marketsense.common.db.monitoring_tables import Outcome as Outcome
@@ -35,6 +36,7 @@ from marketsense.common.db.registry_tables import ModelVersion as ModelVersion
 from marketsense.common.db.registry_tables import RegisteredModel as RegisteredModel
 from marketsense.common.db.registry_tables import RegistryAudit as RegistryAudit
 from marketsense.common.db.registry_tables import VersionMetric as VersionMetric
+from marketsense.common.db.retraining_tables import Retrain as Retrain
 from marketsense.common.events import ObjectRef
 
 

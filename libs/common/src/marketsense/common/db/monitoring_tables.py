@@ -1,5 +1,5 @@
 """The monitoring service's tables: resolved outcomes, each model version's daily performance,
-feature drift per run, and the decay alerts it raised."""
+feature drift per run, the decay alerts it raised, and champion-against-challenger contests."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from marketsense.common.db.base import Base, BigId
+from marketsense.common.db.base import Base, BigId, UtcDateTime
 from marketsense.common.db.base import server_now as _now
 
 
@@ -126,4 +126,33 @@ class DecayAlert(Base):
     confidence: Mapped[float] = mapped_column(Float)
     """How sure the policy is that the true Sharpe is below the threshold, 0 to 1."""
     reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = _now()
+
+
+class Challenge(Base):
+    """A challenger version shadow-scored against the production version until a decision."""
+
+    __tablename__ = "challenges"
+    __table_args__ = (UniqueConstraint("model_name", "challenger_version"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    model_name: Mapped[str] = mapped_column(String(128))
+    champion_version: Mapped[str] = mapped_column(String(64))
+    """Production version when the challenge opened (or, undecided, now)."""
+    challenger_version: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(32), index=True)
+    """SHADOWING, AWAITING_APPROVAL, PROMOTED or REJECTED."""
+    started_on: Mapped[dt.date | None] = mapped_column(Date)
+    """First outcome day on which both versions have resolved predictions."""
+    days: Mapped[int] = mapped_column(Integer, default=0)
+    """Outcome days on which both versions have resolved predictions (as far as counted)."""
+    champion_sharpe: Mapped[float | None] = mapped_column(Float)
+    """The champion's annualised Sharpe over the compared days; None until measured."""
+    challenger_sharpe: Mapped[float | None] = mapped_column(Float)
+    margin: Mapped[float] = mapped_column(Float)
+    """Sharpe by which the challenger must beat the champion to win."""
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    decided_by: Mapped[str | None] = mapped_column(String(128))
+    """`monitoring` for an automatic decision, else the approver's key name."""
+    reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = _now()

@@ -1,0 +1,1 @@
+"""The retraining worker: trains a challenger when live performance decays."""

@@ -1,0 +1,5 @@
+"""Run the retraining worker: `python -m marketsense.retraining`."""
+
+from marketsense.common.serve import serve
+
+serve("retraining")

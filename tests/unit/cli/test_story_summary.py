@@ -72,6 +72,8 @@ def test_milestones_come_from_the_first_alert_after_the_flip_and_the_done_retrai
     assert serving_session(served, version) == 145
     assert alert_session(PLAN, alerts[1:2]) is None
     assert retrained(retrains[:1], STARTS) == (None, None)
+    # v2 lost its challenge and v3 was promoted: the story follows v3.
+    assert retrained(retrains, STARTS, promoted=["1", "3"]) == ("3", 139)
     assert promoted_session(history, None, STARTS) is None
     assert serving_session(served, "9") is None
 

@@ -45,7 +45,8 @@ async def milestones(apis: StoryApis, plan: StoryPlan, log: StoryLog, model: str
     alerts = await every_item(apis.monitoring, "/v1/decay-alerts", {"model": model})
     retrains = await every_item(apis.retraining, "/v1/retrains")
     history = await every_item(apis.registry, f"/v1/models/{model}/aliases/production/history")
-    version, ready = retrained(retrains, log.starts)
+    promoted = [str(h["to_version"]) for h in history if h.get("to_version") is not None]
+    version, ready = retrained(retrains, log.starts, promoted)
     return Milestones(
         alert=alert_session(plan, alerts),
         retrained=ready,

@@ -76,13 +76,18 @@ def alert_session(plan: StoryPlan, alerts: Sequence[Mapping[str, Any]]) -> int |
 
 
 def retrained(
-    retrains: Sequence[Mapping[str, Any]], starts: Sequence[tuple[dt.datetime, int]]
+    retrains: Sequence[Mapping[str, Any]],
+    starts: Sequence[tuple[dt.datetime, int]],
+    promoted: Sequence[str] = (),
 ) -> tuple[str | None, int | None]:
-    """The first retrain that ended DONE: its registry version and the session it ended at."""
+    """The retrain the story follows: the first DONE one whose version production moved to (a
+    challenger that lost is passed over), else the first DONE one; its registry version and the
+    session it ended at."""
     done = [r for r in retrains if r["state"] == "DONE" and r.get("version") is not None]
+    won = [r for r in done if str(r["version"]) in promoted]
     if not done:
         return None, None
-    first = min(done, key=lambda r: parse_instant(r["updated_at"]))
+    first = min(won or done, key=lambda r: parse_instant(r["updated_at"]))
     return str(first["version"]), session_at(parse_instant(first["updated_at"]), starts)
 
 

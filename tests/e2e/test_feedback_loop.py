@@ -51,7 +51,7 @@ PIPELINE = ("orchestrator", "ingestion", "processing", "monitoring", "retraining
 
 LOOP = {
     "retraining_trainer": "logistic",
-    "retraining_min_days": 25,
+    "retraining_min_days": 16,
     "challenge_days": 5,
     "challenge_margin": 0.5,
     "promotion_mode": "auto",
@@ -60,10 +60,10 @@ LOOP = {
     "decay_volatility_days": 72,
     "log_level": "WARNING",
 }
-"""Shrunk for 20 symbols and a random market: a challenger trains on the trainers' least, 25
-days from the decayed window's start, and shadows production for 5 outcome days; the decay
-policy judges from outcome day 72 on, three sessions before the flip, so a false alarm of a lucky
-market cannot start the loop long before it."""
+"""Shrunk for 20 symbols and a random market: a challenger trains on 16 days from the decayed
+window's start (320 rows, past the trainers' least of 300) and shadows production for 5 outcome
+days; the decay policy judges from outcome day 72 on, three sessions before the flip, so a false
+alarm of a lucky market cannot start the loop long before it."""
 
 
 def _environment(

@@ -174,7 +174,7 @@ async def run_story(
     log.starts.append((_now(), 0))
     initial = await production_version(apis.registry, model)
     await backfill(apis, plan, 0, opening, symbols, console)
-    initial = await served_by(apis, plan.sessions[opening], symbols[0], initial)
+    initial = await served_by(apis, plan.sessions[opening], symbols[0], initial, model)
     await settle(apis, plan.sessions[opening], model, alerts_before=0)
     log.served.update(dict.fromkeys(range(plan.first_backfill), initial))
     last = await daily_phase(apis, plan, symbols, model=model, log=log, console=console)
@@ -183,13 +183,15 @@ async def run_story(
         log.starts.append((_now(), last + 1))
         final = await production_version(apis.registry, model)
         await backfill(apis, plan, last + 1, len(plan.sessions) - 1, symbols, console)
-        final = await served_by(apis, plan.sessions[-1], symbols[0], final)
+        final = await served_by(apis, plan.sessions[-1], symbols[0], final, model)
         await settle(apis, plan.sessions[-1], model, alerts_before=await _alerts(apis, model))
         log.served.update(dict.fromkeys(range(last + 1, len(plan.sessions)), final))
     return log
 
 
-async def served_by(apis: StoryApis, day: dt.date, symbol: str, production: str | None) -> str:
+async def served_by(
+    apis: StoryApis, day: dt.date, symbol: str, production: str | None, model: str
+) -> str:
     """The version production's predictions of `day` came from: the one the registry named when
     the run started (the session before settled its swap on every process), checked against
     the day's stored predictions; without a registered production, the latest prediction's."""
@@ -198,9 +200,15 @@ async def served_by(apis: StoryApis, day: dt.date, symbol: str, production: str 
     rows = await every_item(
         apis.prediction, "/v1/predictions", {"as_of": day.isoformat(), "symbols": symbol}
     )
-    if production not in {str(row["model_version"]) for row in rows}:
-        raise StoryRefused(f"no prediction of {symbol} on {day} came from production v{production}")
-    return production
+    versions = {str(row["model_version"]) for row in rows}
+    if production in versions:
+        return production
+    # Monitoring decides a challenge after the run before it was judged, so a promotion can land
+    # while this run predicts: then the day's predictions come from the version promoted.
+    now = await production_version(apis.registry, model)
+    if now is not None and now in versions:
+        return now
+    raise StoryRefused(f"no prediction of {symbol} on {day} came from production v{production}")
 
 
 async def _alerts(apis: StoryApis, model: str) -> int:
@@ -230,7 +238,7 @@ async def daily_phase(
             log.starts.append((_now(), session))
             production = await production_version(apis.registry, model)
             await daily_run(apis.orchestrator, day, symbols)
-            log.served[session] = await served_by(apis, day, symbols[0], production)
+            log.served[session] = await served_by(apis, day, symbols[0], production, model)
             await settle(apis, day, model, alerts_before=before)
             if serving_since is None and log.served[session] != initial:
                 serving_since = session

@@ -69,13 +69,26 @@ class BackgroundLoops:
         self.tasks = [asyncio.create_task(_awaited(loop)) for loop in self.loops]
 
     async def stop(self) -> None:
-        """Cancel every loop and wait for it to end."""
+        """Cancel every loop and wait for it to end, at most `LOOP_STOP_SECONDS`."""
         for task in self.tasks:
             task.cancel()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self.tasks:
+            # A loop that swallows its cancellation must not hold the shutdown forever.
+            done, stuck = await asyncio.wait(self.tasks, timeout=LOOP_STOP_SECONDS)
+            for task in done:
+                if not task.cancelled():
+                    task.result()  # a loop's own failure surfaces, as it always did
+            for task in stuck:
+                logging.getLogger(__name__).error(
+                    "a background loop did not stop within %s s of its cancellation: %r",
+                    LOOP_STOP_SECONDS,
+                    task,
+                )
         self.tasks = []
+
+
+LOOP_STOP_SECONDS = 10.0
+"""How long the app's stop waits for its cancelled background loops."""
 
 
 async def _awaited(loop: Loop) -> None:

@@ -84,8 +84,11 @@ class RetrainWorker:
             except Exception:
                 # The database may be away: the next wake or poll tries again.
                 log.exception("retraining worker could not take a request")
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+            # that arrives as its timeout fires, and the app's stop would wait on this loop forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.retraining_poll_seconds)
+                async with asyncio.timeout(self.settings.retraining_poll_seconds):
+                    await self._wake.wait()
 
     async def run_next(self) -> bool:
         """Take and work on the oldest takeable request; whether there was one."""

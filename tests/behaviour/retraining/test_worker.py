@@ -5,15 +5,22 @@ pushes one registry version that names the retrain and its training set, and poi
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
+import pytest
 from prometheus_client import REGISTRY
+from sqlalchemy import select
 
+from marketsense.common.db.engine import Database
+from marketsense.common.db.models import Retrain
 from marketsense.common.events import Envelope, ObjectRef, RetrainRequested, RunStateChanged
 from marketsense.common.parquet import from_parquet_bytes
 from marketsense.ingestion.sources.simulated import SimulatedMarket
+from marketsense.retraining.store import Claim
+from marketsense.retraining.worker import RetrainWorker
 from tests.behaviour.monitoring.market_runs import sessions
-from tests.behaviour.retraining.conftest import Running
+from tests.behaviour.retraining.conftest import Running, WorkerSettings, running_worker
 from tests.conftest import eventually
 from tests.retraining_support import stored_run
 
@@ -109,3 +116,32 @@ async def test_a_request_waits_for_enough_stored_days_then_registers_one_challen
     assert training["retrain_id"] == first["id"]
     assert training["training_set_sha256"] == retrain["training_set_sha256"]
     assert worker.alerts.alerts == []
+
+
+async def test_a_worker_stopped_mid_attempt_ends_and_leaves_the_request_to_its_lease(
+    settings: WorkerSettings,
+    database: Database,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    started = asyncio.Event()
+
+    async def trains_until_stopped(_worker: RetrainWorker, _claim: Claim) -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(RetrainWorker, "_attempt", trains_until_stopped)
+    request = RetrainRequested(
+        model_name=MODEL, reason="Sharpe decayed", window_start=DAYS[0], window_end=DAYS[14]
+    )
+    async with running_worker(settings) as worker:
+        await worker.runtime.bus.publish(Envelope.wrap(request))
+        await asyncio.wait_for(started.wait(), timeout=30)
+        # Leaving the block stops the app while the attempt runs.
+
+    # A stop is not a failed attempt: nothing is retried or failed, the lease stays with the
+    # stopped worker until it runs out, and the app's stop did not wait on a stuck loop.
+    async with database.session() as session:
+        [retrain] = (await session.scalars(select(Retrain))).all()
+    assert (retrain.state, retrain.attempts, retrain.error) == ("TRAINING", 1, None)
+    assert "did not stop" not in caplog.text

@@ -18,6 +18,7 @@ from pydantic import Field
 from sqlalchemy import select
 
 from marketsense.common.bus import Subscription
+from marketsense.common.cancelling import cancel_and_wait
 from marketsense.common.db.models import ModelAlias
 from marketsense.common.errors import NonRetryableError, RetryableError
 from marketsense.common.events import Envelope, ModelPromoted
@@ -195,9 +196,7 @@ class LiveModel(Generic[M]):
     async def stop(self) -> None:
         """Stop polling and stop reporting the served version."""
         if self._poller is not None:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
+            await cancel_and_wait(self._poller)
             self._poller = None
         self._forget_info()
         if not self.shadow:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
@@ -12,6 +11,7 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from marketsense.common.cancelling import cancel_and_wait
 from marketsense.common.db.models import FeatureSet, Prediction
 from marketsense.common.errors import NonRetryableError
 from marketsense.common.parquet import from_parquet_bytes
@@ -180,7 +180,5 @@ class Rescorer:
     async def stop(self) -> None:
         """Abandon a running job."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None

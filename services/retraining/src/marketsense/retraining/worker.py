@@ -16,9 +16,16 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    retry_if_not_exception_type,
+    wait_exponential,
+)
 
 from marketsense.common.alerts import Notifier
+from marketsense.common.cancelling import cancel_and_wait
 from marketsense.common.clock import utc_now
 from marketsense.common.registry_calls import RegistryCalls
 from marketsense.common.runtime import Runtime
@@ -116,7 +123,10 @@ class RetrainWorker:
         retrying = AsyncRetrying(
             stop=lambda _state: spent(held.attempts, self.settings.retraining_max_attempts),
             wait=wait_exponential(multiplier=self.settings.retraining_backoff_seconds, max=3600),
-            retry=retry_if_exception(lambda exc: not isinstance(exc, Refused | LeaseLost)),
+            # Exception only: tenacity would otherwise retry a CancelledError, and a worker
+            # asked to stop would take its request again instead.
+            retry=retry_if_exception_type(Exception)
+            & retry_if_not_exception_type((Refused, LeaseLost)),
             before_sleep=self._note_failure(lambda: held),
             reraise=True,
         )
@@ -262,9 +272,7 @@ class RetrainWorker:
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
 
 
 def _described(error: BaseException | None) -> str:

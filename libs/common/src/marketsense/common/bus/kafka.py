@@ -21,6 +21,7 @@ from aiokafka.errors import (
 )
 
 from marketsense.common.bus.base import DLQ_SUFFIX, EventBus, Outgoing, Record, Subscription
+from marketsense.common.cancelling import wait_ended
 from marketsense.common.metrics import CONSUMER_LAG
 
 log = logging.getLogger(__name__)
@@ -233,8 +234,7 @@ class KafkaBus(EventBus):
         self._stopping.set()
         self._halted.set()
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await wait_ended(task)
         for consumer in self._consumers:
             await consumer.stop()
         if self._producer is not None:

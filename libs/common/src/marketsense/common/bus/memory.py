@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
 
 from marketsense.common.bus.base import EventBus, Outgoing, Record, Subscription
+from marketsense.common.cancelling import wait_ended
 from marketsense.common.metrics import CONSUMER_LAG
 
 log = logging.getLogger(__name__)
@@ -79,8 +79,7 @@ class InProcessBus(EventBus):
         for wakeup in self._wakeups.values():
             wakeup.set()
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await wait_ended(task)
         self._tasks.clear()
         self._wakeups.clear()
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from marketsense.common.bus import EventBus, Outgoing, outgoing_for
 from marketsense.common.bus.base import Headers
+from marketsense.common.cancelling import cancel_and_wait
 from marketsense.common.db.engine import Database
 from marketsense.common.db.models import OutboxMessage
 from marketsense.common.events import Envelope
@@ -97,9 +98,7 @@ class OutboxRelay:
         except TimeoutError:
             log.warning("outbox relay stopped with rows unsent after %g s", self.stop_seconds)
         if self._task is not None and not self._task.done():
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
         self._task = None
 
     async def _finish(self) -> None:

@@ -305,6 +305,26 @@ async def test_two_relays_of_one_source_at_once_send_each_row_once_in_order(
 @pytest.mark.parametrize(
     "database_url", [pytest.param("postgres", marks=INTEGRATION)], indirect=True
 )
+async def test_while_a_relay_has_its_turn_only_relays_of_other_sources_send(
+    database: Database, bus: FlakyBus
+) -> None:
+    await _commit_events(database, [_event("AAA")], source="processing")
+    await _commit_events(database, [_event("BBB")], source="prediction")
+    busy = OutboxRelay(database, bus, source="processing")
+    async with database.session() as turn:
+        assert await busy._lock(turn)  # held until this transaction ends
+
+        assert await OutboxRelay(database, bus, source="processing").relay_once() == 0
+        assert await OutboxRelay(database, bus, source=None).relay_once() == 0
+        assert await OutboxRelay(database, bus, source="prediction").relay_once() == 1
+
+    assert await OutboxRelay(database, bus, source=None).relay_once() == 1
+    assert [e.symbol for e in _sent(bus)] == ["BBB", "AAA"]
+
+
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=INTEGRATION)], indirect=True
+)
 async def test_a_key_keeps_its_order_when_transactions_commit_out_of_id_order(
     database: Database, bus: FlakyBus
 ) -> None:

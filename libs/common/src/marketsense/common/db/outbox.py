@@ -46,8 +46,11 @@ _SETTLED: Label[bool] = literal_column(
 ).label("settled")
 """Whether a row's transaction is older than every transaction still in flight."""
 
-_RELAY_LOCK_CLASS = 0x0B0C
-"""Advisory lock namespace of the relays: (class, 0) guards all rows, (class, hash) one source."""
+_ALL_SOURCES_LOCK = (0x0B0C, 0)
+"""The advisory lock of a relay of every source; relays of one source hold it shared."""
+
+_SOURCE_LOCK_CLASS = 0x0B0D
+"""Advisory lock namespace of one source's relays, keyed by a hash of the source."""
 
 
 def add_event(session: AsyncSession, envelope: Envelope, *, source: str) -> None:
@@ -187,15 +190,19 @@ class OutboxRelay:
         """Take this relay's turn for the transaction; False while another relay has it."""
         if self.database.is_sqlite:
             return True  # one relay per embedded database, and SQLite has no advisory locks
+        params: dict[str, object] = {
+            "all_cls": _ALL_SOURCES_LOCK[0],
+            "all_key": _ALL_SOURCES_LOCK[1],
+        }
         if self.source is None:
-            query = "SELECT pg_try_advisory_xact_lock(:cls, 0)"
+            query = "SELECT pg_try_advisory_xact_lock(:all_cls, :all_key)"
         else:
             # Shared on "all", so a relay of every source excludes the relays of each one.
             query = (
-                "SELECT pg_try_advisory_xact_lock_shared(:cls, 0)"
+                "SELECT pg_try_advisory_xact_lock_shared(:all_cls, :all_key)"
                 " AND pg_try_advisory_xact_lock(:cls, hashtext(:source))"
             )
-        params = {"cls": _RELAY_LOCK_CLASS, "source": self.source}
+            params |= {"cls": _SOURCE_LOCK_CLASS, "source": self.source}
         return bool(await session.scalar(text(query), params))
 
     async def _settled_rows(self, session: AsyncSession) -> list[OutboxMessage]:

@@ -187,8 +187,8 @@ def _not_writable(stage: Stage, state: str, *, run_id: str, symbol: str) -> str:
     """Why a written run is refused for a task in `state`, and what to do instead."""
     if state in (TaskState.FAILED, TaskState.SKIPPED):
         return (
-            f"the {stage} task of {symbol} is {state}: put it back to PENDING with "
-            f"`marketsense run retry {run_id}`, then run this again with --write"
+            f"the {stage} task of {symbol} is {state}: `marketsense run retry {run_id} --reason "
+            "TEXT` re-queues it for its service; without --write this shows what it would produce"
         )
     return (
         f"the {stage} task of {symbol} is {state}, so --write has nothing to do; without "
@@ -328,7 +328,7 @@ async def _dry(
             await build(dry)(envelope, payload)
         except Exception as exc:
             report.error = f"{type(exc).__name__}: {exc}"
-        report.reads, report.writes = dry.store.reads, dry.store.writes
+        report.reads, report.writes = dry.store.reads, _by_key(dry.store.writes)
         if report.error is None:
             await _record_outcome(session, report, before, last_outbox)
 
@@ -359,9 +359,14 @@ async def _written(
                 )
             )
         await fail_task(runtime, envelope, stage=report.stage, error=exc, attempts=attempts or 0)
-    report.reads, report.writes = store.reads, store.writes
+    report.reads, report.writes = store.reads, _by_key(store.writes)
     async with runtime.database.session() as session:
         await _record_outcome(session, report, before, last_outbox)
+
+
+def _by_key(writes: list[ObjectWrite]) -> list[ObjectWrite]:
+    """Writes in key order: a handler may write several objects at once, in any order."""
+    return sorted(writes, key=lambda item: item.key)
 
 
 Snapshot = dict[str, dict[Any, tuple[Any, ...]]]

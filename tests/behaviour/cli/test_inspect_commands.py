@@ -3,22 +3,44 @@ checksums, outbox events; a tampered object is named and fails the command."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from marketsense.cli.stage_run import StageSettings
+from marketsense.common.db.engine import Database
+from marketsense.common.db.models import OutboxMessage
 from marketsense.common.store.local import FileStore
 from tests.behaviour.cli.test_stage_commands import RUN_ID, recorded_run, stage_cli
 from tests.cli_support import invoke, one_error_line
 from tests.conftest import TEST_AS_OF
 
 
+def add_unreadable_outbox_row(database: Database, *, key: str) -> None:
+    """An outbox row whose value is no envelope, as a dead letter of a broken record is."""
+
+    async def add() -> None:
+        async with database.session() as session:
+            session.add(
+                OutboxMessage(
+                    source="processing", topic="raw.ready.dlq", key=key, value=b"{not json"
+                )
+            )
+            await session.commit()
+        await database.dispose()
+
+    asyncio.run(add())
+
+
 def test_inspect_verifies_every_object_and_names_a_tampered_one(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    recorded_run(home, ["AAA", "BBB"])
+    database = recorded_run(home, ["AAA", "BBB"])
     code, _, err = stage_cli(
         home, "stage", "run", "ingest", "--run-id", RUN_ID, "--symbol", "AAA", "--write"
     )
     assert code == 0, err
+
+    # A dead letter's copy of an unreadable record, keyed by the symbol, belongs to no run.
+    add_unreadable_outbox_row(database, key="AAA")
 
     code, out, err = stage_cli(home, "inspect", "run", RUN_ID, "--symbol", "aaa")
     assert code == 0, err

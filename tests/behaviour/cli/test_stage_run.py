@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import delete, func, select, update
 
 from marketsense.cli.embedded import PipelineSettings, build_pipeline_app
+from marketsense.cli.inspect_commands import inspect
 from marketsense.cli.stage_run import StageRefused, StageSettings, run_stage
 from marketsense.common.auth import Role
 from marketsense.common.db.base import Base
@@ -18,7 +19,7 @@ from marketsense.common.db.engine import Database
 from marketsense.common.db.models import FeatureSet, Task
 from marketsense.common.states import Stage, TaskState
 from marketsense.common.store import store_from_settings
-from marketsense.common.store.base import sha256_hex
+from marketsense.common.store.base import ObjectStore, sha256_hex
 from tests.backends import real_servers
 from tests.conftest import INTEGRATION, TEST_AS_OF, eventually
 from tests.model_registry_rows import new_api_key
@@ -92,6 +93,57 @@ async def _features(database: Database, run_id: str, symbol: str) -> tuple[str, 
     return None if row is None else (row.uri, row.sha256, row.size)
 
 
+async def _as_if_never_processed(
+    database: Database, store: ObjectStore, *, run_id: str, symbol: str
+) -> None:
+    """Take processing's output for the symbol away and put its task back to PENDING."""
+    served = await _features(database, run_id, symbol)
+    assert served is not None
+    await store.delete(store.key_for(served[0]))
+    async with database.session() as session:
+        await session.execute(
+            delete(FeatureSet).where(FeatureSet.run_id == run_id, FeatureSet.symbol == symbol)
+        )
+        await session.execute(
+            update(Task)
+            .where(Task.run_id == run_id, Task.symbol == symbol, Task.stage == Stage.PROCESS)
+            .values(state=TaskState.PENDING)
+        )
+        await session.commit()
+
+
+async def _dry_predict_and_inspect(
+    settings: StageSettings,
+    database: Database,
+    store: ObjectStore,
+    *,
+    run_id: str,
+    served: tuple[str, str, int],
+) -> None:
+    """A dry prediction leaves every row as it was; inspect finds CCC's objects intact, then the
+    feature file overwritten behind the database's back."""
+    key = store.key_for(served[0])
+    # A dry prediction scores the features the run recorded, and leaves the rows as they were.
+    before = await _footprint(database)
+    dry = await run_stage(settings, stage=Stage.PREDICT, run_id=run_id, symbol="AAA", write=False)
+    assert dry.error is None, dry.error
+    assert [read.key for read in dry.reads] == [f"features/{TEST_AS_OF}/{run_id}/AAA.parquet"]
+    assert [(e.topic, e.key) for e in dry.events] == [("predictions.ready", "AAA")]
+    assert [c.after for c in dry.rows if c.table == "predictions"] == [1]
+    assert await _footprint(database) == before
+
+    # Inspect reads every object back; one overwritten behind the database's back shows.
+    seen = await inspect(settings, run_id=run_id, symbol="CCC")
+    assert [(t.stage, t.state) for t in seen.tasks] == [
+        (stage, TaskState.SUCCESS) for stage in Stage
+    ]
+    assert [o.check for o in seen.objects] == ["checksum ok"] * 3
+    await store.put(key, b"not the features")
+    seen = await inspect(settings, run_id=run_id, symbol="CCC")
+    assert [o.uri for o in seen.damaged] == [served[0]]
+    assert seen.damaged[0].check.startswith("checksum mismatch")
+
+
 async def test_a_dry_stage_changes_nothing_and_a_written_one_equals_the_service(
     values: dict[str, Any],
 ) -> None:
@@ -122,18 +174,7 @@ async def test_a_dry_stage_changes_nothing_and_a_written_one_equals_the_service(
         assert await _footprint(database) == untouched
         assert await store.read_key(key) == served_bytes
 
-        # Take the output away, as if processing had never run for CCC.
-        await store.delete(key)
-        async with database.session() as session:
-            await session.execute(
-                delete(FeatureSet).where(FeatureSet.run_id == run_id, FeatureSet.symbol == "CCC")
-            )
-            await session.execute(
-                update(Task)
-                .where(Task.run_id == run_id, Task.symbol == "CCC", Task.stage == Stage.PROCESS)
-                .values(state=TaskState.PENDING)
-            )
-            await session.commit()
+        await _as_if_never_processed(database, store, run_id=run_id, symbol="CCC")
         emptied = await _footprint(database)
         dry = await run_stage(
             settings, stage=Stage.PROCESS, run_id=run_id, symbol="CCC", write=False
@@ -158,6 +199,8 @@ async def test_a_dry_stage_changes_nothing_and_a_written_one_equals_the_service(
 
         with pytest.raises(StageRefused, match="nothing to do"):
             await run_stage(settings, stage=Stage.PROCESS, run_id=run_id, symbol="CCC", write=True)
+
+        await _dry_predict_and_inspect(settings, database, store, run_id=run_id, served=served)
     finally:
         await store.close()
         await database.dispose()

@@ -163,8 +163,8 @@ async def _recorded(session: AsyncSession, *, run_id: str, symbol: str) -> Inspe
     for message in await session.scalars(
         select(OutboxMessage).where(OutboxMessage.key == symbol).order_by(OutboxMessage.id)
     ):
-        event = Envelope.model_validate_json(message.value)
-        if event.run_id == run_id:
+        event = readable(message)
+        if event is not None and event.run_id == run_id:
             found.events.append(
                 f"{message.id} {event.type} on {message.topic} from {message.source}"
             )
@@ -182,6 +182,15 @@ async def _recorded(session: AsyncSession, *, run_id: str, symbol: str) -> Inspe
             f"{letter.id} from {letter.original_topic} ({replayed}): {letter.error[:200]}"
         )
     return found
+
+
+def readable(message: OutboxMessage) -> Envelope | None:
+    """The envelope an outbox row carries, or None for one that is no envelope (the copy of an
+    unreadable record on its way to a dead-letter topic)."""
+    try:
+        return Envelope.model_validate_json(message.value)
+    except ValueError:
+        return None
 
 
 async def verify(store: ObjectStore, uri: str, *, sha256: str, size: int) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from marketsense.cli.inspect_commands import readable
 from marketsense.cli.stage_sandbox import (
     DryRuntime,
     ObjectRead,
@@ -420,6 +421,6 @@ async def _record_outcome(
         select(OutboxMessage).where(OutboxMessage.id > last_outbox).order_by(OutboxMessage.id)
     )
     for row in queued:
-        event = Envelope.model_validate_json(row.value)
-        if event.run_id == report.run_id and event.symbol == report.symbol:
+        event = readable(row)
+        if event is not None and (event.run_id, event.symbol) == (report.run_id, report.symbol):
             report.events.append(QueuedEvent(topic=row.topic, type=event.type, key=row.key))

@@ -98,3 +98,20 @@ def test_a_dry_ingest_shows_what_it_would_write_and_writes_nothing(tmp_path: Pat
     assert _counts(database) == before
     assert not (home / "objects" / "raw").exists()
     assert before[2] == ["PENDING"] * len(Stage)
+
+
+def test_a_written_stage_that_fails_fails_its_task_as_the_service_would(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    database = recorded_run(home, ["AAA"])
+
+    result = invoke(
+        *("stage", "run", "ingest", "--run-id", RUN_ID, "--symbol", "AAA", "--write"),
+        env={"MARKETSENSE_HOME": str(home), "MARKETSENSE_FAIL_SYMBOLS": "AAA"},
+    )
+
+    assert "the ingest stage failed: " in one_error_line(result)
+    assert "written: ingest of AAA" in result.stdout
+    assert "task PENDING -> FAILED" in result.stdout
+    assert "task.failed on task.failed, key AAA" in result.stdout
+    raw, outbox, states = _counts(database)
+    assert (raw, outbox, states) == (0, 1, ["FAILED", "PENDING", "PENDING"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -207,26 +208,25 @@ async def verify(store: ObjectStore, uri: str, *, sha256: str, size: int) -> str
 
 def print_inspection(found: Inspection) -> None:
     """An inspection on stdout, one line per task, object, event and dead letter."""
-    console.print(
-        f"run {found.run_id} ({found.run_state}, as of {found.as_of}), symbol {found.symbol}"
-    )
-    console.print("tasks:")
+    # One line per item, never wrapped, so the output reads the same in a pipe or a grep.
+    say = functools.partial(console.print, soft_wrap=True)
+    say(f"run {found.run_id} ({found.run_state}, as of {found.as_of}), symbol {found.symbol}")
+    say("tasks:")
     for task in found.tasks:
-        console.print(f"  {task.stage}: {task.state}, {task.attempts} attempt(s)")
+        say(f"  {task.stage}: {task.state}, {task.attempts} attempt(s)")
         if task.notes:
-            console.print(f"    notes: {escape(task.notes)}", soft_wrap=True)
+            say(f"    notes: {escape(task.notes)}")
         if task.error:
-            console.print(f"    error: {escape(task.error)}", soft_wrap=True)
-    console.print(f"objects ({len(found.objects)}):")
+            say(f"    error: {escape(task.error)}")
+    say(f"objects ({len(found.objects)}):")
     for item in found.objects:
-        console.print(
+        say(
             f"  {item.stage} {item.what}: {item.uri} sha256 {item.sha256} ({item.size} bytes): "
-            f"{escape(item.check)}",
-            soft_wrap=True,
+            f"{escape(item.check)}"
         )
-    console.print(f"events still in the outbox ({len(found.events)}; sent ones are deleted):")
+    say(f"events still in the outbox ({len(found.events)}; sent ones are deleted):")
     for event in found.events:
-        console.print(f"  {event}", soft_wrap=True)
-    console.print(f"dead letters ({len(found.dead_letters)}):")
+        say(f"  {event}")
+    say(f"dead letters ({len(found.dead_letters)}):")
     for letter in found.dead_letters:
-        console.print(f"  {escape(letter)}", soft_wrap=True)
+        say(f"  {escape(letter)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from typing import TYPE_CHECKING, Annotated
 
@@ -65,35 +66,36 @@ def stage_run(
 
 def print_report(report: StageReport) -> None:
     """What a stage run read, wrote (or would write) and ended with, one line per item."""
+    # One line per item, never wrapped, so the output reads the same in a pipe or a grep.
+    say = functools.partial(console.print, soft_wrap=True)
     mode = "written" if report.write else "dry run"
-    console.print(
+    say(
         f"{mode}: {report.stage} of {report.symbol} in run {report.run_id}; "
         f"task {report.task_before} -> {report.task_after or '-'}"
     )
-    console.print(f"input: {escape(json.dumps(report.payload, sort_keys=True))}", soft_wrap=True)
-    console.print(f"read ({len(report.reads)} objects, checksums verified):")
+    say(f"input: {escape(json.dumps(report.payload, sort_keys=True))}")
+    say(f"read ({len(report.reads)} objects, checksums verified):")
     for read in report.reads:
-        console.print(f"  {read.key} ({read.size} bytes)", soft_wrap=True)
+        say(f"  {read.key} ({read.size} bytes)")
     verb = "wrote" if report.write else "would write"
-    console.print(f"{verb} ({len(report.writes)} objects):")
+    say(f"{verb} ({len(report.writes)} objects):")
     for item in report.writes:
-        console.print(
+        say(
             f"  {item.key} sha256 {item.sha256} ({item.size} bytes), {item.stored} "
-            "against the stored object",
-            soft_wrap=True,
+            "against the stored object"
         )
-    console.print("rows of the run and symbol (table: before -> after, inserted, updated):")
+    say("rows of the run and symbol (table: before -> after, inserted, updated):")
     for change in report.rows:
-        console.print(
+        say(
             f"  {change.table}: {change.before} -> {change.after}, {change.inserted} inserted, "
             f"{change.updated} updated"
         )
-    console.print(f"events queued ({len(report.events)}):")
+    say(f"events queued ({len(report.events)}):")
     for event in report.events:
-        console.print(f"  {event.type} on {event.topic}, key {event.key}")
+        say(f"  {event.type} on {event.topic}, key {event.key}")
     if report.notes:
-        console.print(f"notes: {escape(report.notes)}", soft_wrap=True)
+        say(f"notes: {escape(report.notes)}")
     if report.write:
-        console.print("written: the outbox's events go out with the running services' relay")
+        say("written: the outbox's events go out with the running services' relay")
     else:
-        console.print("dry run: nothing was written or sent (--write records it)")
+        say("dry run: nothing was written or sent (--write records it)")

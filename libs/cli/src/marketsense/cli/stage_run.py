@@ -294,7 +294,7 @@ async def _load(live: LiveModel[Any]) -> None:
     if live.slot.current is None:
         raise StageRefused(
             f"no {live.name} model loads (registry or {live.fallback}); "
-            "`marketsense models` lists the registered versions"
+            "`marketsense models list` shows the registered ones"
         )
 
 

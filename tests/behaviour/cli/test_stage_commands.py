@@ -74,7 +74,7 @@ def test_refusals_name_what_to_do(tmp_path: Path) -> None:
     )
     early = refused("stage", "run", "predict", "--run-id", RUN_ID, "--symbol", "AAA")
     assert "the process task of AAA" in early
-    assert f"`marketsense stage run process --run-id {RUN_ID} --symbol AAA` first" in early
+    assert f"`marketsense stage run process --run-id {RUN_ID} --symbol AAA --write` first" in early
 
 
 def test_a_dry_ingest_shows_what_it_would_write_and_writes_nothing(tmp_path: Path) -> None:

@@ -170,8 +170,7 @@ async def _checked_input(
         if state != TaskState.SUCCESS:
             raise StageRefused(
                 f"the {upstream} task of {symbol} in run {run_id} is {state}, so {stage} has no "
-                f"input: run `marketsense stage run {upstream} --run-id {run_id} --symbol "
-                f"{symbol}` first"
+                f"input: {_run_first(upstream, state, run_id=run_id, symbol=symbol)}"
             )
     state = await _task_state(session, run_id, symbol, stage)
     if write and state not in WRITABLE:
@@ -182,6 +181,16 @@ async def _checked_input(
         )
     except MissingInput as exc:
         raise StageRefused(f"{exc}: run the stage before {stage} for {symbol} first") from exc
+
+
+def _run_first(upstream: Stage, state: str, *, run_id: str, symbol: str) -> str:
+    """How to get the stage before to SUCCESS from `state`."""
+    if state in (TaskState.FAILED, TaskState.SKIPPED):
+        return f"re-queue it with `marketsense run retry {run_id} --reason TEXT` first"
+    return (
+        f"run `marketsense stage run {upstream} --run-id {run_id} --symbol {symbol} --write` "
+        "first, or let its service run it"
+    )
 
 
 def _not_writable(stage: Stage, state: str, *, run_id: str, symbol: str) -> str:

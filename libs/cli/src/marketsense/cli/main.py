@@ -14,12 +14,14 @@ from marketsense.cli import (
     challenge_commands,
     dlq_commands,
     evaluation_set_commands,
+    inspect_commands,
     keys_commands,
     models_commands,
     perf_commands,
     report_commands,
     run_commands,
     sentiment_commands,
+    stage_commands,
 )
 from marketsense.cli.defaults import DEFAULT_TRAINING_SYMBOLS, holdout_set_path, last_session
 from marketsense.cli.output import ApiKey, console, err, fail
@@ -42,6 +44,8 @@ dlq_commands.register(app)
 perf_commands.register(app)
 challenge_commands.register(app)
 report_commands.register(app)
+stage_commands.register(app)
+inspect_commands.register(app)
 
 
 @app.command()

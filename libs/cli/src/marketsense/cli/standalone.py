@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 import socket
 from collections.abc import Iterator, Mapping
@@ -166,9 +167,13 @@ async def run_standalone(
 ) -> int:
     """Build missing models, then serve every service until stopped; the exit code."""
     settings = PipelineSettings(home=home)
-    configure_logging(level=settings.log_level, json_lines=False, service="standalone")
+    # Building models logs every step of their export; the console says what matters.
+    configure_logging(level="WARNING", json_lines=False)
     with bound_sockets(host, ports) as sockets:
         await prepare_models(settings, as_of=last_session(), console=console)
+        configure_logging(level=settings.log_level, json_lines=False, service="standalone")
+        # Seven servers would each say they started and stopped; the console lists them once.
+        logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
         pipeline, apps = standalone_apps(settings)
         async with pipeline.router.lifespan_context(pipeline):
             note = await admin_key_note(pipeline.state.runtime, home)

@@ -22,6 +22,7 @@ from marketsense.common.serve import SERVICES
 from tests.cli_support import invoke
 from tests.conftest import TEST_AS_OF, eventually
 from tests.e2e.processes import Services, free_port
+from tests.sentiment_support import linked_copy
 
 pytestmark = pytest.mark.e2e
 
@@ -33,7 +34,8 @@ COMMAND = str(Path(sys.executable).with_name("marketsense"))
 def home(tmp_path: Path, sentiment_model_dir: Path, predictor_dir: Path) -> Path:
     """A home whose models are built (building them is bootstrap's to test), not registered."""
     home = tmp_path / "home"
-    shutil.copytree(sentiment_model_dir, home / "models" / "sentiment")
+    (home / "models").mkdir(parents=True)
+    linked_copy(sentiment_model_dir, home / "models" / "sentiment")  # 144 MB: hard links
     shutil.copytree(predictor_dir, home / "models" / "baseline-predictor")
     shutil.copy(
         holdout_set_path(predictor_dir), holdout_set_path(home / "models" / "baseline-predictor")

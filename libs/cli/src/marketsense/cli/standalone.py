@@ -137,18 +137,21 @@ async def serve_until_stopped(
     servers = {
         name: _Server(uvicorn.Config(app, lifespan="off", **options)) for name, app in apps.items()
     }
-    stopping = asyncio.Event()
+    signalled = asyncio.Event()
 
-    def stop() -> None:
+    def stop(*, force: bool = False) -> None:
         for server in servers.values():
-            # The first signal finishes in-flight requests; a second drops them.
-            server.force_exit = stopping.is_set()
             server.should_exit = True
-        stopping.set()
+            server.force_exit = server.force_exit or force
+
+    def on_signal() -> None:
+        # The first signal lets in-flight requests finish; a second drops them.
+        stop(force=signalled.is_set())
+        signalled.set()
 
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop)
+        loop.add_signal_handler(signum, on_signal)
     try:
         tasks = [
             asyncio.create_task(server.serve(sockets=[sockets[name]]))

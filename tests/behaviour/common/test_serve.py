@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import logging
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 import uvicorn
 from uvicorn.server import ServerState
 
+from marketsense.common import app as app_module
 from marketsense.common.http_protocol import HeaderTimeoutProtocol
 from marketsense.common.serve import DEFAULT_PORTS, SERVICES, main, serve
 
@@ -135,3 +138,34 @@ def test_main_serves_the_service_the_variable_names(
     [(app, options)] = served
     assert app.__module__ == "marketsense.monitoring.app"
     assert options["port"] == DEFAULT_PORTS["monitoring"]
+
+
+@pytest.mark.parametrize("kafka", [None, "127.0.0.1:9"])
+def test_a_service_alone_on_the_in_process_bus_warns_that_it_reaches_only_its_own_process(
+    served: list[tuple[Any, dict[str, Any]]],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    kafka: str | None,
+) -> None:
+    monkeypatch.setenv("MARKETSENSE_HOME", str(tmp_path))
+    if kafka is None:
+        monkeypatch.delenv("MARKETSENSE_KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    else:
+        monkeypatch.setenv("MARKETSENSE_KAFKA_BOOTSTRAP_SERVERS", kafka)
+    # The factory configures logging for a whole process; here caplog keeps the records.
+    monkeypatch.setattr(app_module, "configure_logging", lambda **_: None)
+    serve("orchestrator")
+    [(factory, _)] = served
+
+    with caplog.at_level(logging.WARNING, logger=app_module.__name__):
+        factory()
+
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    if kafka is None:
+        [warning] = warnings
+        assert warning.startswith("orchestrator runs on the in-process bus")
+        assert "`marketsense standalone`" in warning
+        assert "MARKETSENSE_KAFKA_BOOTSTRAP_SERVERS" in warning
+    else:
+        assert warnings == []

@@ -50,19 +50,27 @@ def build_pipeline_app(settings: PipelineSettings | None = None) -> FastAPI:
     settings = settings or PipelineSettings()
     runtime = Runtime(settings, service="pipeline", relay_all=True)
     transport = InProcessTransport()
-    components = [
-        registry_access(runtime, transport),
-        orchestrator(runtime, settings),
-        ingestion(runtime, settings),
-        processing(runtime, settings),
-        prediction(runtime, settings),
-        registry(runtime, settings),
-        monitoring(runtime, settings, registry_transport=transport),
-        retraining(runtime, settings, registry_transport=transport),
-    ]
-    app = create_app(runtime, components, title="marketsense pipeline")
+    components = pipeline_components(runtime, settings, transport)
+    app = create_app(runtime, list(components.values()), title="marketsense pipeline")
     transport.app = app
     return app
+
+
+def pipeline_components(
+    runtime: Runtime, settings: PipelineSettings, transport: InProcessTransport
+) -> dict[str, Component]:
+    """Every service's component on one runtime, by service name, in start-up order; the
+    monitoring and retraining ones reach the registry through `transport`."""
+    return {
+        "registry_access": registry_access(runtime, transport),
+        "orchestrator": orchestrator(runtime, settings),
+        "ingestion": ingestion(runtime, settings),
+        "processing": processing(runtime, settings),
+        "prediction": prediction(runtime, settings),
+        "registry": registry(runtime, settings),
+        "monitoring": monitoring(runtime, settings, registry_transport=transport),
+        "retraining": retraining(runtime, settings, registry_transport=transport),
+    }
 
 
 def registry_access(runtime: Runtime, transport: InProcessTransport) -> Component:

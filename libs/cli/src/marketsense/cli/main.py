@@ -144,6 +144,36 @@ def serve(
     serve_service(service, host=host, port=port)
 
 
+@app.command()
+def standalone(
+    home: Annotated[
+        Path, typer.Option(help="Folder for the embedded database, objects and models.")
+    ] = Path(".marketsense"),
+    host: Annotated[str, typer.Option(help="Address every service binds.")] = "127.0.0.1",
+    port_offset: Annotated[
+        int, typer.Option(help="Added to every service's usual port (orchestrator 8000, ...).")
+    ] = 0,
+    port: Annotated[
+        list[str] | None,
+        typer.Option(help="SERVICE=PORT for one service, e.g. prediction=9003; repeatable."),
+    ] = None,
+) -> None:
+    """Run every service in this process on the embedded default, each API on its usual port,
+    the schedule too, until Ctrl-C; models are built under --home the first time."""
+    from marketsense.cli.standalone import (  # the whole pipeline: imported only when run
+        StandaloneRefused,
+        run_standalone,
+        standalone_ports,
+    )
+
+    try:
+        ports = standalone_ports(port_offset, port or [])
+        code = asyncio.run(run_standalone(home=home, host=host, ports=ports, console=console))
+    except StandaloneRefused as exc:
+        raise fail(str(exc)) from exc
+    raise typer.Exit(code)
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every migration to the configured database (MARKETSENSE_DATABASE_URL)."""

@@ -195,8 +195,19 @@ def build_service_app(
 ) -> FastAPI:
     """One service as its own process: its logging, its runtime, and an app serving it."""
     configure_logging(level=settings.log_level, json_lines=settings.log_json, service=service)
+    if not settings.kafka_bootstrap_servers:
+        log.warning(ALONE_ON_THE_IN_PROCESS_BUS, service)
     runtime = Runtime(settings, service=service)
     return create_app(runtime, [component(runtime, settings)], title=f"marketsense {service}")
+
+
+ALONE_ON_THE_IN_PROCESS_BUS = (
+    "%s runs on the in-process bus (MARKETSENSE_KAFKA_BOOTSTRAP_SERVERS is unset): its events "
+    "reach only components in this process, not services started as other processes, so a run "
+    "started across processes never ends; run every service in one process with "
+    "`marketsense standalone`, or set MARKETSENSE_KAFKA_BOOTSTRAP_SERVERS for every service"
+)
+"""What a service served as its own process on the in-process bus warns at start-up."""
 
 
 OPERATIONS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})

@@ -78,18 +78,20 @@ class Stored:
         }
 
 
-async def store_history(database: Database, store: ObjectStore, seed: int = 3) -> Stored:
-    """Store HISTORY, a hold on `held`, a model trained on `lineage`'s day, and two dead
-    letters: one replayed 40 days ago (expired), one 5 days ago."""
+async def store_history(
+    database: Database, store: ObjectStore, *, seed: int = 3, now: dt.datetime = NOW
+) -> Stored:
+    """Store HISTORY as of `now`, a hold on `held`, a model trained on `lineage`'s day, and two
+    dead letters: one replayed 40 days ago (expired), one 5 days ago."""
     market = SimulatedMarket(seed)
     stored = Stored(runs={}, objects={})
     async with database.session() as session:
         for planned in HISTORY:
             run_id = str(uuid.uuid4())
             stored.runs[planned.name] = run_id
-            at = NOW - dt.timedelta(days=planned.age_days)
+            at = now - dt.timedelta(days=planned.age_days)
             as_of = _weekday(at.date())
-            ended = NOW - dt.timedelta(days=planned.finished_days or planned.age_days)
+            ended = now - dt.timedelta(days=planned.finished_days or planned.age_days)
             finished = None if planned.state == "RUNNING" else ended
             session.add(
                 Run(
@@ -132,11 +134,11 @@ async def store_history(database: Database, store: ObjectStore, seed: int = 3) -
                     )
                 )
         session.add(
-            RetentionHold(run_id=stored.runs["held"], reason="audit", actor="ops", created_at=NOW)
+            RetentionHold(run_id=stored.runs["held"], reason="audit", actor="ops", created_at=now)
         )
-        await _register_lineage(session, _weekday((NOW - dt.timedelta(days=790)).date()))
+        await _register_lineage(session, _weekday((now - dt.timedelta(days=790)).date()))
         for days in (40, 5):
-            session.add(_dead_letter(stored.runs["young"], NOW - dt.timedelta(days=days)))
+            session.add(_dead_letter(stored.runs["young"], now - dt.timedelta(days=days)))
         await session.commit()
     return stored
 

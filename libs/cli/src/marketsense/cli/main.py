@@ -18,6 +18,7 @@ from marketsense.cli import (
     models_commands,
     perf_commands,
     report_commands,
+    retention_commands,
     run_commands,
     sentiment_commands,
 )
@@ -42,6 +43,7 @@ dlq_commands.register(app)
 perf_commands.register(app)
 challenge_commands.register(app)
 report_commands.register(app)
+retention_commands.register(app)
 
 
 @app.command()

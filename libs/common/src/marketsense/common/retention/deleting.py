@@ -43,8 +43,9 @@ TABLE_MODELS: dict[str, Any] = {
     **{table: model for table, model, _ in AUDIT_TABLES},
 }
 AUDIT_TABLE_NAMES = frozenset(table for table, _, _ in AUDIT_TABLES)
-Progress = Callable[[int], None]
-"""Told how many planned things a batch settled (deleted, or found protected meanwhile)."""
+Progress = Callable[[int, int], None]
+"""Told, after each batch, how many planned things are settled (deleted, or found protected
+meanwhile) and how many the plan lists."""
 
 
 async def delete_planned(
@@ -59,7 +60,7 @@ async def delete_planned(
 ) -> None:
     """Delete what the plan lists, objects before their rows; `tally` counts as it goes, so a
     pass that stops half-way still says what it deleted."""
-    size = settings.retention_batch_size
+    size, total, done = settings.retention_batch_size, len(plan.all()), 0
     for batch in _chunks(plan.objects, size):
         async with database.session() as session:
             facts = await _locked_facts(session, batch, settings, now)
@@ -71,7 +72,8 @@ async def delete_planned(
         tally.add_objects((d.key, d.size) for d in gone if d.key is not None)
         for table, items in groupby(gone, key=lambda d: d.table):
             tally.add_rows(table, len(list(items)))
-        _tell(progress, len(batch))
+        done += len(batch)
+        _tell(progress, done, total)
     for table, same_table in groupby(plan.rows, key=lambda d: d.table):
         for batch in _chunks(list(same_table), size):
             async with database.session() as session:
@@ -80,7 +82,8 @@ async def delete_planned(
                 await _delete_rows(session, table, ids)
                 await session.commit()
             tally.add_rows(table, len(ids))
-            _tell(progress, len(batch))
+            done += len(batch)
+            _tell(progress, done, total)
 
 
 async def _locked_facts(
@@ -151,6 +154,6 @@ def _chunks(items: Sequence[Doomed], size: int) -> Iterator[Sequence[Doomed]]:
         yield items[start : start + size]
 
 
-def _tell(progress: Progress | None, count: int) -> None:
+def _tell(progress: Progress | None, done: int, total: int) -> None:
     if progress is not None:
-        progress(count)
+        progress(done, total)

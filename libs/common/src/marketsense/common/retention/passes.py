@@ -75,13 +75,18 @@ async def _finish(database: Database, pass_id: int, tally: Tally, *, error: str 
             await session.commit()
 
 
-async def latest_pass(database: Database, *, dry_run: bool = False) -> RetentionPass | None:
-    """The newest finished pass (real ones unless `dry_run`), for the metrics and the CLI."""
+async def latest_pass(
+    database: Database, *, dry_run: bool = False, succeeded: bool = False
+) -> RetentionPass | None:
+    """The newest finished pass (real ones unless `dry_run`; without error when `succeeded`),
+    for the metrics and the CLI."""
+    query = select(RetentionPass).where(
+        RetentionPass.dry_run == dry_run, RetentionPass.finished_at.is_not(None)
+    )
+    if succeeded:
+        query = query.where(RetentionPass.error.is_(None))
     async with database.session() as session:
         row: RetentionPass | None = await session.scalar(
-            select(RetentionPass)
-            .where(RetentionPass.dry_run == dry_run, RetentionPass.finished_at.is_not(None))
-            .order_by(RetentionPass.id.desc())
-            .limit(1)
+            query.order_by(RetentionPass.id.desc()).limit(1)
         )
     return row

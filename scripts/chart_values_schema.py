@@ -49,9 +49,29 @@ def is_secret(cls: type[BaseSettings], name: str) -> bool:
     return annotation is SecretStr or SecretStr in typing.get_args(annotation)
 
 
+def inlined(schema: Any, defs: dict[str, Any]) -> Any:
+    """A schema with each `#/$defs/...` reference replaced by its definition, without titles."""
+    if isinstance(schema, list):
+        return [inlined(item, defs) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if "$ref" in schema:
+        return inlined(defs[schema["$ref"].removeprefix("#/$defs/")], defs)
+    return {
+        key: inlined(value, defs)
+        if key != "properties"
+        else {k: inlined(v, defs) for k, v in value.items()}
+        for key, value in schema.items()
+        if key not in ("title", "description", "default")
+    }
+
+
 def field_schema(cls: type[BaseSettings], name: str) -> dict[str, Any]:
     """A setting's JSON schema as a chart value: what its environment variable may hold."""
-    schema: dict[str, Any] = dict(cls.model_json_schema()["properties"][name])
+    full = cls.model_json_schema()
+    # A setting holding a model (an override map) has its model inlined: the chart's schema
+    # has no definitions of the settings classes to refer to.
+    schema: dict[str, Any] = inlined(dict(full["properties"][name]), full.get("$defs", {}))
     for key in ("title", "default", "format", "uniqueItems"):
         schema.pop(key, None)
     options = schema.get("anyOf", [schema])
@@ -257,9 +277,6 @@ def operations_properties() -> dict[str, Any]:
                 "enabled": BOOLEAN,
                 "cluster": NON_EMPTY,
                 "namespace": STRING,
-                "partitions": integer(1),
-                "replicas": integer(1, 32767),
-                "config": LABELS,
             }
         ),
         "networkPolicy": network_policy(),

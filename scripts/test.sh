@@ -11,14 +11,18 @@ export PATH="$HOME/.local/bin:$PATH"
 # pandas, SQLAlchemy and FastAPI: without bytecode caches each one compiles those modules again,
 # several CPU seconds apiece. The caches go to .venv and __pycache__ folders, which git ignores.
 unset PYTHONDONTWRITEBYTECODE
-# An assignment keeps up.sh's exit status, so `set -e` stops here if a server failed to start.
-exports=$(bash infra/up.sh)
-eval "$exports"
+# The servers start in the background while lint and type checks run (Kafka's start is mostly
+# waiting); `wait` returns up.sh's exit status, so `set -e` stops here if a server failed to start.
+mkdir -p .infra
+bash infra/up.sh > .infra/exports &
+servers=$!
 echo "== lint and format"
 uv run ruff check .
 uv run ruff format --check .
 echo "== type checks"
 uv run mypy
+wait "$servers"
+eval "$(cat .infra/exports)"
 echo "== tests"
 # The slowest tests of every run are listed, so a test that grows slow is seen where it starts.
 uv run pytest --durations=25 "$@"

@@ -15,10 +15,19 @@ from prometheus_client.metrics import MetricWrapperBase
 from scripts.chart_values_schema import SERVICE_SETTINGS
 
 from marketsense.common import metrics
+from marketsense.common.bus.topics import TopicPolicy
 from marketsense.common.events import PAYLOAD_TYPES
 from marketsense.common.serve import DEFAULT_PORTS, SERVICES
+from marketsense.common.settings import CommonSettings, event_topics
 from marketsense.monitoring import gauges
-from tests.deploy.chart_support import CHART, find
+from tests.deploy.chart_support import (
+    CHART,
+    documents,
+    find,
+    pod_environment,
+    read_settings,
+    render_text,
+)
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -90,6 +99,42 @@ def test_strimzi_topics_are_every_event_topic_and_its_dead_letter_topic(
     assert names == {f"ms-marketsense-{t}" for t in topics}
     assert {d["metadata"]["namespace"] for d in resources} == {"kafka"}
     assert {d["metadata"]["labels"]["strimzi.io/cluster"] for d in resources} == {"marketsense"}
+
+
+def test_strimzi_topics_take_the_shape_the_services_create_and_check_topics_with(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    docs = documents(
+        render_text(
+            sets=[
+                "kafkaTopics.enabled=true",
+                "settings.topic_prefix=prod.",
+                "settings.kafka_topic_overrides.raw\\.ready.partitions=24",
+                "settings.kafka_topic_overrides.raw\\.ready\\.dlq.retention_ms=-1",
+            ]
+        )
+    )
+    [deployment] = find(docs, "Deployment", "ms-marketsense-processing")
+    settings = read_settings(CommonSettings, pod_environment(docs, deployment), monkeypatch)
+    policy = TopicPolicy.from_settings(settings)  # type: ignore[arg-type]
+
+    shapes = {
+        d["spec"]["topicName"]: (
+            d["spec"]["partitions"],
+            d["spec"]["replicas"],
+            d["spec"]["config"],
+        )
+        for d in find(docs, "KafkaTopic")
+    }
+
+    wanted = {name: policy.spec(name) for name in event_topics()}
+    assert shapes == {
+        f"prod.{name}": (spec.partitions, spec.replication_factor, spec.configs())
+        for name, spec in wanted.items()
+    }
+    assert shapes["prod.raw.ready"][:2] == (24, 3)
+    assert shapes["prod.raw.ready.dlq"][2] == {"min.insync.replicas": "2", "retention.ms": "-1"}
+    assert shapes["prod.task.failed.dlq"][2]["retention.ms"] == "2592000000"  # 30 days
 
 
 def test_prometheus_rule_is_the_tested_alert_file(

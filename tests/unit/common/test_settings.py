@@ -95,3 +95,33 @@ def test_the_database_url_and_s3_keys_stay_out_of_the_settings_repr() -> None:
 def test_limits_outside_their_range_are_refused(field: str, value: float) -> None:
     with pytest.raises(ValidationError, match=field):
         CommonSettings.model_validate({field: value})
+
+
+def test_an_override_of_a_topic_that_does_not_exist_is_refused_by_name() -> None:
+    with pytest.raises(ValidationError, match=r"no event topic named raw\.raedy; topics are: "):
+        CommonSettings.model_validate({"kafka_topic_overrides": {"raw.raedy": {"partitions": 2}}})
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (
+            {"kafka_topic_replication_factor": 1, "kafka_topic_min_insync_replicas": 2},
+            "kafka_topic_min_insync_replicas 2 is more than kafka_topic_replication_factor 1: ",
+        ),
+        (
+            {
+                "kafka_topic_replication_factor": 3,
+                "kafka_topic_min_insync_replicas": 2,
+                "kafka_topic_overrides": {"task.failed.dlq": {"replication_factor": 1}},
+            },
+            "kafka_topic_min_insync_replicas 2 is more than kafka_topic_replication_factor 1 "
+            r"\(with kafka_topic_overrides for task.failed.dlq\)",
+        ),
+    ],
+)
+def test_more_in_sync_replicas_than_copies_is_refused(
+    values: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValidationError, match=message):
+        CommonSettings.model_validate(values)

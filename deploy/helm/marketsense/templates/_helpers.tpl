@@ -48,7 +48,12 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{/* MARKETSENSE_* entries from a map of settings; null values are left out. */}}
 {{- define "marketsense.settingsData" -}}
 {{- range $key, $value := . }}
-{{- if not (kindIs "invalid" $value) }}
+{{- if kindIs "map" $value }}
+MARKETSENSE_{{ upper $key }}: {{ $value | toJson | quote }}
+{{- else if and (kindIs "float64" $value) (eq $value (float64 (int64 $value))) }}
+{{- /* YAML numbers arrive as floats, whose text turns 604800000 into 6.048e+08. */}}
+MARKETSENSE_{{ upper $key }}: {{ $value | int64 | toString | quote }}
+{{- else if not (kindIs "invalid" $value) }}
 MARKETSENSE_{{ upper $key }}: {{ $value | toString | quote }}
 {{- end }}
 {{- end }}

@@ -35,6 +35,9 @@ def test_with_brokers_the_bus_is_kafka_with_the_settings_policy_and_client_id(
         topic_prefix="prod.",
         handler_max_attempts=2,
         handler_retry_base_seconds=1.5,
+        kafka_topic_partitions=12,
+        kafka_topic_replication_factor=3,
+        kafka_topic_min_insync_replicas=2,
     )
 
     bus = bus_from_settings(settings, client_id="marketsense-processing")
@@ -43,6 +46,8 @@ def test_with_brokers_the_bus_is_kafka_with_the_settings_policy_and_client_id(
     assert bus.bootstrap_servers == "kafka-0:9092,kafka-1:9092"
     assert bus.client_id == "marketsense-processing"
     assert (bus.topic_prefix, bus.max_attempts, bus.retry_base) == ("prod.", 2, 1.5)
+    spec = bus.topic_policy.spec("raw.ready")
+    assert (spec.partitions, spec.replication_factor, spec.min_insync_replicas) == (12, 3, 2)
 
 
 def test_an_empty_broker_list_means_the_in_process_bus(tmp_path: Path) -> None:

@@ -35,6 +35,12 @@ CONSUMER_LAG = Gauge(
     "holds (sum by group and topic across replicas for the group's lag).",
     ["group", "topic"],
 )
+KAFKA_TOPIC_MISMATCHES = Gauge(
+    "marketsense_kafka_topic_config_mismatches",
+    "1 where an existing topic's partitions, replication_factor, min_insync_replicas or "
+    "retention_ms differs from the kafka_topic_* settings at this process's start, else 0.",
+    ["topic", "setting"],
+)
 HANDLER_SECONDS = Histogram(
     "marketsense_event_handler_duration_seconds",
     "Time spent handling one event, retries included, by topic and outcome.",

@@ -4,12 +4,48 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from marketsense.common.events import PAYLOAD_TYPES
 
 DEFAULT_HOME = Path(".marketsense")
 LIBPQ_SCHEMES = ("postgresql://", "postgres://")
 ASYNC_POSTGRES_SCHEME = "postgresql+asyncpg://"
+DAY_MS = 24 * 60 * 60 * 1000
+
+
+def event_topics() -> set[str]:
+    """Every event topic and its dead-letter topic, without the deployment's prefix."""
+    topics = {p.topic for p in PAYLOAD_TYPES.values()}
+    return topics | {f"{t}.dlq" for t in topics}
+
+
+TOPIC_NAMES: list[JsonValue] = [*sorted(event_topics())]
+"""The names `kafka_topic_overrides` may use, for the chart's values schema."""
+
+
+class KafkaTopicOverride(BaseModel):
+    """One topic's settings where they differ from the `kafka_topic_*` ones; unset: those."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    partitions: int | None = Field(default=None, ge=1)
+    """Partitions of this topic."""
+    replication_factor: int | None = Field(default=None, ge=1)
+    """Copies of each partition."""
+    min_insync_replicas: int | None = Field(default=None, ge=1)
+    """Copies that must have a write before it is acknowledged."""
+    retention_ms: int | None = Field(default=None, ge=-1)
+    """How long records stay, in milliseconds; -1 keeps them forever."""
 
 
 class CommonSettings(BaseSettings):
@@ -45,6 +81,32 @@ class CommonSettings(BaseSettings):
     topic_prefix: str = ""
     """Prepended to every topic name, so several deployments or tests can share one broker."""
 
+    # Event volumes are small (a few events per symbol per run), so partitions buy parallel
+    # consumers, not throughput: they bound the replicas KEDA can usefully add, and raising
+    # them later moves keys to other partitions, so a deployment sets its count up front.
+    kafka_topic_partitions: int = Field(default=4, ge=1)
+    """Partitions of every event topic and dead-letter topic the services create."""
+
+    kafka_topic_replication_factor: int = Field(default=1, ge=1)
+    """Copies of each partition; 1 suits a one-broker development Kafka, 3 a production one."""
+
+    kafka_topic_min_insync_replicas: int = Field(default=1, ge=1)
+    """Copies that must hold a write before the broker acknowledges it (the producer uses
+    acks=all); at most the replication factor, 2 with 3 copies survives one broker's loss."""
+
+    kafka_topic_retention_ms: int = Field(default=7 * DAY_MS, ge=-1)
+    """How long event topics keep records, in milliseconds (the replay window); -1: forever."""
+
+    kafka_dlq_retention_ms: int = Field(default=30 * DAY_MS, ge=-1)
+    """How long `.dlq` topics keep records, in milliseconds; -1: forever. The dead letters
+    table keeps every letter too; this bounds how long it can be replayed from Kafka."""
+
+    kafka_topic_overrides: dict[str, KafkaTopicOverride] = Field(
+        default_factory=dict, json_schema_extra={"propertyNames": {"enum": TOPIC_NAMES}}
+    )
+    """Per topic (name without the prefix, e.g. `raw.ready` or `raw.ready.dlq`), settings
+    that differ from the `kafka_topic_*` ones, as JSON: `{"raw.ready": {"partitions": 12}}`."""
+
     consumer_group_prefix: str = "marketsense"
     """Consumer groups are named `<prefix>.<service>`."""
 
@@ -77,6 +139,32 @@ class CommonSettings(BaseSettings):
 
     log_json: bool = True
     """Log one JSON object per line (for log shippers); false gives plain text."""
+
+    @field_validator("kafka_topic_overrides")
+    @classmethod
+    def _known_topics(
+        cls, overrides: dict[str, KafkaTopicOverride]
+    ) -> dict[str, KafkaTopicOverride]:
+        unknown = sorted(set(overrides) - event_topics())
+        if unknown:
+            known = ", ".join(sorted(event_topics()))
+            raise ValueError(f"no event topic named {', '.join(unknown)}; topics are: {known}")
+        return overrides
+
+    @model_validator(mode="after")
+    def _writable_topics(self) -> CommonSettings:
+        # More in-sync copies required than exist would refuse every acks=all write.
+        for topic in ["", *self.kafka_topic_overrides]:
+            override = self.kafka_topic_overrides.get(topic, KafkaTopicOverride())
+            replicas = override.replication_factor or self.kafka_topic_replication_factor
+            insync = override.min_insync_replicas or self.kafka_topic_min_insync_replicas
+            if insync > replicas:
+                where = f" (with kafka_topic_overrides for {topic})" if topic else ""
+                raise ValueError(
+                    f"kafka_topic_min_insync_replicas {insync} is more than "
+                    f"kafka_topic_replication_factor {replicas}{where}: no write could succeed"
+                )
+        return self
 
     def resolved_database_url(self) -> str:
         """The database URL, falling back to the embedded SQLite file."""

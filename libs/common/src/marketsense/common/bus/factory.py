@@ -9,12 +9,14 @@ def bus_from_settings(settings: CommonSettings, *, client_id: str = "marketsense
     """Kafka when brokers are configured, else the in-process bus."""
     if settings.kafka_bootstrap_servers:
         from marketsense.common.bus.kafka import KafkaBus
+        from marketsense.common.bus.topics import TopicPolicy
 
         return KafkaBus(
             bootstrap_servers=settings.kafka_bootstrap_servers,
             topic_prefix=settings.topic_prefix,
             max_attempts=settings.handler_max_attempts,
             retry_base=settings.handler_retry_base_seconds,
+            topic_policy=TopicPolicy.from_settings(settings),
             client_id=client_id,
         )
     return InProcessBus(

@@ -10,17 +10,17 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
     InvalidProducerEpoch,
     KafkaError,
     OutOfOrderSequenceNumber,
     ProducerFenced,
-    TopicAlreadyExistsError,
     UnknownProducerId,
 )
 
+from marketsense.common.bus import kafka_topics
 from marketsense.common.bus.base import DLQ_SUFFIX, EventBus, Outgoing, Record, Subscription
+from marketsense.common.bus.topics import Mismatch, TopicPolicy
 from marketsense.common.cancelling import wait_ended
 from marketsense.common.metrics import CONSUMER_LAG
 
@@ -52,7 +52,7 @@ class KafkaBus(EventBus):
         topic_prefix: str = "",
         max_attempts: int = 3,
         retry_base: float = 0.2,
-        partitions: int = 4,
+        topic_policy: TopicPolicy | None = None,
         client_id: str = "marketsense",
         send_timeout: float = SEND_TIMEOUT_SECONDS,
     ):
@@ -60,7 +60,7 @@ class KafkaBus(EventBus):
             topic_prefix=topic_prefix, max_attempts=max_attempts, retry_base=retry_base
         )
         self.bootstrap_servers = bootstrap_servers
-        self.partitions = partitions
+        self.topic_policy = topic_policy or TopicPolicy.defaults()
         self.client_id = client_id
         self.send_timeout = send_timeout
         self._producer: AIOKafkaProducer | None = None
@@ -94,23 +94,14 @@ class KafkaBus(EventBus):
             by_topic = {self.topic_name(s.topic): s for s in subs}
             self._tasks.append(asyncio.create_task(self._consume(consumer, by_topic), name=group))
 
-    async def ensure_topics(self, topics: set[str]) -> None:
-        """Create topics that do not exist yet, with this bus's partition count."""
-        if not topics:
-            return
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers)
-        await admin.start()
-        try:
-            existing = set(await admin.list_topics())
-            missing = [
-                NewTopic(t, num_partitions=self.partitions, replication_factor=1)
-                for t in sorted(topics - existing)
-            ]
-            if missing:
-                with contextlib.suppress(TopicAlreadyExistsError):
-                    await admin.create_topics(missing)
-        finally:
-            await admin.close()
+    async def ensure_topics(self, topics: set[str]) -> list[Mismatch]:
+        """Create the missing topics (full names) as the topic policy says; warn about and
+        return how the existing ones differ from it."""
+        return await kafka_topics.ensure_topics(
+            bootstrap_servers=self.bootstrap_servers,
+            policy=self.topic_policy,
+            topics={t: t.removeprefix(self.topic_prefix) for t in topics},
+        )
 
     async def _consume(self, consumer: AIOKafkaConsumer, by_topic: dict[str, Subscription]) -> None:
         lag = _LagReport(consumer, next(iter(by_topic.values())).group, set(by_topic))

@@ -52,8 +52,8 @@ HISTORY = (
     PlannedRun("raw-expired", "SUCCESS", 200),
     PlannedRun("ancient", "SUCCESS", 800),
     PlannedRun("lineage", "SUCCESS", 790),
-    PlannedRun("held", "SUCCESS", 800),
-    PlannedRun("in-flight", "RUNNING", 800),
+    PlannedRun("held", "SUCCESS", 805),
+    PlannedRun("in-flight", "RUNNING", 812),
     PlannedRun("retryable", "FAILED", 200, failed_task=True, finished_days=10),
 )
 """Under the default policy (raw 90 days, features and runs 730, retries 30): `raw-expired`

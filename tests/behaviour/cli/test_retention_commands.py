@@ -71,3 +71,11 @@ def test_hold_of_an_unknown_run_and_release_without_a_hold_say_what_to_do(
     assert "retention holds" in one_error_line(released)
     assert invoke("retention", "release", stored.runs["held"], env=env).exit_code == 0
     assert "no holds" in invoke("retention", "holds", env=env).stdout
+
+
+def test_apply_on_a_database_never_migrated_says_to_upgrade_it(tmp_path: Path) -> None:
+    (tmp_path / "home").mkdir()
+
+    result = invoke("retention", "apply", env={"MARKETSENSE_HOME": str(tmp_path / "home")})
+
+    assert "marketsense db upgrade" in one_error_line(result)

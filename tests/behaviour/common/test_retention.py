@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from marketsense.common.db.engine import Database
 from marketsense.common.db.models import DeadLetter, RetentionPass, Run, Task
@@ -139,19 +139,28 @@ async def test_a_pass_killed_half_way_then_run_again_leaves_objects_and_rows_con
     assert again.tally.rows["raw_objects"] + again.tally.rows["features"] >= doomed - allowed
 
 
-async def test_a_hold_placed_after_planning_keeps_its_run_whole(
-    backends: tuple[Database, ObjectStore],
+@pytest.mark.parametrize("change", ["hold", "retry"])
+async def test_a_run_held_or_put_back_to_work_after_planning_keeps_everything(
+    backends: tuple[Database, ObjectStore], change: str
 ) -> None:
     database, store = backends
     stored = await store_history(database, store)
     async with database.session() as session:
         plan = await plan_pass(session, SETTINGS, now=NOW, key_for=store.key_for)
+    ancient = stored.runs["ancient"]
+    assert stored.keys_of("ancient") <= {d.key for d in plan.objects}
 
-    await hold_run(database, run_id=stored.runs["ancient"], reason="late audit", actor="ops")
+    if change == "hold":
+        await hold_run(database, run_id=ancient, reason="late audit", actor="ops")
+    else:  # an operator's retry or a resumed backfill moves it back to RUNNING meanwhile
+        async with database.session() as session:
+            await session.execute(update(Run).where(Run.id == ancient).values(state="RUNNING"))
+            await session.commit()
     await delete_planned(database, store, plan, SETTINGS, now=NOW, tally=Tally())
 
-    assert stored.keys_of("ancient") <= await present(store, list(stored.objects))
-    assert not stored.keys_of("raw-expired", "raw_objects") & await present(
-        store, list(stored.objects)
-    )
+    left = await present(store, list(stored.objects))
+    assert stored.keys_of("ancient") <= left
+    assert not stored.keys_of("raw-expired", "raw_objects") & left
     assert await consistent(database, store, list(stored.objects)) == []
+    async with database.session() as session:
+        assert await session.get(Run, ancient) is not None

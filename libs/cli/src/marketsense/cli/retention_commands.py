@@ -14,6 +14,7 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
+from sqlalchemy.exc import DBAPIError
 
 from marketsense.cli.output import AsJson, console, err, fail
 from marketsense.common.db.engine import Database
@@ -59,6 +60,11 @@ def retention_apply(
     """Delete what the retention policy lets go: objects first, then their rows."""
     try:
         result = asyncio.run(_apply(dry_run=dry_run))
+    except DBAPIError as exc:
+        raise fail(
+            f"the database refused the pass: {exc.orig}; if a table is missing, run "
+            "`marketsense db upgrade`"
+        ) from exc
     except OSError as exc:
         raise fail(
             f"cannot reach the database or store: {exc}; check MARKETSENSE_DATABASE_URL "

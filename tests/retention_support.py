@@ -106,13 +106,16 @@ async def store_history(
             )
             await session.flush()
             for symbol in SYMBOLS:
-                bars = to_parquet_bytes(market.daily_bars(symbol, as_of=as_of, days=5))
+                frame = market.daily_bars(symbol, as_of=as_of, days=5)
+                bars = to_parquet_bytes(frame)
+                # A small stand-in for the feature row: the day's returns, as processing derives.
+                returns = frame[["date"]].assign(ret_1d=frame["close"].pct_change().fillna(0.0))
                 keys = (
                     raw_key(as_of=as_of, run_id=run_id, symbol=symbol, name="bars.parquet"),
                     features_key(as_of=as_of, run_id=run_id, symbol=symbol),
                 )
                 raw = await store.put(keys[0], bars)
-                features = await store.put(keys[1], bars[: len(bars) // 2])
+                features = await store.put(keys[1], to_parquet_bytes(returns.tail(1)))
                 row = RawObject(
                     run_id=run_id, symbol=symbol, as_of=as_of, kind="bars", rows=5, created_at=at
                 )

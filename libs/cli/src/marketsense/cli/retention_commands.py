@@ -39,6 +39,15 @@ def register(app: typer.Typer) -> None:
 
 
 @asynccontextmanager
+async def _database() -> AsyncIterator[Database]:
+    database = Database(RetentionSettings().resolved_database_url())
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+@asynccontextmanager
 async def _configured() -> AsyncIterator[tuple[Database, ObjectStore, RetentionSettings]]:
     settings = RetentionSettings()
     database = Database(settings.resolved_database_url())
@@ -122,7 +131,7 @@ def retention_hold(
     """Keep every object and row of a run, whatever the policy says, until released."""
 
     async def hold() -> bool:
-        async with _configured() as (database, _store, _settings):
+        async with _database() as database:
             return await hold_run(database, run_id=run_id, reason=reason, actor=_actor())
 
     try:
@@ -136,7 +145,7 @@ def retention_release(run_id: RunId) -> None:
     """Release a run's hold: the policy applies to it again at the next pass."""
 
     async def release() -> bool:
-        async with _configured() as (database, _store, _settings):
+        async with _database() as database:
             return await release_run(database, run_id=run_id)
 
     if not asyncio.run(release()):
@@ -148,7 +157,7 @@ def retention_holds(as_json: AsJson = False) -> None:
     """List the runs under a hold."""
 
     async def read() -> list[dict[str, str]]:
-        async with _configured() as (database, _store, _settings):
+        async with _database() as database:
             rows = await list_holds(database)
         return [
             {

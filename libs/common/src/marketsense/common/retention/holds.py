@@ -17,7 +17,10 @@ class NoSuchRun(LookupError):
 async def hold_run(database: Database, *, run_id: str, reason: str, actor: str) -> bool:
     """Hold a run; False when it was held already (the first hold's reason stays)."""
     async with database.session() as session:
-        if await session.get(Run, run_id) is None:
+        # Locking the run makes a hold wait for a retention batch deleting from that run, so
+        # the batch either sees the hold or commits before it.
+        run = await session.scalar(select(Run.id).where(Run.id == run_id).with_for_update())
+        if run is None:
             raise NoSuchRun(f"no run {run_id}: see `marketsense run list` for run ids")
         if await session.get(RetentionHold, run_id) is not None:
             return False

@@ -189,7 +189,10 @@ def network_policy() -> dict[str, Any]:
             "enabled": BOOLEAN,
             "dns": destination,
             "kafka": destination,
-            "database": destination,
+            "database": closed(
+                {**destination["properties"], "address": {"type": "string"}},
+                required=["to", "ports"],
+            ),
             "objectStore": destination,
             "alertSinks": destination,
             "internet": destination,

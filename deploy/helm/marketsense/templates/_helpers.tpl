@@ -72,11 +72,31 @@ MARKETSENSE_{{ upper $key }}: {{ $value | toString | quote }}
 {{- end }}
 {{- end -}}
 
-{{/* NetworkPolicy egress rules for a list of destination names under .Values.networkPolicy. */}}
+{{/* NetworkPolicy egress rules for a list of destination names under .Values.networkPolicy,
+and optionally the settings of the pod (default: .Values.settings), whose addresses narrow the
+Kafka and object store rules. */}}
 {{- define "marketsense.egress" -}}
 {{- $root := index . 0 -}}
+{{- $settings := $root.Values.settings -}}
+{{- if gt (len .) 2 }}{{ $settings = index . 2 }}{{ end -}}
 {{- range $dest := index . 1 }}
 {{- $rule := index $root.Values.networkPolicy $dest }}
+{{- $addresses := include "marketsense.egressAddresses" (list $root $dest $settings) | fromJsonArray }}
+{{- $ips := list }}
+{{- range $addresses }}{{ if regexMatch "^[0-9]{1,3}([.][0-9]{1,3}){3}(/[0-9]{1,2})?$" .host }}{{ $ips = append $ips . }}{{ end }}{{ end }}
+{{- if and $addresses (eq (len $ips) (len $addresses)) (not $rule.to) }}
+# {{ $dest }}: only the configured IP address{{ if gt (len $addresses) 1 }}es, each{{ end }} on the port it names.
+{{- range $addresses }}
+- to:
+    - ipBlock: {cidr: {{ .host }}{{ if not (contains "/" .host) }}/32{{ end }}}
+  ports:
+    - {protocol: TCP, port: {{ .port }}}
+{{- end }}
+{{- else }}
+{{- if and $addresses (not $rule.to) }}
+# {{ $dest }}: {{ range $i, $a := $addresses }}{{ if $i }}, {{ end }}{{ $a.host }}{{ end }} is a name, which a NetworkPolicy
+# cannot match: any destination on these ports (set networkPolicy.{{ $dest }}.to to narrow it).
+{{- end }}
 - {{- with $rule.to }}
   to:
     {{- toYaml . | nindent 4 }}
@@ -89,6 +109,39 @@ MARKETSENSE_{{ upper $key }}: {{ $value | toString | quote }}
     {{- end }}
     {{- end }}
 {{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* The addresses the values give for an egress destination, as a JSON list of {host, port}:
+Kafka's bootstrap servers, the S3 endpoint (none for AWS S3), networkPolicy.database.address
+(the database URL itself is in a Secret the chart cannot read); none for the rest. */}}
+{{- define "marketsense.egressAddresses" -}}
+{{- $root := index . 0 -}}
+{{- $dest := index . 1 -}}
+{{- $settings := index . 2 -}}
+{{- $found := list -}}
+{{- if eq $dest "kafka" -}}
+{{- range splitList "," (toString ($settings.kafka_bootstrap_servers | default "")) -}}
+{{- with trim . }}{{ $found = append $found (include "marketsense.hostPort" (list . 9092) | fromJson) }}{{ end -}}
+{{- end -}}
+{{- else if eq $dest "objectStore" -}}
+{{- with $settings.s3_endpoint_url -}}
+{{- $url := urlParse . -}}
+{{- $found = append $found (include "marketsense.hostPort" (list $url.host (ternary 443 80 (eq $url.scheme "https"))) | fromJson) -}}
+{{- end -}}
+{{- else if eq $dest "database" -}}
+{{- with $root.Values.networkPolicy.database.address -}}
+{{- $found = append $found (include "marketsense.hostPort" (list . 5432) | fromJson) -}}
+{{- end -}}
+{{- end -}}
+{{- uniq $found | toJson -}}
+{{- end -}}
+
+{{/* {host, port} of "host[:port]" as JSON, with a default port. */}}
+{{- define "marketsense.hostPort" -}}
+{{- $address := index . 0 -}}
+{{- $port := regexFind ":[0-9]+$" $address | trimPrefix ":" | default (index . 1) -}}
+{{- dict "host" (regexReplaceAll ":[0-9]+$" $address "") "port" (int $port) | toJson -}}
 {{- end -}}
 
 {{- define "marketsense.podSecurity" -}}

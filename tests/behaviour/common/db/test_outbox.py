@@ -276,26 +276,85 @@ async def test_a_commit_notified_while_an_empty_round_ends_is_relayed_without_wa
 @pytest.mark.parametrize(
     "database_url", [pytest.param("postgres", marks=INTEGRATION)], indirect=True
 )
-async def test_two_relays_of_one_source_at_once_send_each_row_once(
+async def test_two_relays_of_one_source_at_once_send_each_row_once_in_order(
     database: Database, bus: FlakyBus
 ) -> None:
-    # Replicas of a service each run a relay; on PostgreSQL they split the rows between them.
+    # Replicas of a service each run a relay; on PostgreSQL they take turns, so one cannot send
+    # a key's later rows while the other still holds its earlier ones.
     # (SQLite has no row locks: the embedded default runs one relay per database.)
     events = [_event(f"S{i % 7}", i + 1) for i in range(60)]
     await _commit_events(database, events, source="processing")
     bus.delay = 0.02
     relays = [OutboxRelay(database, bus, source="processing", batch_size=7) for _ in range(2)]
-    rounds: list[list[int]] = [[], []]
 
-    async def drain(n: int) -> None:
-        while sent := await relays[n].relay_once():
-            rounds[n].append(sent)
+    async def drain(relay: OutboxRelay) -> None:
+        # A relay whose turn another has gets 0 and tries again, as its poll would.
+        while await _outbox_rows(database, "processing"):
+            if not await relay.relay_once():
+                await asyncio.sleep(0.01)
 
-    await asyncio.gather(drain(0), drain(1))
+    await asyncio.gather(*(drain(relay) for relay in relays))
 
-    assert all(rounds), "one relay did all the work; nothing ran at once"
-    assert sorted(str(e.id) for e in _sent(bus)) == sorted(str(e.id) for e in events)
-    assert await _outbox_rows(database) == 0
+    sent = _sent(bus)
+    assert sorted(str(e.id) for e in sent) == sorted(str(e.id) for e in events)
+    for symbol in {e.symbol for e in events}:
+        mine = [e.payload["lookback_days"] for e in sent if e.symbol == symbol]
+        assert mine == sorted(mine), symbol
+
+
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=INTEGRATION)], indirect=True
+)
+async def test_while_a_relay_has_its_turn_only_relays_of_other_sources_send(
+    database: Database, bus: FlakyBus
+) -> None:
+    await _commit_events(database, [_event("AAA")], source="processing")
+    await _commit_events(database, [_event("BBB")], source="prediction")
+    busy = OutboxRelay(database, bus, source="processing")
+    async with database.session() as turn:
+        assert await busy._lock(turn)  # held until this transaction ends
+
+        assert await OutboxRelay(database, bus, source="processing").relay_once() == 0
+        assert await OutboxRelay(database, bus, source=None).relay_once() == 0
+        assert await OutboxRelay(database, bus, source="prediction").relay_once() == 1
+
+    assert await OutboxRelay(database, bus, source=None).relay_once() == 1
+    assert [e.symbol for e in _sent(bus)] == ["BBB", "AAA"]
+
+
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=INTEGRATION)], indirect=True
+)
+async def test_a_key_keeps_its_order_when_transactions_commit_out_of_id_order(
+    database: Database, bus: FlakyBus
+) -> None:
+    # The first transaction draws the lower id, the second commits first: a relay in plain id
+    # order would send the second's row, then the first's, and a high-water mark would skip it.
+    relay = OutboxRelay(database, bus, source="ingestion", settle_seconds=0.1)
+    first, second = _event("AAA", 1), _event("AAA", 2)
+    async with database.session() as early, database.session() as late:
+        add_event(early, first, source="ingestion")
+        await early.flush()
+        add_event(late, second, source="ingestion")
+        await late.flush()
+        # Neither sees the other's uncommitted row: each finds its own id.
+        first_id = (await early.execute(select(OutboxMessage.id))).scalar_one()
+        second_id = (await late.execute(select(OutboxMessage.id))).scalar_one()
+        await late.commit()
+
+        assert await _outbox_rows(database, "ingestion") == 1  # the later row is visible...
+        assert await relay.relay_once() == 0  # ...and held back behind the open transaction
+        assert _sent(bus) == []
+
+        await early.commit()
+
+    async def drained() -> bool:
+        await relay.relay_once()  # another server's writer may hold both back a moment
+        return await _outbox_rows(database, "ingestion") == 0
+
+    await eventually(drained)
+    assert first_id < second_id
+    assert [e.id for e in _sent(bus)] == [first.id, second.id]
 
 
 async def test_relayed_event_reaches_a_subscriber_with_its_typed_payload(

@@ -14,6 +14,7 @@ from marketsense.cli import (
     challenge_commands,
     dlq_commands,
     evaluation_set_commands,
+    inspect_commands,
     keys_commands,
     models_commands,
     perf_commands,
@@ -21,6 +22,7 @@ from marketsense.cli import (
     retention_commands,
     run_commands,
     sentiment_commands,
+    stage_commands,
 )
 from marketsense.cli.defaults import DEFAULT_TRAINING_SYMBOLS, holdout_set_path, last_session
 from marketsense.cli.output import ApiKey, console, err, fail
@@ -44,6 +46,8 @@ perf_commands.register(app)
 challenge_commands.register(app)
 report_commands.register(app)
 retention_commands.register(app)
+stage_commands.register(app)
+inspect_commands.register(app)
 
 
 @app.command()

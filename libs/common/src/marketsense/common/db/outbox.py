@@ -1,15 +1,31 @@
-"""Transactional outbox: events commit with the change they announce, then a relay sends them."""
+"""Transactional outbox: events commit with the change they announce, then a relay sends them.
+
+Order. The relay sends rows in one total order that no later commit can break, so the events of
+one key leave in the order they were written and none is skipped:
+
+- PostgreSQL: a row's id is drawn at insert, but transactions commit in any order, so a row with
+  a lower id can become visible after a higher one was sent. The relay therefore sends only rows
+  whose transaction is older than every transaction still in flight (its `xmin` precedes the
+  snapshot's `pg_snapshot_xmin`), in the order of their transactions (`xmin`), then of their ids.
+  Once that holds for a row it holds for every row before it, and any row still to come belongs
+  to a younger transaction, so it sorts after everything already sent. One relay per source runs
+  at a time (an advisory lock), so two replicas cannot overtake each other either.
+- SQLite has one writer at a time: a transaction holds the write lock from its first insert to
+  its commit, so ids are drawn in commit order and id order is already final.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import contextlib
+import itertools
 import json
 import logging
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement, Label
 
 from marketsense.common.bus import EventBus, Outgoing, outgoing_for
 from marketsense.common.bus.base import Headers
@@ -20,6 +36,21 @@ from marketsense.common.events import Envelope
 from marketsense.common.metrics import OUTBOX_RELAYED
 
 log = logging.getLogger(__name__)
+
+_ROW_AGE: ColumnElement[int] = literal_column("age(outbox.xmin)")
+"""How many transactions ago a row's own transaction began (outbox rows are never updated, so
+the system column `xmin` is the inserting transaction); larger is older, across xid wraparound."""
+
+_SETTLED: Label[bool] = literal_column(
+    "age(outbox.xmin) > age(pg_snapshot_xmin(pg_current_snapshot())::xid)"
+).label("settled")
+"""Whether a row's transaction is older than every transaction still in flight."""
+
+_ALL_SOURCES_LOCK = (0x0B0C, 0)
+"""The advisory lock of a relay of every source; relays of one source hold it shared."""
+
+_SOURCE_LOCK_CLASS = 0x0B0D
+"""Advisory lock namespace of one source's relays, keyed by a hash of the source."""
 
 
 def add_event(session: AsyncSession, envelope: Envelope, *, source: str) -> None:
@@ -54,7 +85,7 @@ def _load_headers(stored: str | None) -> Headers:
 
 
 class OutboxRelay:
-    """Publishes committed outbox rows in id order and deletes them once the bus holds them."""
+    """Publishes committed outbox rows in their final order, deleting them once the bus has them."""
 
     def __init__(
         self,
@@ -65,6 +96,7 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_seconds: float = 0.5,
         stop_seconds: float = 15.0,
+        settle_seconds: float = 2.0,
     ):
         self.database = database
         self.bus = bus
@@ -72,6 +104,8 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
         self.stop_seconds = stop_seconds
+        # Longest a round waits for in-flight transactions that hold committed rows back.
+        self.settle_seconds = settle_seconds
         self._wakeup = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -134,11 +168,9 @@ class OutboxRelay:
     async def relay_once(self) -> int:
         """Send one batch of committed rows; return how many were sent."""
         async with self.database.session() as session:
-            query = select(OutboxMessage).order_by(OutboxMessage.id).limit(self.batch_size)
-            if self.source is not None:
-                query = query.where(OutboxMessage.source == self.source)
-            # Replicas of one service each take their own rows and never send one twice at once.
-            rows = (await session.scalars(query.with_for_update(skip_locked=True))).all()
+            if not await self._lock(session):
+                return 0  # another replica of this source is relaying; its order is kept
+            rows = await self._settled_rows(session)
             if not rows:
                 return 0
             await self.bus.publish_many(
@@ -153,3 +185,43 @@ class OutboxRelay:
             await session.commit()
         OUTBOX_RELAYED.labels(self.source or "all").inc(len(rows))
         return len(rows)
+
+    async def _lock(self, session: AsyncSession) -> bool:
+        """Take this relay's turn for the transaction; False while another relay has it."""
+        if self.database.is_sqlite:
+            return True  # one relay per embedded database, and SQLite has no advisory locks
+        params: dict[str, object] = {
+            "all_cls": _ALL_SOURCES_LOCK[0],
+            "all_key": _ALL_SOURCES_LOCK[1],
+        }
+        if self.source is None:
+            query = "SELECT pg_try_advisory_xact_lock(:all_cls, :all_key)"
+        else:
+            # Shared on "all", so a relay of every source excludes the relays of each one.
+            query = (
+                "SELECT pg_try_advisory_xact_lock_shared(:all_cls, :all_key)"
+                " AND pg_try_advisory_xact_lock(:cls, hashtext(:source))"
+            )
+            params |= {"cls": _SOURCE_LOCK_CLASS, "source": self.source}
+        return bool(await session.scalar(text(query), params))
+
+    async def _settled_rows(self, session: AsyncSession) -> list[OutboxMessage]:
+        """The next batch in the final order, waiting briefly while in-flight ones hold it back."""
+        query = select(OutboxMessage).limit(self.batch_size)
+        if self.source is not None:
+            query = query.where(OutboxMessage.source == self.source)
+        if self.database.is_sqlite:
+            return list((await session.scalars(query.order_by(OutboxMessage.id))).all())
+        # Settled rows sort first: every one is older than any row still held back.
+        query = query.add_columns(_SETTLED).order_by(_ROW_AGE.desc(), OutboxMessage.id)
+        deadline = asyncio.get_running_loop().time() + self.settle_seconds
+        pause = 0.01
+        while True:
+            found = (await session.execute(query)).all()
+            rows = list(itertools.takewhile(lambda r: r.settled, found))
+            if rows or not found or asyncio.get_running_loop().time() + pause > deadline:
+                return [row.OutboxMessage for row in rows]
+            # Committed rows wait on an older transaction, usually a few milliseconds from its
+            # commit; a new statement sees a new snapshot.
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.2)

@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from pydantic_settings import BaseSettings
 
 from marketsense.common.events import PAYLOAD_TYPES
+from marketsense.common.retention.config import RetentionSettings
 from marketsense.common.settings import CommonSettings
 from marketsense.ingestion.config import IngestionSettings
 from marketsense.monitoring.config import MonitoringSettings
@@ -237,6 +238,22 @@ def operations_properties() -> dict[str, Any]:
                 "universe": {"type": "string", "pattern": UNIVERSE_PATTERN},
                 "attempts": integer(1),
                 "apiKey": {"$ref": "#/$defs/secretRef"},
+            }
+        ),
+        "retention": closed(
+            {
+                "enabled": BOOLEAN,
+                "schedule": {"type": "string", "pattern": "^(\\S+\\s+){4}\\S+$"},
+                "timeZone": NON_EMPTY,
+                "activeDeadlineSeconds": integer(1),
+                "settings": settings_schema(
+                    RetentionSettings,
+                    [
+                        f
+                        for f in RetentionSettings.model_fields
+                        if f not in CommonSettings.model_fields
+                    ],
+                ),
             }
         ),
         "migrations": closed(

@@ -76,7 +76,7 @@ def test_daily_run_job_reaches_the_orchestrator_with_a_key_and_the_universe(
     rendered: dict[str, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     docs = rendered["default"]
-    [cron] = find(docs, "CronJob")
+    [cron] = find(docs, "CronJob", "ms-marketsense-daily-run")
     [container] = pod_spec(cron)["containers"]
     [service] = find(docs, "Service", "ms-marketsense-orchestrator")
 

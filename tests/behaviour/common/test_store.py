@@ -164,6 +164,23 @@ async def test_delete_of_an_absent_object_is_fine(store: ObjectStore) -> None:
     assert not await store.exists("never/there.bin")
 
 
+async def test_delete_many_removes_the_keys_given_absent_ones_included_and_keeps_the_rest(
+    store: ObjectStore,
+) -> None:
+    for name in ("a", "b", "c"):
+        await store.put(f"raw/{name}.bin", name.encode())
+
+    await store.delete_many(["raw/a.bin", "raw/c.bin", "raw/never.bin"])
+    await store.delete_many([])
+
+    assert [await store.exists(f"raw/{n}.bin") for n in ("a", "b", "c")] == [False, True, False]
+
+
+async def test_delete_many_with_a_bad_key_is_rejected(store: ObjectStore) -> None:
+    with pytest.raises(NonRetryableError):
+        await store.delete_many(["raw/ok.bin", "../outside"])
+
+
 async def test_store_is_healthy_once_started(store: ObjectStore) -> None:
     assert await store.healthy()
 

@@ -19,6 +19,7 @@ from marketsense.cli import (
     models_commands,
     perf_commands,
     report_commands,
+    retention_commands,
     run_commands,
     sentiment_commands,
     stage_commands,
@@ -44,6 +45,7 @@ dlq_commands.register(app)
 perf_commands.register(app)
 challenge_commands.register(app)
 report_commands.register(app)
+retention_commands.register(app)
 stage_commands.register(app)
 inspect_commands.register(app)
 

@@ -12,6 +12,7 @@ from marketsense.orchestrator.backfills.views import router as backfill_router
 from marketsense.orchestrator.config import OrchestratorSettings
 from marketsense.orchestrator.dead_letters import consumers as dead_letter_consumers
 from marketsense.orchestrator.dead_letters.views import router as dead_letter_router
+from marketsense.orchestrator.retention_gauges import RetentionGauges
 from marketsense.orchestrator.runs import consumers as run_consumers
 from marketsense.orchestrator.runs.scheduler import Scheduler
 from marketsense.orchestrator.runs.views import describe_symbol_limit
@@ -38,7 +39,8 @@ def create_component(
     api.include_router(run_router)
     api.include_router(backfill_router)
     api.include_router(dead_letter_router)
-    loops: list[Loop] = [Reaper(runtime, settings, notifier).run_forever]
+    gauges = RetentionGauges(runtime.database, interval_seconds=settings.reaper_interval_seconds)
+    loops: list[Loop] = [Reaper(runtime, settings, notifier).run_forever, gauges.run_forever]
     if settings.schedule_cron:
         loops.append(Scheduler(runtime, settings).run_forever)
     return Component(

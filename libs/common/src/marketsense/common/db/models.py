@@ -36,6 +36,8 @@ from marketsense.common.db.registry_tables import ModelVersion as ModelVersion
 from marketsense.common.db.registry_tables import RegisteredModel as RegisteredModel
 from marketsense.common.db.registry_tables import RegistryAudit as RegistryAudit
 from marketsense.common.db.registry_tables import VersionMetric as VersionMetric
+from marketsense.common.db.retention_tables import RetentionHold as RetentionHold
+from marketsense.common.db.retention_tables import RetentionPass as RetentionPass
 from marketsense.common.db.retraining_tables import Retrain as Retrain
 from marketsense.common.events import ObjectRef
 

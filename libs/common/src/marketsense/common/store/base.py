@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import hashlib
+from collections.abc import Sequence
 
 from marketsense.common.errors import BadObjectKey, NonRetryableError, ObjectIntegrityError
 from marketsense.common.events import ObjectRef
@@ -59,6 +60,11 @@ class ObjectStore(abc.ABC):
     @abc.abstractmethod
     async def delete(self, key: str) -> None:
         """Remove an object; absent objects are fine."""
+
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        """Remove objects, absent ones included; one call per key unless the store batches."""
+        for key in keys:
+            await self.delete(key)
 
     @abc.abstractmethod
     async def healthy(self) -> bool:

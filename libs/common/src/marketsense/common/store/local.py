@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -63,6 +64,16 @@ class FileStore(ObjectStore):
         """Remove the file if present."""
         await asyncio.to_thread(self._path(key).unlink, missing_ok=True)
 
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        """Remove the files present, in one worker thread."""
+        paths = [self._path(key) for key in keys]
+        await asyncio.to_thread(_unlink_all, paths)
+
     async def healthy(self) -> bool:
         """Whether the root folder exists and is writable."""
         return self.root.is_dir() and os.access(self.root, os.W_OK)
+
+
+def _unlink_all(paths: Sequence[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
@@ -137,6 +138,18 @@ class S3Store(ObjectStore):
             await obstore.delete_async(self._objects, self._key(key))
         except _CALL_ERRORS as exc:
             raise RetryableError(f"S3 delete of {self.uri_for(key)} failed: {exc}") from exc
+
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        """Remove objects with DeleteObjects, up to 1000 keys a request; absent keys are fine."""
+        paths = [self._key(key) for key in keys]
+        if not paths:
+            return
+        try:
+            await obstore.delete_async(self._objects, paths)
+        except _CALL_ERRORS as exc:
+            raise RetryableError(
+                f"S3 delete of {len(paths)} objects under {self.base_uri} failed: {exc}"
+            ) from exc
 
     async def healthy(self) -> bool:
         """Whether the bucket answers a HEAD request."""

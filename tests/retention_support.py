@@ -146,6 +146,45 @@ async def store_history(
     return stored
 
 
+async def store_expired_runs(
+    database: Database, store: ObjectStore, *, now: dt.datetime, count: int
+) -> list[str]:
+    """`count` finished runs 800 days old and more, past every limit of the default policy, with
+    their raw and feature objects and rows; every key stored."""
+    keys = []
+    async with database.session() as session:
+        for i in range(count):
+            run_id, at = str(uuid.uuid4()), now - dt.timedelta(days=800 + i)
+            as_of = at.date()
+            session.add(
+                Run(
+                    id=run_id,
+                    as_of=as_of,
+                    state="SUCCESS",
+                    symbols=len(SYMBOLS),
+                    created_at=at,
+                    updated_at=at,
+                    finished_at=at,
+                )
+            )
+            await session.flush()
+            for symbol in SYMBOLS:
+                raw = raw_key(as_of=as_of, run_id=run_id, symbol=symbol, name="bars.parquet")
+                features = features_key(as_of=as_of, run_id=run_id, symbol=symbol)
+                raw_row = RawObject(
+                    run_id=run_id, symbol=symbol, as_of=as_of, kind="bars", rows=1, created_at=at
+                )
+                raw_row.point_at(await store.put(raw, f"bars {run_id} {symbol}".encode()))
+                feature_row = FeatureSet(
+                    run_id=run_id, symbol=symbol, as_of=as_of, feature_schema="v1", created_at=at
+                )
+                feature_row.point_at(await store.put(features, f"row {run_id}".encode()))
+                session.add_all([raw_row, feature_row])
+                keys += [raw, features]
+        await session.commit()
+    return keys
+
+
 async def consistent(database: Database, store: ObjectStore, keys: Sequence[str]) -> list[str]:
     """Keys whose object and row disagree: a row without its object or an object without row."""
     async with database.session() as session:

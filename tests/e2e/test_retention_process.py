@@ -6,7 +6,6 @@ and no row is left without its object nor an object without its row."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import os
 import random
 import signal
@@ -19,14 +18,18 @@ from sqlalchemy import func, select
 
 from marketsense.common.clock import utc_now
 from marketsense.common.db.engine import Database
-from marketsense.common.db.models import FeatureSet, RawObject, RetentionPass, Run
+from marketsense.common.db.models import FeatureSet, RawObject, RetentionPass
 from marketsense.common.retention.config import RetentionSettings
 from marketsense.common.retention.passes import run_pass
 from marketsense.common.store import ObjectStore
-from marketsense.ingestion.service import raw_key
-from marketsense.processing.service import features_key
 from tests.backends import as_environment, object_store_fields, s3_store
-from tests.retention_support import SYMBOLS, consistent, present, store_history
+from tests.retention_support import (
+    SYMBOLS,
+    consistent,
+    present,
+    store_expired_runs,
+    store_history,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -46,42 +49,6 @@ async def backends(fresh_pg_database_url: str) -> AsyncIterator[tuple[Database, 
     await database.dispose()
 
 
-async def _expired_runs(database: Database, store: ObjectStore, now: dt.datetime) -> list[str]:
-    """Runs 800 days old with their raw and feature objects; every key stored."""
-    keys = []
-    async with database.session() as session:
-        for i in range(EXPIRED_RUNS):
-            run_id, at = str(uuid.uuid4()), now - dt.timedelta(days=800 + i)
-            as_of = at.date()
-            session.add(
-                Run(
-                    id=run_id,
-                    as_of=as_of,
-                    state="SUCCESS",
-                    symbols=len(SYMBOLS),
-                    created_at=at,
-                    updated_at=at,
-                    finished_at=at,
-                )
-            )
-            await session.flush()
-            for symbol in SYMBOLS:
-                raw = raw_key(as_of=as_of, run_id=run_id, symbol=symbol, name="bars.parquet")
-                features = features_key(as_of=as_of, run_id=run_id, symbol=symbol)
-                raw_row = RawObject(
-                    run_id=run_id, symbol=symbol, as_of=as_of, kind="bars", rows=1, created_at=at
-                )
-                raw_row.point_at(await store.put(raw, f"bars {run_id} {symbol}".encode()))
-                feature_row = FeatureSet(
-                    run_id=run_id, symbol=symbol, as_of=as_of, feature_schema="v1", created_at=at
-                )
-                feature_row.point_at(await store.put(features, f"row {run_id}".encode()))
-                session.add_all([raw_row, feature_row])
-                keys += [raw, features]
-        await session.commit()
-    return keys
-
-
 async def _object_rows(database: Database) -> int:
     async with database.session() as session:
         raw = await session.scalar(select(func.count()).select_from(RawObject))
@@ -95,7 +62,10 @@ async def test_a_pass_sigkilled_mid_way_and_run_again_deletes_exactly_the_dry_ru
     database, store = backends
     now = utc_now()
     stored = await store_history(database, store, now=now)
-    every_key = [*stored.objects, *await _expired_runs(database, store, now)]
+    every_key = [
+        *stored.objects,
+        *await store_expired_runs(database, store, now=now, count=EXPIRED_RUNS),
+    ]
     settings = RetentionSettings(retention_batch_size=BATCH)
     listed = await run_pass(database, store, settings, dry_run=True, now=now)
     doomed = {item.key for item in listed.plan.objects if item.key is not None}

@@ -42,5 +42,9 @@ async def push_challenger(calls: RegistryCalls, *, name: str, directory: Path) -
 
 
 async def name_challenger(calls: RegistryCalls, *, name: str, version: int, reason: str) -> None:
-    """Point the alias `challenger` at the version."""
+    """Point the alias `challenger` at the version, unless it points there already (a worker
+    lost after the move: the registry refuses a move to where the alias is)."""
+    current = await calls.alias(name, CHALLENGER)
+    if current is not None and int(current["version"]) == version:
+        return
     await calls.move_alias(name, CHALLENGER, version=version, reason=reason)

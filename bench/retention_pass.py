@@ -7,7 +7,7 @@ one side with `retention_batch_size` 1000 (one S3 DeleteObjects call and one tra
 1000 objects), the other with 1 (one call and one transaction per object, as a cleanup without
 batch deletes does). The sides alternate; the best round of each counts.
 
-    . infra/env.sh && uv run python bench/retention_pass.py --runs 250 --rounds 3
+    . infra/env.sh && PYTHONPATH=. uv run python bench/retention_pass.py --runs 250 --rounds 3
 """
 
 from __future__ import annotations
